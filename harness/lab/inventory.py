@@ -1,0 +1,135 @@
+"""The inventory model: how to reach one realisation of a lab.
+
+A lab says what should be true; an inventory says where it is: vCenter and BMC URLs, SSH endpoints,
+probe hosts and TLS settings. Credentials are only ever references (`env:NAME`, `file:PATH`), and
+their values are wrapped so that they never reach a log, a report or a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, model_validator
+
+from harness.lab.types import ElementName, StrictModel
+
+SecretRef = Annotated[
+    str,
+    Field(
+        pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|plain:.*)$",
+        description="env:NAME or file:PATH (plain:VALUE only in sim inventories)",
+    ),
+]
+
+
+class Secret:
+    """A resolved secret. Its value is only available through `reveal()`."""
+
+    __slots__ = ("_ref", "_value")
+
+    def __init__(self, ref: str, value: str) -> None:
+        self._ref = ref
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self._ref.split(':', 1)[0]}:***)"
+
+    __str__ = __repr__
+
+
+class SecretError(Exception):
+    """A secret reference cannot be resolved; says which reference and why, never a value."""
+
+
+def resolve_secret(ref: str, base_dir: Path) -> Secret:
+    """Resolve `env:NAME`, `file:PATH` (relative to the inventory file) or `plain:VALUE`.
+
+    Raises:
+        SecretError: the variable is unset, or the file is missing or unreadable.
+    """
+    scheme, _, rest = ref.partition(":")
+    if scheme == "env":
+        value = os.environ.get(rest)
+        if value is None:
+            raise SecretError(f"environment variable {rest} is not set (referenced as {ref})")
+        return Secret(ref, value)
+    if scheme == "file":
+        path = Path(rest).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        try:
+            return Secret(ref, path.read_text(encoding="utf-8").rstrip("\r\n"))
+        except OSError as exc:
+            raise SecretError(f"cannot read secret file {path}: {exc.strerror}") from None
+    if scheme == "plain":
+        return Secret(ref, rest)
+    raise SecretError(f"unknown secret reference scheme {scheme!r}; use env:NAME or file:PATH")
+
+
+class TlsEndpoint(StrictModel):
+    """An HTTPS endpoint with credentials by reference."""
+
+    url: AnyHttpUrl
+    username: str
+    password: SecretRef
+    verify_tls: bool = Field(default=True, description="verify the server certificate")
+    ca_file: str | None = Field(default=None, description="CA bundle, relative to this file")
+
+
+class SshEndpoint(StrictModel):
+    """An SSH endpoint (router, ESXi shell, Linux probe host)."""
+
+    host: str
+    port: int = Field(default=22, ge=1, le=65535)
+    username: str
+    password: SecretRef | None = None
+    key_file: str | None = Field(default=None, description="private key, relative to this file")
+    known_hosts: str | None = Field(
+        default=None, description="known_hosts file; unset: the user's ~/.ssh/known_hosts")
+    verify_host_key: bool = True
+
+    @model_validator(mode="after")
+    def _has_credential(self) -> SshEndpoint:
+        if self.password is None and self.key_file is None:
+            raise ValueError("set `password` (a secret reference) or `key_file`")
+        return self
+
+
+class ProbeHost(StrictModel):
+    """A Linux host in the lab that runs packet probes, and which lab networks it sits on."""
+
+    ssh: SshEndpoint | None = Field(default=None, description="unset: the harness machine itself")
+    interfaces: dict[str, str] = Field(
+        default_factory=dict, description="lab network or port group -> interface name")
+
+
+class Inventory(StrictModel):
+    """How to reach one realisation of a lab."""
+
+    name: ElementName
+    lab: str = Field(description="name of the lab this inventory realises")
+    backend: Literal["real", "sim"] = "real"
+    vcenter: TlsEndpoint | None = None
+    bmcs: dict[ElementName, TlsEndpoint] = Field(
+        default_factory=dict, description="HPE server name -> its iLO")
+    ssh: dict[ElementName, SshEndpoint] = Field(default_factory=dict)
+    probes: dict[ElementName, ProbeHost] = Field(default_factory=dict)
+
+    def secret_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Every secret reference in the inventory with its data path."""
+        refs: list[tuple[tuple[str | int, ...], str]] = []
+        if self.vcenter is not None:
+            refs.append((("vcenter", "password"), self.vcenter.password))
+        for name, bmc in self.bmcs.items():
+            refs.append((("bmcs", name, "password"), bmc.password))
+        for name, ssh in self.ssh.items():
+            if ssh.password is not None:
+                refs.append((("ssh", name, "password"), ssh.password))
+        for name, probe in self.probes.items():
+            if probe.ssh is not None and probe.ssh.password is not None:
+                refs.append((("probes", name, "ssh", "password"), probe.ssh.password))
+        return refs

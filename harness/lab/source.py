@@ -1,0 +1,226 @@
+"""Read a YAML file into plain data while remembering where every value came from.
+
+Lab and inventory files are hand-written, so every problem must point at a file, line and column.
+We compose the YAML node tree ourselves (rather than letting the loader build dicts) so that
+duplicate keys are all reported, not just the first, and every path in the data has a position.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+PathPart = str | int
+DataPath = tuple[PathPart, ...]
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def render_path(path: Sequence[PathPart]) -> str:
+    """Render a data path the way a reader of the YAML file would say it.
+
+    `("hosts", "esx01", "vmknics", "vmk1", "ip")` -> `hosts.esx01.vmknics.vmk1.ip`;
+    keys with dots or spaces are quoted: `port_groups["Management Network"]`.
+    """
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f'["{part}"]'
+    return out or "(top level)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file, located as precisely as the file allows."""
+
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+    path: str  # dotted data path, or "" for syntax errors
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InputFileError(Exception):
+    """A lab or inventory file could not be loaded; carries every problem found in it."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class SourceDocument:
+    """Plain data of one YAML file plus the position of every key and value in it."""
+
+    path: Path
+    data: Any
+    values: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[DataPath, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def display_name(self) -> str:
+        return str(self.path)
+
+    def position(self, path: Sequence[PathPart], *, key: bool = False) -> tuple[int, int]:
+        """Best position for a data path: the path itself, else its nearest known parent."""
+        p = tuple(path)
+        while True:
+            table = self.keys if key and p in self.keys else self.values
+            if p in table:
+                return table[p]
+            if not p:
+                return (1, 1)
+            p = p[:-1]
+
+    def problem(self, path: Sequence[PathPart], message: str, *, key: bool = False) -> Problem:
+        line, col = self.position(path, key=key)
+        return Problem(self.display_name, line, col, render_path(path), message)
+
+    def get(self, path: Iterable[PathPart]) -> Any:
+        """The plain value at a data path, or None when it is absent."""
+        node = self.data
+        for part in path:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                return None
+        return node
+
+
+def _mark(node: Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    def __init__(self, doc: SourceDocument, yaml: YAML) -> None:
+        self.doc = doc
+        self.yaml = yaml
+        self.problems: list[Problem] = []
+
+    def build(self, node: Node, path: DataPath) -> Any:
+        self.doc.values[path] = _mark(node)
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, ScalarNode):
+            return self.yaml.constructor.construct_object(node, deep=True)
+        return None  # pragma: no cover - the composer only makes these three kinds
+
+    def _mapping(self, node: MappingNode, path: DataPath) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        first_seen: dict[Any, tuple[int, int]] = {}
+        merged: list[tuple[Any, Any]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                merged.extend(self._merge_sources(value_node, path))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                line, col = _mark(key_node)
+                self.problems.append(
+                    Problem(self.doc.display_name, line, col, render_path(path),
+                            "a key must be a plain name, not a list or mapping")
+                )
+                continue
+            key = self.yaml.constructor.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int)):
+                key = str(key_node.value)
+            if key in first_seen:
+                line, col = _mark(key_node)
+                first_line = first_seen[key][0]
+                self.problems.append(
+                    Problem(self.doc.display_name, line, col, render_path((*path, key)),
+                            f"duplicate key {key!r} (first defined on line {first_line}); "
+                            "each key may appear once")
+                )
+                continue
+            first_seen[key] = _mark(key_node)
+            self.doc.keys[(*path, key)] = _mark(key_node)
+            out[key] = self.build(value_node, (*path, key))
+        # `<<: *defaults` fills in keys that the mapping does not set itself.
+        for key, value in merged:
+            out.setdefault(key, value)
+        return out
+
+    def _merge_sources(self, node: Node, path: DataPath) -> list[tuple[Any, Any]]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        pairs: list[tuple[Any, Any]] = []
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                line, col = _mark(source)
+                self.problems.append(
+                    Problem(self.doc.display_name, line, col, render_path(path),
+                            "`<<` merges only mappings (an anchor like `&defaults` on a mapping)")
+                )
+                continue
+            for key, value in self._mapping(source, path).items():
+                pairs.append((key, value))
+        return pairs
+
+
+def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
+    """Parse one YAML file into a SourceDocument.
+
+    Raises:
+        InputFileError: on unreadable files, syntax errors, several documents, or duplicate keys.
+    """
+    name = str(path)
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise InputFileError([Problem(name, 1, 1, "", "no such file")]) from None
+        except IsADirectoryError:
+            raise InputFileError([Problem(name, 1, 1, "", "is a directory, not a file")]) from None
+        except UnicodeDecodeError as exc:
+            raise InputFileError(
+                [Problem(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
+            ) from None
+        except OSError as exc:
+            raise InputFileError([Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+    yaml = YAML(typ="safe", pure=True)
+    yaml.version = (1, 2)  # YAML 1.2: `no`/`yes` stay strings, MACs are never sexagesimal numbers
+    try:
+        node = yaml.compose(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        raise InputFileError([Problem(name, line, col, "", f"YAML syntax: {message}")]) from None
+    except YAMLError as exc:
+        raise InputFileError([Problem(name, 1, 1, "", f"YAML syntax: {exc}")]) from None
+    doc = SourceDocument(path=path, data=None)
+    if node is None:
+        raise InputFileError([Problem(name, 1, 1, "", "the file is empty")])
+    builder = _Builder(doc, yaml)
+    try:
+        doc.data = builder.build(node, ())
+    except MarkedYAMLError as exc:  # a scalar that claims a type it is not, e.g. `!!int x`
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise InputFileError([Problem(name, line, col, "", f"YAML: {exc.problem}")]) from None
+    if builder.problems:
+        raise InputFileError(builder.problems)
+    if not isinstance(doc.data, dict):
+        raise InputFileError(
+            [Problem(name, 1, 1, "", "the top level must be a mapping of sections (key: value)")]
+        )
+    return doc
