@@ -51,6 +51,16 @@ def vm_nics(view: DesignView) -> list[str]:
     return [f"{vm.name}/{nic.label}" for vm in view.vms.values() for nic in vm.nics]
 
 
+SUBJECT_KINDS: dict[str, SubjectsFn] = {
+    "hosts": hosts,
+    "vmknics": vmknics,
+    "port_groups": port_groups,
+    "vxlan_path": vxlan_path,
+    "nlb_port_groups": nlb_port_groups,
+    "vm_nics": vm_nics,
+}
+
+
 @dataclass(frozen=True)
 class DesignCheck:
     """One design check and the subjects it covers."""
@@ -58,26 +68,29 @@ class DesignCheck:
     name: str
     incident: str
     run: CheckFn
-    subjects: SubjectsFn
+    subject_kind: str  # a key of SUBJECT_KINDS
     summary: str
+
+    def subjects(self, view: DesignView) -> list[str]:
+        return SUBJECT_KINDS[self.subject_kind](view)
 
 
 DESIGN_CHECKS: tuple[DesignCheck, ...] = (
-    DesignCheck("vxlan-mtu", "F02", design.check_vxlan_mtu, vxlan_path,
+    DesignCheck("vxlan-mtu", "F02", design.check_vxlan_mtu, "vxlan_path",
                 "VTEPs, their switches and the underlay carry 1600-byte frames"),
-    DesignCheck("page-sharing", "F04", design.check_page_sharing, hosts,
+    DesignCheck("page-sharing", "F04", design.check_page_sharing, "hosts",
                 "Mem.ShareForceSalting and VM salts give the intended page sharing"),
-    DesignCheck("ntp-servers", "F05", design.check_ntp_servers, hosts,
+    DesignCheck("ntp-servers", "F05", design.check_ntp_servers, "hosts",
                 "every host has NTP servers"),
-    DesignCheck("nlb-port-group", "F09", design.check_nlb_port_group, nlb_port_groups,
+    DesignCheck("nlb-port-group", "F09", design.check_nlb_port_group, "nlb_port_groups",
                 "unicast NLB port groups accept MAC changes/forged transmits, no notify"),
-    DesignCheck("beacon-uplinks", "F11", design.check_beacon_uplinks, port_groups,
+    DesignCheck("beacon-uplinks", "F11", design.check_beacon_uplinks, "port_groups",
                 "beacon probing only with 3+ uplinks"),
-    DesignCheck("adapter-redundancy", "F11", design.check_adapter_redundancy, port_groups,
+    DesignCheck("adapter-redundancy", "F11", design.check_adapter_redundancy, "port_groups",
                 "teams span more than one physical adapter"),
-    DesignCheck("vmknic-subnets", "F12", design.check_vmknic_subnets, vmknics,
+    DesignCheck("vmknic-subnets", "F12", design.check_vmknic_subnets, "vmknics",
                 "no two vmknics of a host share a subnet"),
-    DesignCheck("vm-mac-range", "F14", design.check_vm_mac_range, vm_nics,
+    DesignCheck("vm-mac-range", "F14", design.check_vm_mac_range, "vm_nics",
                 "static VM MACs inside 00:50:56:00:00:00-00:50:56:3F:FF:FF"),
 )
 

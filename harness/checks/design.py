@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from itertools import combinations
 
-from harness.checks.finding import Finding
+from harness.checks.finding import Finding, JsonValue
 from harness.checks.intent import VXLAN_MIN_MTU
 from harness.checks.view import DesignView, HostView
 
@@ -78,10 +78,12 @@ def check_nlb_port_group(view: DesignView) -> list[Finding]:
             if pg is None:
                 continue
             subject = f"{hname}/{pg.name}"
-            evidence = {"cluster": cluster.name, "cluster_mac": cluster.cluster_mac,
-                        "mac_changes": pg.security.mac_changes,
-                        "forged_transmits": pg.security.forged_transmits,
-                        "notify_switches": pg.teaming.notify_switches}
+            evidence: dict[str, JsonValue] = {
+                "cluster": cluster.name, "cluster_mac": cluster.cluster_mac,
+                "mac_changes": pg.security.mac_changes,
+                "forged_transmits": pg.security.forged_transmits,
+                "notify_switches": pg.teaming.notify_switches,
+            }
             rejected = [n for n, ok in (("MAC address changes", pg.security.mac_changes),
                                         ("forged transmits", pg.security.forged_transmits))
                         if not ok]
@@ -229,7 +231,7 @@ def check_page_sharing(view: DesignView) -> list[Finding]:
         salts = {vm.name: str(vm.extra_config[SALT_KEY]) for vm in view.vms.values()
                  if vm.host == host.name and SALT_KEY in vm.extra_config}
         shared = sorted(s for s, n in Counter(salts.values()).items() if n >= 2)
-        evidence = {"Mem.ShareForceSalting": salting, "salts": salts,
+        evidence: dict[str, JsonValue] = {"Mem.ShareForceSalting": salting, "salts": salts,
                     "intent": host.page_sharing}
         problem = None
         if salting not in (0, 1, 2):

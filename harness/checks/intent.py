@@ -42,7 +42,9 @@ def _security(kind: str, switch: Security, pg: Security) -> SecurityView:
     return SecurityView(pick("allow_promiscuous"), pick("mac_changes"), pick("forged_transmits"))
 
 
-def _teaming(switch: Teaming, pg: Teaming, uplinks: list[str], to_vmnic: dict[str, str]) -> TeamView:
+def _teaming(
+    switch: Teaming, pg: Teaming, uplinks: list[str], to_vmnic: dict[str, str]
+) -> TeamView:
     def pick(name: str, default: object) -> object:
         for layer in (pg, switch):
             value = getattr(layer, name)
@@ -137,9 +139,9 @@ def underlay_hops(lab: Lab) -> tuple[UnderlayHop, ...]:
                 hops.append(UnderlayHop(f"{rname}/{iname}", "router interface", iface.mtu))
     for cable in lab.cabling:
         (a_node, a_port), (b_node, b_port) = cable.ends
-        for (host, vmnic), (sw, port) in (((a_node, a_port), (b_node, b_port)),
+        for (node, vmnic), (sw, port) in (((a_node, a_port), (b_node, b_port)),
                                           ((b_node, b_port), (a_node, a_port))):
-            if (host, vmnic) in vtep_uplinks and sw in lab.physical_switches:
+            if (node, vmnic) in vtep_uplinks and sw in lab.physical_switches:
                 hops.append(UnderlayHop(f"{sw}/{port}", "switch port",
                                         lab.physical_switches[sw].ports[port].mtu))
     return tuple(hops)

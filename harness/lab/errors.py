@@ -102,7 +102,10 @@ def _message(root: type[BaseModel], error: ErrorDetails) -> str:
 
 
 def problems_from_validation(
-    doc: SourceDocument, root: type[BaseModel], exc: ValidationError, base: tuple[PathPart, ...] = ()
+    doc: SourceDocument,
+    root: type[BaseModel],
+    exc: ValidationError,
+    base: tuple[PathPart, ...] = (),
 ) -> list[Problem]:
     """Every validation error of `exc`, located in `doc` and worded for a lab author."""
     problems: list[Problem] = []

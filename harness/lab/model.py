@@ -21,9 +21,9 @@ from harness.lab.types import (
     ScalarValue,
     StrictModel,
     Vlan,
-    Vni,
     VmkName,
     VmnicName,
+    Vni,
 )
 
 LoadBalancing = Literal[
@@ -238,7 +238,7 @@ class PhysicalSwitch(StrictModel):
     hostname: str = Field(description="what CDP/LLDP advertise as device/system name")
     platform: str = "cisco WS-C3850-48P"
     software: str = ""
-    discovery: list[Discovery] = Field(default_factory=lambda: ["cdp", "lldp"])
+    discovery: list[Discovery] = Field(default_factory=lambda: list[Discovery](["cdp", "lldp"]))
     ports: dict[str, SwitchPort] = Field(description="port id as the switch names it")
 
 

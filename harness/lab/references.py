@@ -112,7 +112,8 @@ class _Validator:
                         self.add((*spath, "uplinks", i), f"{hname} has no {up}; vmnics: "
                                  f"{_names(vmnics)}")
                     elif up in owner:
-                        self.add((*spath, "uplinks", i), f"{up} is already an uplink of {owner[up]}")
+                        self.add((*spath, "uplinks", i),
+                                 f"{up} is already an uplink of {owner[up]}")
                     owner[up] = sw_name
                 self.teaming((*spath, "teaming"), sw.teaming, sw.uplinks)
                 for pg_name, pg in sw.port_groups.items():
@@ -234,8 +235,8 @@ class _Validator:
             if net.gateway is not None and net.gateway not in net.subnet:
                 self.add(("networks", nname, "gateway"), f"{net.gateway} is outside {net.subnet}")
         for sname, sw in self.lab.physical_switches.items():
-            for pname, port in sw.ports.items():
-                if port.mode == "access" and len(port.vlans) != 1:
+            for pname, sw_port in sw.ports.items():
+                if sw_port.mode == "access" and len(sw_port.vlans) != 1:
                     self.add(("physical_switches", sname, "ports", pname, "vlans"),
                              "an access port carries exactly one VLAN")
         cabled: dict[tuple[str, str], int] = {}
@@ -246,7 +247,8 @@ class _Validator:
                 if problem:
                     self.add(path, problem)
                 if (node, port) in cabled:
-                    self.add(path, f"{node}/{port} is already cabled (cabling[{cabled[node, port]}])")
+                    self.add(path, f"{node}/{port} is already cabled "
+                                   f"(cabling[{cabled[node, port]}])")
                 cabled[(node, port)] = i
             if cable.discovery:
                 switch_end = [n for n, _ in cable.ends if n in self.lab.physical_switches]
@@ -336,19 +338,20 @@ class _Validator:
                 self.add((*spath, "transport_zone"), f"no transport zone {seg.transport_zone!r}; "
                          f"transport zones: {_names(nsx.transport_zones)}")
             if seg.vni in vnis:
-                self.add((*spath, "vni"), f"VNI {seg.vni} is already used by segment {vnis[seg.vni]}")
+                self.add((*spath, "vni"),
+                         f"VNI {seg.vni} is already used by segment {vnis[seg.vni]}")
             vnis[seg.vni] = sname
         for ename, edge in nsx.edges.items():
             for iname, iface in edge.interfaces.items():
                 ipath: Path = ("nsx", "edges", ename, "interfaces", iname)
                 if iface.segment is not None:
-                    seg = nsx.segments.get(iface.segment)
-                    if seg is None:
+                    attached = nsx.segments.get(iface.segment)
+                    if attached is None:
                         self.add((*ipath, "segment"), f"no segment {iface.segment!r}; segments: "
                                  f"{_names(nsx.segments)}")
-                    elif seg.subnet is not None and iface.ip.ip not in seg.subnet:
+                    elif attached.subnet is not None and iface.ip.ip not in attached.subnet:
                         self.add((*ipath, "ip"), f"{iface.ip} is outside segment "
-                                 f"{iface.segment} ({seg.subnet})")
+                                 f"{iface.segment} ({attached.subnet})")
                 elif iface.network is not None:
                     net = self.lab.networks.get(iface.network)
                     if net is None:
@@ -383,11 +386,12 @@ class _Validator:
                     self.add((*cpath, "cluster_mac"), f"NLB derives {derived} from VIP "
                              f"{cluster.vip} in {cluster.mode} mode, not {cluster.cluster_mac}")
             for i, member in enumerate(cluster.members):
-                vm = self.lab.vms.get(member)
-                if vm is None:
+                member_vm = self.lab.vms.get(member)
+                if member_vm is None:
                     self.add((*cpath, "members", i), f"no VM {member!r}; VMs: "
                              f"{_names(self.lab.vms)}")
-                elif not any(n.port_group == cluster.port_group for n in vm.nics.values()):
+                elif not any(n.port_group == cluster.port_group
+                             for n in member_vm.nics.values()):
                     self.add((*cpath, "members", i), f"{member} has no NIC on port group "
                              f"{cluster.port_group!r}")
 

@@ -96,12 +96,11 @@ class SourceDocument:
         """The plain value at a data path, or None when it is absent."""
         node = self.data
         for part in path:
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                node = node[part]
-            else:
+            in_dict = isinstance(node, dict) and part in node
+            in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            if not (in_dict or in_list):
                 return None
+            node = node[part]
         return node
 
 
@@ -195,7 +194,8 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
                 [Problem(name, 1, 1, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})")]
             ) from None
         except OSError as exc:
-            raise InputFileError([Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")]) from None
+            problem = Problem(name, 1, 1, "", f"cannot read: {exc.strerror}")
+            raise InputFileError([problem]) from None
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)  # YAML 1.2: `no`/`yes` stay strings, MACs are never sexagesimal numbers
     try:

@@ -1,0 +1,207 @@
+"""pytest hooks of the labharness plugin.
+
+One option group (`--lab`, `--inventory`, `--scenario`, `--allow-disruptive`), each with a
+`LABHARNESS_*` environment fallback; the parsed lab and inventory live in `config.stash`; markers
+are registered and their arguments validated at collection, so a typo in `incident("F21")` is a
+collection error rather than a silently unlabelled test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.backend import CAPABILITIES, Backend, backend_for
+from harness.checks.catalog import SUBJECT_KINDS
+from harness.checks.intent import view_from_lab
+from harness.incidents import INCIDENTS, find_incident
+from harness.lab.loader import load_inventory, load_lab
+from harness.lab.source import InputFileError
+from harness.pytest_plugin.assertions import current_item
+from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
+    backend,
+    design_findings,
+    design_view,
+    inventory,
+    lab,
+)
+from harness.pytest_plugin.state import (
+    BACKEND_KEY,
+    DISRUPTIVE_KEY,
+    INCIDENT_PROPERTY,
+    INVENTORY_KEY,
+    LAB_KEY,
+    LAYER_PROPERTY,
+    SCENARIOS_KEY,
+    SUBJECT_PROPERTY,
+)
+
+SCENARIO_ALL = "field-incidents"
+# Scenarios the simulated lab can apply; each part of the sim adds the incidents it reproduces.
+SIM_SCENARIOS: frozenset[str] = frozenset()
+
+MARKERS = {
+    "incident(id)": "the field incident (F01-F14) a test guards against; labels reports",
+    "needs(capability)": "backend capability the test needs: " + ", ".join(CAPABILITIES),
+    "per_subject(kind)": "one test per lab subject of a kind: " + ", ".join(SUBJECT_KINDS),
+    "disruptive": "changes the lab (reboots, BMC writes, uplink blocks); needs "
+                  "--allow-disruptive and a lab with disruptive_allowed: true",
+}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("labharness", "labharness lab under test")
+    group.addoption("--lab", default=os.environ.get("LABHARNESS_LAB"), metavar="FILE",
+                    help="lab definition (YAML) to test [env LABHARNESS_LAB]")
+    group.addoption("--inventory", default=os.environ.get("LABHARNESS_INVENTORY"),
+                    metavar="FILE", help="how to reach the lab [env LABHARNESS_INVENTORY]")
+    group.addoption("--scenario", action="append", metavar="NAME",
+                    default=[s for s in os.environ.get("LABHARNESS_SCENARIO", "").split(",") if s],
+                    help="fault scenario for the simulated lab: incident id or slug, several "
+                         f"allowed, '{SCENARIO_ALL}' for all [env LABHARNESS_SCENARIO]")
+    group.addoption("--allow-disruptive", action="store_true",
+                    default=_env_flag("LABHARNESS_ALLOW_DISRUPTIVE"),
+                    help="run tests marked disruptive [env LABHARNESS_ALLOW_DISRUPTIVE]")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{marker}: {text}")
+    lab_path = config.getoption("--lab", None)
+    inv_path = config.getoption("--inventory", None)
+    try:
+        lab_model = load_lab(Path(lab_path)) if lab_path else None
+        loaded = load_inventory(Path(inv_path), lab_model) if inv_path else None
+    except InputFileError as exc:
+        raise pytest.UsageError("labharness: invalid input\n" + str(exc)) from None
+    config.stash[LAB_KEY] = lab_model
+    config.stash[INVENTORY_KEY] = loaded
+    config.stash[BACKEND_KEY] = backend_for(loaded)
+    config.stash[SCENARIOS_KEY] = parse_scenarios(config.getoption("--scenario", None) or [],
+                                                  config.stash[BACKEND_KEY])
+    config.stash[DISRUPTIVE_KEY] = bool(config.getoption("--allow-disruptive", False))
+
+
+def parse_scenarios(values: list[str], on: Backend) -> tuple[str, ...]:
+    """Scenario names -> incident ids; raise a UsageError naming what is allowed."""
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    if not names:
+        return ()
+    if on.kind != "sim":
+        raise pytest.UsageError("labharness: --scenario applies faults to the simulated lab only; "
+                                "use a sim inventory (inventory/sim.yaml)")
+    ids: list[str] = []
+    for name in names:
+        if name == SCENARIO_ALL:
+            ids.extend(sorted(SIM_SCENARIOS))
+            continue
+        incident = find_incident(name)
+        if incident is None:
+            allowed = ", ".join(f"{i.id}/{i.slug}" for i in INCIDENTS.values())
+            raise pytest.UsageError(f"labharness: unknown scenario {name!r}; use an incident id "
+                                    f"or slug ({allowed}) or {SCENARIO_ALL}")
+        if incident.id not in SIM_SCENARIOS:
+            raise pytest.UsageError(f"labharness: scenario {incident.label} is not reproduced by "
+                                    "the simulated lab yet")
+        ids.append(incident.id)
+    return tuple(dict.fromkeys(ids))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("per_subject")
+    if marker is None or "subject" not in metafunc.fixturenames:
+        return
+    kind = marker.args[0] if marker.args else None
+    if kind not in SUBJECT_KINDS:
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: per_subject({kind!r}): use one "
+                                f"of {', '.join(SUBJECT_KINDS)}")
+    lab_model = metafunc.config.stash.get(LAB_KEY, None)
+    if lab_model is None:
+        metafunc.parametrize("subject", [pytest.param(None, id="no-lab", marks=pytest.mark.skip(
+            reason="no lab given: pass --lab FILE (or set LABHARNESS_LAB)"))])
+        return
+    subjects = SUBJECT_KINDS[kind](view_from_lab(lab_model))
+    if not subjects:
+        metafunc.parametrize("subject", [pytest.param(None, id="none", marks=pytest.mark.skip(
+            reason=f"lab {lab_model.name} has no {kind.replace('_', ' ')}"))])
+        return
+    metafunc.parametrize("subject", subjects, ids=subjects)
+
+
+def _layer(item: pytest.Item) -> str:
+    parts = item.path.parts
+    if "suites" in parts:
+        i = len(parts) - 1 - parts[::-1].index("suites")
+        if i + 1 < len(parts) - 1:
+            return parts[i + 1]
+    return "other"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    errors: list[str] = []
+    for item in items:
+        layer = _layer(item)
+        item.user_properties.append((LAYER_PROPERTY, layer))
+        item.add_marker(pytest.mark.allure_label(layer, label_type="epic"))
+        for mark in item.iter_markers("incident"):
+            incident = find_incident(str(mark.args[0])) if mark.args else None
+            if incident is None:
+                errors.append(f"{item.nodeid}: incident({', '.join(map(repr, mark.args))}) is "
+                              "not an incident id (F01-F14)")
+                continue
+            item.user_properties.append((INCIDENT_PROPERTY, incident.id))
+            item.add_marker(pytest.mark.allure_label(incident.label, label_type="feature"))
+        for mark in item.iter_markers("needs"):
+            unknown = [c for c in mark.args if c not in CAPABILITIES]
+            if unknown or not mark.args:
+                errors.append(f"{item.nodeid}: needs({', '.join(map(repr, mark.args))}): use "
+                              f"{', '.join(CAPABILITIES)}")
+        callspec: Any = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("subject") is not None:
+            subject = str(callspec.params["subject"])
+            item.user_properties.append((SUBJECT_PROPERTY, subject))
+            item.add_marker(pytest.mark.allure_label(subject, label_type="story"))
+    if errors:
+        raise pytest.UsageError("labharness: invalid markers\n" + "\n".join(errors))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    config = item.config
+    backend_ = config.stash[BACKEND_KEY]
+    for mark in item.iter_markers("needs"):
+        for capability in mark.args:
+            reason = backend_.why_not(capability)
+            if reason is not None:
+                pytest.skip(f"needs {capability}: {reason}")
+    if item.get_closest_marker("disruptive") is not None:
+        if not config.stash[DISRUPTIVE_KEY]:
+            pytest.skip("disruptive: run with --allow-disruptive to let it change the lab")
+        lab_model = config.stash[LAB_KEY]
+        if lab_model is not None and not lab_model.disruptive_allowed:
+            pytest.skip(f"disruptive: lab {lab_model.name} does not set disruptive_allowed: true")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    token = current_item.set(item)
+    try:
+        return (yield)
+    finally:
+        current_item.reset(token)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lab_model = config.stash.get(LAB_KEY, None)
+    if lab_model is None:
+        return []
+    backend_ = config.stash[BACKEND_KEY]
+    caps = ", ".join(sorted(backend_.capabilities)) or "lab file only"
+    return [f"labharness: lab {lab_model.name}, backend {backend_.kind} ({caps})"]

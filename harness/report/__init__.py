@@ -1,0 +1,6 @@
+"""Reports: the run summary (summary.json and the terminal table); Allure and JUnit come from
+their pytest plugins, enriched by labharness's labels and finding properties."""
+
+from harness.report.summary import RunSummary, SummaryCollector
+
+__all__ = ["RunSummary", "SummaryCollector"]

@@ -1,0 +1,156 @@
+"""Collect test outcomes and findings during a run, and write summary.json.
+
+The collector is a pytest plugin object handed to `pytest.main` by `labharness run`. It reads
+only test reports (outcome, skip reason, user properties), so it works the same for every suite.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checks.finding import Finding
+from harness.pytest_plugin.assertions import FINDING_PROPERTY
+from harness.pytest_plugin.state import INCIDENT_PROPERTY, LAYER_PROPERTY, SUBJECT_PROPERTY
+
+OUTCOMES = ("passed", "failed", "skipped", "errors", "xfailed", "xpassed")
+
+
+@dataclass
+class TestResult:
+    """One test's outcome across its setup, call and teardown phases."""
+
+    nodeid: str
+    layer: str = "other"
+    incident: str | None = None
+    subject: str | None = None
+    outcome: str = "passed"
+    reason: str | None = None
+    duration_s: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class RunSummary:
+    """Everything summary.json holds."""
+
+    lab: str | None
+    inventory: str | None
+    backend: str
+    scenarios: list[str]
+    started: str
+    results: dict[str, TestResult] = field(default_factory=dict)
+    finished: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(r.outcome for r in self.results.values())
+        return {"total": len(self.results), **{o: c.get(o, 0) for o in OUTCOMES}}
+
+    @property
+    def failed(self) -> bool:
+        c = self.counts()
+        return bool(c["failed"] or c["errors"] or c["xpassed"])
+
+    def findings(self) -> list[Finding]:
+        seen: set[str] = set()
+        out: list[Finding] = []
+        for result in self.results.values():
+            for f in result.findings:
+                key = f.to_json()
+                if key not in seen:
+                    seen.add(key)
+                    out.append(f)
+        return out
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Counts per (layer, incident), for the terminal table and the JSON."""
+        table: dict[tuple[str, str], Counter[str]] = {}
+        for r in self.results.values():
+            table.setdefault((r.layer, r.incident or "-"), Counter())[r.outcome] += 1
+        return [{"layer": layer, "incident": incident, **{o: c.get(o, 0) for o in OUTCOMES}}
+                for (layer, incident), c in sorted(table.items())]
+
+    def skip_reasons(self) -> list[dict[str, Any]]:
+        reasons = Counter(r.reason or "" for r in self.results.values() if r.outcome == "skipped")
+        return [{"reason": reason, "tests": n} for reason, n in reasons.most_common()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lab": self.lab,
+            "inventory": self.inventory,
+            "backend": self.backend,
+            "scenarios": self.scenarios,
+            "started": self.started,
+            "finished": self.finished,
+            "tests": self.counts(),
+            "groups": self.groups(),
+            "skipped": self.skip_reasons(),
+            "notes": self.notes,
+            "findings": [f.to_dict() for f in self.findings()],
+            "results": [
+                {"test": r.nodeid, "layer": r.layer, "incident": r.incident,
+                 "subject": r.subject, "outcome": r.outcome, "reason": r.reason,
+                 "duration_s": round(r.duration_s, 4)}
+                for r in self.results.values()
+            ],
+        }
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n",
+                        encoding="utf-8")
+
+
+def _skip_reason(report: pytest.TestReport) -> str | None:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2])
+        return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
+    return None
+
+
+class SummaryCollector:
+    """pytest plugin object that fills a RunSummary from test reports."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        result = self.summary.results.get(report.nodeid)
+        if result is None:
+            result = TestResult(report.nodeid)
+            self.summary.results[report.nodeid] = result
+            for name, value in report.user_properties:
+                if name == LAYER_PROPERTY:
+                    result.layer = str(value)
+                elif name == INCIDENT_PROPERTY:
+                    result.incident = str(value)
+                elif name == SUBJECT_PROPERTY:
+                    result.subject = str(value)
+        result.duration_s += report.duration
+        if report.when == "call":
+            for name, value in report.user_properties:
+                if name == FINDING_PROPERTY:
+                    result.findings.append(Finding.from_dict(json.loads(str(value))))
+        if hasattr(report, "wasxfail"):
+            result.outcome = "xfailed" if report.skipped else "xpassed"
+        elif report.failed:
+            result.outcome = "failed" if report.when == "call" else "errors"
+        elif report.skipped and result.outcome == "passed":
+            result.outcome = "skipped"
+            result.reason = _skip_reason(report)
+
+    def pytest_sessionfinish(self) -> None:
+        self.summary.finished = datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def new_summary(lab: str | None, inventory: str | None, backend: str,
+                scenarios: list[str]) -> RunSummary:
+    return RunSummary(lab=lab, inventory=inventory, backend=backend, scenarios=scenarios,
+                      started=datetime.now(UTC).isoformat(timespec="seconds"))
