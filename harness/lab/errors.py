@@ -6,6 +6,7 @@ file. Unknown keys additionally list the keys that are allowed at that place.
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Iterator
@@ -76,8 +77,11 @@ def _message(root: type[BaseModel], error: ErrorDetails) -> str:
     loc = tuple(error["loc"])
     if kind == "extra_forbidden":
         parent = model_at(root, loc[:-1])
-        allowed = ", ".join(parent.model_fields) if parent else ""
-        return f"unknown key {loc[-1]!r}" + (f"; allowed here: {allowed}" if allowed else "")
+        fields = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        allowed = ", ".join(fields)
+        return f"unknown key {loc[-1]!r}{hint}" + (f"; allowed here: {allowed}" if allowed else "")
     if kind == "missing":
         return "required key is missing"
     if kind == "literal_error":
@@ -110,9 +114,28 @@ def problems_from_validation(
     """Every validation error of `exc`, located in `doc` and worded for a lab author."""
     problems: list[Problem] = []
     seen: set[tuple[tuple[PathPart, ...], str]] = set()
-    for error in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    # A misspelt key shows up twice: as an unknown key and as the required key it was meant to
+    # be. Report it once, as the typo, with the suggestion.
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    typo_of: dict[tuple[Any, ...], str] = {}
+    for e in errors:
+        loc = tuple(e["loc"])
+        if e["type"] == "extra_forbidden" and isinstance(loc[-1], str):
+            siblings = [str(m[-1]) for m in missing if m[:-1] == loc[:-1]]
+            match = difflib.get_close_matches(loc[-1], siblings, n=1, cutoff=0.6)
+            if match:
+                typo_of[loc] = match[0]
+                missing.discard((*loc[:-1], match[0]))
+    for error in errors:
         loc = tuple(p for p in error["loc"] if isinstance(p, (str, int)))
+        if error["type"] == "missing" and tuple(error["loc"]) not in missing:
+            continue
         message = _message(root, error)
+        meant = typo_of.get(tuple(error["loc"]))
+        if meant is not None:
+            message = message.replace(f" (did you mean {meant!r}?)", "").replace(
+                ";", f" (did you mean {meant!r}, which is required?);", 1)
         path = (*base, *loc)
         if (path, message) in seen:
             continue

@@ -95,23 +95,26 @@ def parse_scenarios(values: list[str], on: Backend) -> tuple[str, ...]:
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     if not names:
         return ()
+    incidents = []
+    for name in names:
+        incident = find_incident(name)
+        if incident is None and name != SCENARIO_ALL:
+            allowed = ", ".join(f"{i.id}/{i.slug}" for i in INCIDENTS.values())
+            raise pytest.UsageError(f"labharness: unknown scenario {name!r}; use an incident id "
+                                    f"or slug ({allowed}) or {SCENARIO_ALL}")
+        incidents.append(incident)
     if on.kind != "sim":
         raise pytest.UsageError("labharness: --scenario applies faults to the simulated lab only; "
                                 "use a sim inventory (inventory/sim.yaml)")
     ids: list[str] = []
-    for name in names:
-        if name == SCENARIO_ALL:
+    for incident in incidents:
+        if incident is None:  # field-incidents: every scenario the sim reproduces
             ids.extend(sorted(SIM_SCENARIOS))
-            continue
-        incident = find_incident(name)
-        if incident is None:
-            allowed = ", ".join(f"{i.id}/{i.slug}" for i in INCIDENTS.values())
-            raise pytest.UsageError(f"labharness: unknown scenario {name!r}; use an incident id "
-                                    f"or slug ({allowed}) or {SCENARIO_ALL}")
-        if incident.id not in SIM_SCENARIOS:
+        elif incident.id not in SIM_SCENARIOS:
             raise pytest.UsageError(f"labharness: scenario {incident.label} is not reproduced by "
                                     "the simulated lab yet")
-        ids.append(incident.id)
+        else:
+            ids.append(incident.id)
     return tuple(dict.fromkeys(ids))
 
 
