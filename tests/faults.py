@@ -38,11 +38,13 @@ def _switch_port_mtu(d: Data) -> None:
 
 
 def _nlb_rejects_mac_changes(d: Data) -> None:
-    d["distributed_switches"]["dvs-lab"]["port_groups"]["dvpg-nlb"]["security"]["mac_changes"] = False
+    nlb = d["distributed_switches"]["dvs-lab"]["port_groups"]["dvpg-nlb"]
+    nlb["security"]["mac_changes"] = False
 
 
 def _nlb_notifies(d: Data) -> None:
-    d["distributed_switches"]["dvs-lab"]["port_groups"]["dvpg-nlb"]["teaming"]["notify_switches"] = True
+    nlb = d["distributed_switches"]["dvs-lab"]["port_groups"]["dvpg-nlb"]
+    nlb["teaming"]["notify_switches"] = True
 
 
 def _beacon_two_uplinks(d: Data) -> None:

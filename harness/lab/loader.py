@@ -25,6 +25,7 @@ def load_lab(path: Path | str) -> Lab:
         InputFileError: with every problem found in the file.
     """
     doc = load_yaml(Path(path))
+    _refuse_other_kind(doc, "lab")
     try:
         lab = Lab.model_validate(doc.data)
     except ValidationError as exc:
@@ -51,6 +52,7 @@ def load_inventory(path: Path | str, lab: Lab | None = None) -> LoadedInventory:
     """
     path = Path(path)
     doc = load_yaml(path)
+    _refuse_other_kind(doc, "inventory")
     try:
         inventory = Inventory.model_validate(doc.data)
     except ValidationError as exc:
@@ -59,6 +61,23 @@ def load_inventory(path: Path | str, lab: Lab | None = None) -> LoadedInventory:
     if problems:
         raise InputFileError(problems)
     return LoadedInventory(inventory, path.resolve().parent)
+
+
+def _refuse_other_kind(doc: SourceDocument, expected: str) -> None:
+    """One clear error for a lab given as an inventory (or the other way round), instead of a
+    page of unknown keys."""
+    keys = set(doc.data)
+    lab_only = keys & (set(Lab.model_fields) - set(Inventory.model_fields))
+    inventory_only = keys & (set(Inventory.model_fields) - set(Lab.model_fields))
+    is_inventory = isinstance(doc.data.get("lab"), str)
+    if expected == "inventory" and lab_only and not inventory_only and not is_inventory:
+        raise InputFileError([doc.problem(
+            (sorted(lab_only)[0],), f"this is a lab file (it has {', '.join(sorted(lab_only))}); "
+            f"an inventory has {', '.join(Inventory.model_fields)}", key=True)])
+    if expected == "lab" and is_inventory and not lab_only:
+        raise InputFileError([doc.problem(
+            ("lab",), "this is an inventory file (it names the lab it realises); a lab has "
+            f"{', '.join(Lab.model_fields)}", key=True)])
 
 
 def _inventory_problems(doc: SourceDocument, inv: Inventory, lab: Lab | None) -> list[Problem]:

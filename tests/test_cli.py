@@ -1,0 +1,135 @@
+"""The `labharness` command, run as users run it: a subprocess with its exit code and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SIM_INVENTORY, SIM_LAB, LabWriter
+from tests.faults import DESIGN_FAULTS
+
+
+def labharness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABHARNESS_")}
+    env["COLUMNS"] = "200"
+    result = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd or ROOT,
+                            capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert "Traceback" not in result.stdout + result.stderr, result.stdout + result.stderr
+    return result
+
+
+def test_validate_accepts_labs_and_inventories() -> None:
+    result = labharness("validate", str(SIM_LAB), str(SIM_INVENTORY), "--lab", str(SIM_LAB))
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout and "inventory sim (sim) for lab sim" in result.stdout
+
+
+def test_lint_is_silent_on_the_healthy_lab() -> None:
+    result = labharness("lint", str(SIM_LAB))
+    assert (result.returncode, result.stdout.strip()) == (0, "lab sim: no findings")
+
+
+@pytest.mark.parametrize("fault", [f for f in DESIGN_FAULTS if f.name in (
+    "F02-dvs-mtu", "F09-notify-switches", "F11-beacon-two-uplinks", "F12-vmotion-subnet",
+    "F14-workstation-mac", "F05-no-ntp", "F04-salting-off")], ids=lambda f: f.name)
+def test_lint_reports_the_fault_and_exits_1(fault: object, faulty_lab: LabWriter) -> None:
+    from tests.faults import DesignFault
+
+    assert isinstance(fault, DesignFault)
+    path = faulty_lab(fault.change)
+    result = labharness("lint", str(path), "--json")
+    assert result.returncode == 1
+    found = {(f["id"], f["check"], f["subject"]) for f in json.loads(result.stdout)}
+    assert found == fault.expected
+    human = labharness("lint", str(path))
+    assert human.returncode == 1
+    assert all(f"{s}:" in human.stdout for _, _, s in fault.expected)
+    assert "cause:" in human.stdout and "fix:" in human.stdout
+
+
+def test_lint_warnings_pass_unless_asked(faulty_lab: LabWriter) -> None:
+    fault = next(f for f in DESIGN_FAULTS if f.name == "F11-one-adapter")
+    path = faulty_lab(fault.change)
+    assert labharness("lint", str(path)).returncode == 0
+    assert labharness("lint", str(path), "--fail-on", "warning").returncode == 1
+
+
+def test_schema_check_and_output(tmp_path: Path) -> None:
+    assert labharness("schema", "--check").returncode == 0
+    assert labharness("schema", "--kind", "inventory", "--check").returncode == 0
+    out = tmp_path / "lab.schema.json"
+    assert labharness("schema", "--output", str(out)).returncode == 0
+    assert json.loads(out.read_text())["title"] == "Lab"
+    bad = labharness("schema", "--kind", "rack")
+    assert bad.returncode == 2 and "lab or inventory" in bad.stderr
+
+
+def test_run_default_lab_writes_reports(tmp_path: Path) -> None:
+    result = labharness("run", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    latest = tmp_path / "reports" / "latest"
+    assert latest.is_symlink()
+    summary = json.loads((latest / "summary.json").read_text())
+    tests = summary["tests"]
+    assert tests["failed"] == 0 and tests["errors"] == 0 and tests["passed"] >= 90
+    assert summary["findings"] == []
+    assert summary["lab"] == "sim" and summary["backend"] == "sim"
+    assert {g["layer"] for g in summary["groups"]} == {"design"}
+    # plainly says what the sim does not offer yet, and why
+    assert any("vCenter API" in n for n in summary["notes"])
+    assert "PASSED" in result.stdout and "F12 vmotion-subnet" in result.stdout
+    cases = list(ET.parse(latest / "junit.xml").iter("testcase"))
+    assert len(cases) == tests["total"]
+    assert len(list((latest / "allure-results").glob("*-result.json"))) == tests["total"]
+
+
+def test_run_on_a_faulty_lab_fails_with_its_findings(tmp_path: Path,
+                                                     faulty_lab: LabWriter) -> None:
+    fault = next(f for f in DESIGN_FAULTS if f.name == "F12-vmotion-subnet")
+    path = faulty_lab(fault.change)
+    report = tmp_path / "report"
+    result = labharness("run", "--lab", str(path), "--report-dir", str(report), cwd=tmp_path)
+    assert result.returncode == 1
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["tests"]["failed"] == 3
+    found = {(f["id"], f["check"], f["subject"]) for f in summary["findings"]}
+    assert found == fault.expected
+    finding = summary["findings"][0]
+    assert set(finding) >= {"id", "severity", "subject", "message", "cause", "fix", "evidence"}
+    failed = [r for r in summary["results"] if r["outcome"] == "failed"]
+    assert {r["subject"] for r in failed} == {"esx01/vmk1", "esx02/vmk1", "esx03/vmk1"}
+    assert "FAILED" in result.stdout
+
+
+def test_run_selects_with_k(tmp_path: Path) -> None:
+    report = tmp_path / "r"
+    result = labharness("run", "-k", "ntp", "--report-dir", str(report), cwd=tmp_path)
+    assert result.returncode == 0
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["tests"]["total"] == 3
+    none = labharness("run", "-k", "no_such_test", "--report-dir", str(report), cwd=tmp_path)
+    assert none.returncode == 5 and "no test selected" in none.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--scenario", "F77"], "unknown scenario 'F77'"),
+    (["--lab", "labs/nope.yaml"], "labs/nope.yaml:1:1: no such file"),
+    (["--inventory", "labs/sim.yaml"], "inventory"),
+])
+def test_run_bad_input_exits_2(args: list[str], message: str, tmp_path: Path) -> None:
+    result = labharness("run", *args, "--report-dir", str(tmp_path / "r"))
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_help_lists_the_commands() -> None:
+    result = labharness("--help")
+    assert result.returncode == 0
+    for command in ("run", "validate", "lint", "schema"):
+        assert command in result.stdout
