@@ -1,0 +1,1 @@
+"""The simulated lab's data plane: real kernel networking in network namespaces."""

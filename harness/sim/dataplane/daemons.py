@@ -1,0 +1,165 @@
+"""Daemons of the simulated lab: lldpd (switches send CDPv2 + LLDP, hosts listen), OpenSSH sshd
+on routers, and the per-host teaming controller. Each runs inside its namespace, in its own
+session (a terminal's Ctrl-C reaches the harness, which then stops them in order), and is
+recorded with its PID and start time so it can be stopped by PID later, by another process,
+without ever signalling a reused PID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.sim.dataplane.plan import DataplanePlan, LldpPlan, TeamPlan
+
+LLDP_TX_INTERVAL = 1  # seconds; CDP/LLDP timeouts in the harness wait 1 s + 2 intervals
+
+
+@dataclass(frozen=True)
+class DaemonRecord:
+    """A daemon the sim started."""
+
+    name: str
+    ns: str
+    pid: int
+    start_time: int  # /proc/PID/stat field 22: tells a reused PID apart
+    argv: list[str]
+    log: str
+
+
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> int:
+    return int(_stat(pid)[19])
+
+
+def is_running(record: DaemonRecord) -> bool:
+    """Still alive, and still the process we started (not a reused PID, not a zombie)."""
+    try:
+        fields = _stat(record.pid)
+        return fields[0] != "Z" and int(fields[19]) == record.start_time
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _spawn(name: str, ns: str, argv: list[str], log_dir: Path) -> DaemonRecord:
+    log = log_dir / f"{name}.log"
+    full = ["ip", "netns", "exec", ns, *argv]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return DaemonRecord(name, ns, proc.pid, _start_time(proc.pid), full, str(log))
+
+
+def _quote(value: str) -> str:
+    return '"' + value.replace('"', "'") + '"'
+
+
+def start_lldpd(spec: LldpPlan, run_dir: Path) -> DaemonRecord:
+    """lldpd in a switch namespace sends CDPv2 (forced: -ccccc; a single -c only answers CDP
+    peers, and ESXi never sends CDP first) and LLDP on its ports, port IDs from the aliases;
+    on a host it only listens (-r) so its neighbour table can serve as network hints."""
+    name = f"lldpd-{spec.ns}"
+    conf = run_dir / f"{name}.conf"
+    lines = [f"configure system hostname {_quote(spec.hostname)}",
+             f"configure system platform {_quote(spec.platform)}"]
+    if spec.software:
+        lines.append(f"configure system description {_quote(spec.software)}")
+    lines.append(f"configure lldp tx-interval {LLDP_TX_INTERVAL}")
+    conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    Path("/run/lldpd").mkdir(exist_ok=True)  # its privilege-separation chroot
+    argv = ["lldpd", "-d", "-u", str(run_dir / f"{name}.sock"), "-O", str(conf),
+            "-I", ",".join(spec.interfaces)]
+    argv[2:2] = ["-ccccc"] if spec.mode == "send" else ["-r", "-c"]
+    return _spawn(name, spec.ns, argv, run_dir)
+
+
+def start_sshd(ns: str, address: str, port: int, ssh_dir: Path, run_dir: Path) -> DaemonRecord:
+    """OpenSSH sshd on the router's management address, key login only, host key from the
+    sim's own directory (the sim also writes the matching known_hosts)."""
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation dir
+    name = f"sshd-{ns}"
+    conf = run_dir / f"{name}.conf"
+    conf.write_text("\n".join([
+        f"ListenAddress {address}:{port}",
+        f"HostKey {ssh_dir / 'host_ed25519'}",
+        f"AuthorizedKeysFile {ssh_dir / 'authorized_keys'}",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "StrictModes no",
+        f"PidFile {run_dir / (name + '.pid')}",
+        "Subsystem sftp internal-sftp",
+    ]) + "\n", encoding="utf-8")
+    return _spawn(name, ns, ["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)], run_dir)
+
+
+def start_teaming(ns: str, teams: list[TeamPlan], run_dir: Path) -> DaemonRecord:
+    name = f"teaming-{ns}"
+    config = run_dir / f"{name}.json"
+    config.write_text(json.dumps({"interval_ms": 100, "teams": [
+        {**asdict(t), "uplinks": [asdict(u) for u in t.uplinks], "macs": list(t.macs)}
+        for t in teams]}), encoding="utf-8")
+    status = run_dir / f"{name}.status.json"
+    return _spawn(name, ns, [sys.executable, "-m", "harness.sim.dataplane.teaming",
+                             str(config), str(status)], run_dir)
+
+
+def team_status_path(run_dir: Path, ns: str) -> Path:
+    return run_dir / f"teaming-{ns}.status.json"
+
+
+def start_all(plan: DataplanePlan, run_dir: Path, ssh_dir: Path) -> list[DaemonRecord]:
+    """Start every daemon of the plan; returns their records (stop them with `stop_all`)."""
+    records: list[DaemonRecord] = []
+    try:
+        for ns, teams in plan.teams.items():
+            if teams:
+                records.append(start_teaming(ns, teams, run_dir))
+        for spec in plan.lldp:
+            records.append(start_lldpd(spec, run_dir))
+        for ep in plan.endpoints:
+            if ep.kind == "ssh":
+                records.append(start_sshd(ep.ns, str(ep.ip), ep.port, ssh_dir, run_dir))
+    except BaseException:
+        stop_all(records)
+        raise
+    return records
+
+
+def stop_all(records: list[DaemonRecord], grace: float = 1.0) -> None:
+    """SIGTERM every daemon we started (by PID, after checking it is still ours), wait, then
+    SIGKILL what is left."""
+    alive = [r for r in records if is_running(r)]
+    for r in alive:
+        try:
+            os.killpg(r.pid, signal.SIGTERM)  # its own session: `ip netns exec` and the daemon
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    for r in alive:
+        while is_running(r) and time.monotonic() < deadline:
+            _reap(r.pid)
+            time.sleep(0.005)
+        if is_running(r):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(r.pid, signal.SIGKILL)
+        _reap(r.pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child (started by an earlier `sim up`): init reaps it

@@ -1,0 +1,284 @@
+"""The simulated ESXi host's NIC teaming: one controller process per host namespace.
+
+This kernel has no bonding driver, and ESXi's teaming is per port group anyway, so a port group
+is a Linux bridge whose uplinks are its VLAN links, and this controller decides which single
+uplink forwards, the way ESXi's failover order does:
+
+- failure detection `link_status`: an uplink is healthy while its vmnic has carrier. A switch
+  port that silently drops everything (F11) keeps carrier, so traffic is black-holed;
+- `beacon_probing`: every uplink sends a broadcast beacon (ethertype 0x8922, as ESXi does) each
+  interval and must hear the others' beacons through the physical network. With three or more
+  uplinks the silent one is the one nobody hears; with two, neither hears the other and the
+  controller cannot tell which failed (ESXi's reason to require three);
+- the forwarding uplink is the first healthy active one, else the first healthy standby; with
+  failback off it stays on a healthy uplink after a better one recovers;
+- the others are blocked in nftables' bridge *prerouting* (before MAC learning) and forward
+  hooks; after a change the bridge's learned MACs are flushed and, with notify switches on, a
+  RARP per MAC behind the port group goes out of the new uplink (also once at start, as ESXi
+  announces a port when it connects).
+
+Runs as `ip netns exec NS python -m harness.sim.dataplane.teaming CONFIG STATUS` (stdlib only,
+so it starts fast); writes its state to STATUS as JSON whenever it changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+ETH_P_ALL = 0x0003
+BEACON_TYPE = 0x8922
+RARP_TYPE = 0x8035
+NFT_TABLE = "lh_team"
+BROADCAST = b"\xff" * 6
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", ""))
+
+
+def rarp_frame(mac: str) -> bytes:
+    """A reverse-ARP request announcing `mac`, as ESXi's notify-switches sends."""
+    m = mac_bytes(mac)
+    arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 3, m, b"\0" * 4, m, b"\0" * 4)
+    return BROADCAST + m + struct.pack("!H", RARP_TYPE) + arp + b"\0" * 18
+
+
+@dataclass
+class Uplink:
+    vmnic: str
+    link: str
+    mac: bytes
+    sock: socket.socket
+    carrier: bool = True
+    heard: dict[int, float] = field(default_factory=dict)  # uplink index -> last time heard
+    heard_by_others: float = 0.0
+
+
+@dataclass
+class Team:
+    index: int
+    port_group: str
+    bridge: str
+    active_count: int
+    failure_detection: str
+    notify_switches: bool
+    failback: bool
+    macs: list[str]
+    uplinks: list[Uplink]
+    forwarding: int | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Controller:
+    def __init__(self, config: dict[str, Any], status_path: str) -> None:
+        self.interval = config.get("interval_ms", 100) / 1000
+        self.host_id = os.getpid() & 0xFFFF
+        self.status_path = status_path
+        self.started = time.monotonic()
+        self.seq = 0
+        self.teams: list[Team] = []
+        for i, t in enumerate(config["teams"]):
+            uplinks = []
+            for u in t["uplinks"]:
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+                sock.bind((u["link"], 0))
+                sock.setblocking(False)
+                uplinks.append(Uplink(u["vmnic"], u["link"], mac_bytes(self._mac(u["link"])),
+                                      sock))
+            self.teams.append(Team(i, t["port_group"], t["bridge"], t["active_count"],
+                                   t["failure_detection"], t["notify_switches"], t["failback"],
+                                   list(t["macs"]), uplinks))
+        self.by_fd = {u.sock.fileno(): (t, j) for t in self.teams for j, u in enumerate(t.uplinks)}
+        self.running = True
+
+    @staticmethod
+    def _mac(ifname: str) -> str:
+        with open(f"/sys/class/net/{ifname}/address", encoding="ascii") as f:
+            return f.read().strip()
+
+    @staticmethod
+    def _carrier(ifname: str) -> bool:
+        try:
+            with open(f"/sys/class/net/{ifname}/carrier", encoding="ascii") as f:
+                return f.read().strip() == "1"
+        except OSError:  # admin-down reads as EINVAL: no carrier
+            return False
+
+    # -- health ------------------------------------------------------------------------------
+    def healthy(self, team: Team, j: int, now: float) -> bool:
+        up = team.uplinks[j]
+        if not up.carrier:
+            return False
+        if team.failure_detection != "beacon_probing" or len(team.uplinks) < 2:
+            return True
+        window = 3 * self.interval + 0.05
+        if now - self.started < window:
+            return True  # no beacon round has completed yet
+        hears = any(now - t < window for t in up.heard.values())
+        is_heard = now - up.heard_by_others < window
+        return hears or is_heard
+
+    def choose(self, team: Team, now: float) -> int | None:
+        health = [self.healthy(team, j, now) for j in range(len(team.uplinks))]
+        if not any(health):
+            # Nothing is provably good. With carrier somewhere this is beacon probing on too few
+            # uplinks (or every uplink silent): keep what we have, as ESXi cannot decide either.
+            has_carrier = [u.carrier for u in team.uplinks]
+            current: int | None = team.forwarding
+            if current is not None and has_carrier[current]:
+                return current
+            return next((j for j, c in enumerate(has_carrier) if c), None)
+        current = team.forwarding
+        if not team.failback and current is not None and health[current]:
+            return current
+        # uplinks are in failover order: the active ones, then the standby ones
+        return health.index(True)
+
+    # -- actions -----------------------------------------------------------------------------
+    def apply(self, changed: list[Team], announce: bool) -> None:
+        blocked = sorted(u.link for t in self.teams for j, u in enumerate(t.uplinks)
+                         if j != t.forwarding)
+        elements = ", ".join(f'"{b}"' for b in blocked)
+        script = f"flush set bridge {NFT_TABLE} blocked\n"
+        if elements:
+            script += f"add element bridge {NFT_TABLE} blocked {{ {elements} }}\n"
+        subprocess.run(["nft", "-f", "-"], input=script, text=True, check=False,
+                       capture_output=True)
+        for team in changed:
+            subprocess.run(["ip", "link", "set", "dev", team.bridge, "type", "bridge",
+                            "fdb_flush"], check=False, capture_output=True)
+            if announce and team.notify_switches and team.forwarding is not None:
+                sock = team.uplinks[team.forwarding].sock
+                for mac in team.macs:
+                    with contextlib.suppress(OSError):
+                        sock.send(rarp_frame(mac))
+        self.write_status()
+
+    def write_status(self) -> None:
+        now = time.monotonic()
+        state = {
+            "pid": os.getpid(),
+            "teams": {
+                t.port_group: {
+                    "bridge": t.bridge,
+                    "failure_detection": t.failure_detection,
+                    "forwarding": t.uplinks[t.forwarding].vmnic if t.forwarding is not None
+                    else None,
+                    "forwarding_link": t.uplinks[t.forwarding].link
+                    if t.forwarding is not None else None,
+                    "uplinks": [{"vmnic": u.vmnic, "link": u.link, "carrier": u.carrier,
+                                 "healthy": self.healthy(t, j, now)}
+                                for j, u in enumerate(t.uplinks)],
+                    "changes": t.changes[-20:],
+                }
+                for t in self.teams
+            },
+        }
+        tmp = self.status_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+        os.replace(tmp, self.status_path)
+
+    def beacon(self, team: Team, j: int) -> bytes:
+        up = team.uplinks[j]
+        payload = struct.pack("!4sHHHI", b"LHBC", self.host_id, team.index, j, self.seq)
+        return BROADCAST + up.mac + struct.pack("!H", BEACON_TYPE) + payload.ljust(46, b"\0")
+
+    def receive(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        fds = list(self.by_fd)
+        while self.running:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                ready, _, _ = select.select(fds, [], [], left)
+            except InterruptedError:
+                continue
+            now = time.monotonic()
+            for fd in ready:
+                team, j = self.by_fd[fd]
+                sock = team.uplinks[j].sock
+                while True:
+                    try:
+                        frame, addr = sock.recvfrom(2048)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    if addr[2] == socket.PACKET_OUTGOING or len(frame) < 26:
+                        continue
+                    if struct.unpack("!H", frame[12:14])[0] != BEACON_TYPE:
+                        continue
+                    magic, host, t_idx, src, _seq = struct.unpack("!4sHHHI", frame[14:28])
+                    if magic != b"LHBC" or host != self.host_id or t_idx != team.index:
+                        continue
+                    if src != j and src < len(team.uplinks):
+                        team.uplinks[j].heard[src] = now
+                        team.uplinks[src].heard_by_others = now
+
+    # -- main loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        first = True
+        last_status = 0.0
+        while self.running:
+            now = time.monotonic()
+            for team in self.teams:
+                for up in team.uplinks:
+                    up.carrier = self._carrier(up.vmnic) and self._carrier(up.link)
+            changed = []
+            for team in self.teams:
+                pick = self.choose(team, now)
+                if pick != team.forwarding or first:
+                    if pick != team.forwarding:
+                        team.changes.append({
+                            "at": time.time(),
+                            "from": team.uplinks[team.forwarding].vmnic
+                            if team.forwarding is not None else None,
+                            "to": team.uplinks[pick].vmnic if pick is not None else None,
+                        })
+                    team.forwarding = pick
+                    changed.append(team)
+            if changed:
+                self.apply(changed, announce=True)
+            elif now - last_status > 1.0:
+                self.write_status()
+                last_status = now
+            first = False
+            self.seq += 1
+            for team in self.teams:
+                if team.failure_detection == "beacon_probing" and len(team.uplinks) > 1:
+                    for j, up in enumerate(team.uplinks):
+                        with contextlib.suppress(OSError):
+                            up.sock.send(self.beacon(team, j))
+            self.receive(self.interval)
+
+    def stop(self, *_: Any) -> None:
+        self.running = False
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m harness.sim.dataplane.teaming CONFIG.json STATUS.json",
+              file=sys.stderr)
+        return 2
+    with open(argv[0], encoding="utf-8") as f:
+        config = json.load(f)
+    controller = Controller(config, argv[1])
+    signal.signal(signal.SIGTERM, controller.stop)
+    signal.signal(signal.SIGINT, controller.stop)
+    controller.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,210 @@
+"""Bring a simulated lab up and down, and say what is running.
+
+`up` first removes leftovers of a crashed run, then builds the data plane, starts the daemons
+and applies scenario faults; if anything fails (or Ctrl-C arrives) it tears down what it made.
+Everything is recorded in /run/labharness/<lab>/state.json so `down` and `status` work from
+another process. `down` stops daemons by PID (after checking they are still ours) *before*
+deleting their namespaces: a process left in a namespace keeps it alive.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.lab.inventory import Inventory
+from harness.lab.model import Lab
+from harness.sim.dataplane import build as dp_build
+from harness.sim.dataplane import daemons, kernel, names, netns
+from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
+from harness.sim.scenarios import FdbFault, NftFault, Scenario, realised_lab
+
+RUN_ROOT = Path("/run/labharness")
+
+
+class SimError(Exception):
+    """The simulated lab cannot be brought up (what is missing or what failed)."""
+
+
+def run_dir(lab: str) -> Path:
+    return RUN_ROOT / lab
+
+
+def ssh_dir(lab: str) -> Path:
+    return run_dir(lab) / "ssh"
+
+
+@dataclass
+class SimState:
+    """What a running simulated lab consists of (state.json)."""
+
+    lab: str
+    namespaces: list[str]
+    root_ifaces: list[str]
+    daemons: list[daemons.DaemonRecord]
+    scenarios: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    vmknics: list[dict[str, Any]] = field(default_factory=list)
+    ports: dict[str, list[Any]] = field(default_factory=dict)
+    vm_ifaces: dict[str, list[str]] = field(default_factory=dict)
+    clients: dict[str, list[str]] = field(default_factory=dict)
+    teams: dict[str, list[str]] = field(default_factory=dict)  # host ns -> port groups
+    ssh: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SimState:
+        data = dict(data)
+        data["daemons"] = [daemons.DaemonRecord(**d) for d in data.get("daemons", [])]
+        return cls(**data)
+
+
+def load_state(lab: str) -> SimState | None:
+    path = run_dir(lab) / "state.json"
+    try:
+        return SimState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError) as exc:
+        raise SimError(f"{path} is unreadable ({exc}); remove it and run `labharness sim down`") \
+            from None
+
+
+def _write_state(state: SimState) -> None:
+    path = run_dir(state.lab) / "state.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state.to_json(), indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _ssh_material(lab: str, plan: DataplanePlan) -> dict[str, str]:
+    """A client key for the harness, a host key for the sim's sshd, and the known_hosts that
+    pins it, so SSH to the sim keeps host-key verification on."""
+    d = ssh_dir(lab)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in ("id_ed25519", "host_ed25519"):
+        if not (d / name).exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lh-{lab}",
+                            "-f", str(d / name)], check=True, capture_output=True)
+    shutil.copyfile(d / "id_ed25519.pub", d / "authorized_keys")
+    host_pub = (d / "host_ed25519.pub").read_text(encoding="utf-8").split()
+    lines = [f"[{ep.ip}]:{ep.port} {host_pub[0]} {host_pub[1]}" if ep.port != 22 else
+             f"{ep.ip} {host_pub[0]} {host_pub[1]}" for ep in plan.endpoints if ep.kind == "ssh"]
+    (d / "known_hosts").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return {"key_file": str(d / "id_ed25519"), "known_hosts": str(d / "known_hosts")}
+
+
+def leftovers(lab: str) -> list[str]:
+    """Namespaces of this lab that exist now (by the lab's exact prefix)."""
+    return [n for n in netns.list_netns() if n.startswith(names.prefix(lab))]
+
+
+def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None = None
+       ) -> SimState:
+    """Build the simulated lab (idempotent: a running or crashed earlier instance is removed).
+
+    Raises:
+        SimError: missing kernel features or tools, or a build step failed.
+    """
+    started = time.perf_counter()
+    features = kernel.detect()
+    problem = features.problem()
+    if problem:
+        raise SimError(problem)
+    down(lab.name)
+    chosen = scenarios or []
+    plan = plan_dataplane(realised_lab(lab, chosen), inventory)
+    rdir = run_dir(lab.name)
+    rdir.mkdir(parents=True, exist_ok=True)
+    state = SimState(lab=lab.name, namespaces=plan.namespace_names(),
+                     root_ifaces=list(plan.root_ifaces), daemons=[],
+                     scenarios=[s.id for s in chosen])
+    _write_state(state)  # from here on, `down` can clean up whatever exists
+    try:
+        t0 = time.perf_counter()
+        dp_build.build(plan)
+        state.timings["build_s"] = round(time.perf_counter() - t0, 3)
+        state.ssh = _ssh_material(lab.name, plan)
+        t0 = time.perf_counter()
+        state.daemons = daemons.start_all(plan, rdir, ssh_dir(lab.name))
+        _write_state(state)
+        state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
+        for scenario in chosen:
+            if scenario.faults is None:
+                continue
+            for fault in scenario.faults(lab, plan):
+                if isinstance(fault, NftFault):
+                    netns.run(["nft", "-f", "-"], ns=fault.ns, stdin="\n".join(fault.rules) + "\n")
+                elif isinstance(fault, FdbFault):
+                    netns.run(["bridge", "-batch", "-"], ns=fault.ns,
+                              stdin="\n".join(fault.lines) + "\n")
+                state.faults.append(f"{scenario.id}: {fault.description}")
+    except BaseException:
+        down(lab.name)
+        raise
+    state.endpoints = [{"name": e.name, "kind": e.kind, "ns": e.ns, "ip": str(e.ip),
+                        "port": e.port} for e in plan.endpoints]
+    state.vmknics = [{"host": v.host, "name": v.name, "ns": v.ns, "ip": str(v.ip), "mac": v.mac,
+                      "port_group": v.port_group, "services": list(v.services),
+                      "tcpip_stack": v.tcpip_stack} for v in plan.vmknics]
+    state.ports = {k: [ns, ifaces] for k, (ns, ifaces) in plan.ports.items()}
+    state.vm_ifaces = {k: [ns, i] for k, (ns, i) in plan.vm_ifaces.items()}
+    state.clients = {k: [ns, i, str(ip)] for k, (ns, i, ip) in plan.clients.items()}
+    state.teams = {ns: [t.port_group for t in teams] for ns, teams in plan.teams.items()}
+    state.timings["up_s"] = round(time.perf_counter() - started, 3)
+    _write_state(state)
+    return state
+
+
+@dataclass
+class DownReport:
+    stopped: list[str]
+    removed: list[str]
+
+
+def down(lab: str) -> DownReport:
+    """Stop the lab's daemons and delete its namespaces; safe to call when nothing runs."""
+    state = load_state(lab)
+    stopped: list[str] = []
+    namespaces = set(leftovers(lab))
+    root_ifaces = [names.root_veth(lab)]
+    if state is not None:
+        running = [d for d in state.daemons if daemons.is_running(d)]
+        daemons.stop_all(state.daemons)
+        stopped = [d.name for d in running]
+        namespaces |= set(state.namespaces)
+        root_ifaces = list(dict.fromkeys([*state.root_ifaces, *root_ifaces]))
+    existing_root = {p.name for p in Path("/sys/class/net").iterdir()}
+    removed = dp_build.teardown(sorted(namespaces), [i for i in root_ifaces if i in existing_root])
+    shutil.rmtree(run_dir(lab), ignore_errors=True)
+    return DownReport(stopped, removed)
+
+
+def status(lab: str) -> dict[str, Any]:
+    """What runs now, for `labharness sim status --json` and for tools pointed at the sim."""
+    state = load_state(lab)
+    present = leftovers(lab)
+    if state is None:
+        return {"lab": lab, "running": False, "namespaces": present}
+    out = state.to_json()
+    out["running"] = True
+    out["namespaces"] = [{"name": n, "present": n in present} for n in state.namespaces]
+    out["daemons"] = [{**asdict(d), "running": daemons.is_running(d)} for d in state.daemons]
+    teams: dict[str, Any] = {}
+    for ns in state.teams:
+        path = daemons.team_status_path(run_dir(lab), ns)
+        try:
+            teams[ns] = json.loads(path.read_text(encoding="utf-8"))["teams"]
+        except (OSError, ValueError, KeyError):
+            teams[ns] = None
+    out["team_status"] = teams
+    return out
