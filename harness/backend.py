@@ -19,13 +19,15 @@ CAPABILITIES: dict[str, str] = {
     "probe": "packet probes on lab networks (scapy)",
 }
 
-# What the simulated lab realises so far. Each later part of the sim adds its capability here.
+# What the simulated lab realises: None when it does, else why not. Each part of the sim that
+# lands adds its capability here.
 SIM_PROVIDES: Mapping[str, str | None] = {
     "vsphere": "the simulated lab does not realise a vCenter yet",
     "redfish": "the simulated lab does not realise iLO BMCs yet",
-    "ssh": "the simulated lab does not realise SSH endpoints yet",
-    "probe": "the simulated lab does not realise a data plane yet",
+    "ssh": None,  # routers' OpenSSH sshd on the management network
+    "probe": None,  # probe agents in the data plane's namespaces
 }
+DATA_PLANE = ("ssh", "probe")  # what needs the data plane built on this machine
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,21 @@ class Backend:
         return self.missing.get(capability, f"backend {self.kind} does not offer {capability}")
 
 
-def backend_for(loaded: LoadedInventory | None) -> Backend:
-    """The backend an inventory describes (or none, when only the lab file is given)."""
+def backend_for(loaded: LoadedInventory | None, sim_problem: str | None = None) -> Backend:
+    """The backend an inventory describes (or none, when only the lab file is given).
+
+    `sim_problem` says why this machine cannot build the simulated data plane (not root,
+    missing kernel features or tools); the capabilities that need it are then missing.
+    """
     if loaded is None:
         reason = "no inventory given: pass --inventory (or LABHARNESS_INVENTORY) to reach a lab"
         return Backend("none", frozenset(), {c: reason for c in CAPABILITIES})
     inv = loaded.inventory
     if inv.backend == "sim":
         missing = {c: r for c, r in SIM_PROVIDES.items() if r is not None}
+        if sim_problem is not None:
+            missing.update({c: f"the simulated lab cannot be built here: {sim_problem}"
+                            for c in DATA_PLANE})
         return Backend("sim", frozenset(c for c in CAPABILITIES if c not in missing), missing)
     offered = {
         "vsphere": inv.vcenter is not None,

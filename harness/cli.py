@@ -7,6 +7,7 @@ options); 5 no test selected; 130 interrupted.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,12 @@ from harness.lab.schema import committed_schema_path, render_schema
 from harness.lab.source import InputFileError, load_yaml
 from harness.pytest_plugin.plugin import parse_scenarios
 from harness.report.summary import RunSummary, SummaryCollector, new_summary
+from harness.sim import lifecycle
+from harness.sim.dataplane import kernel
+from harness.sim.dataplane.netns import NetnsError
+from harness.sim.dataplane.plan import PlanError
+from harness.sim.scenarios import SCENARIO_ALL, SCENARIOS, Scenario, ScenarioError
+from harness.sim.scenarios import resolve as resolve_scenarios
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LAB = PROJECT_ROOT / "labs" / "sim.yaml"
@@ -161,6 +168,10 @@ def lint(
         raise typer.Exit(EXIT_FAILED)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _report_dir(base: Path | None) -> Path:
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)
@@ -229,7 +240,10 @@ def run(
             load_inventory(inv_path, model) if inv_path is not None else None)
     except InputFileError as exc:
         raise _bad_input(exc) from None
-    backend = backend_for(loaded)
+    sim_problem = None
+    if loaded is not None and loaded.inventory.backend == "sim":
+        sim_problem = kernel.detect().problem()
+    backend = backend_for(loaded, sim_problem)
     try:
         scenarios = parse_scenarios(list(scenario or []), backend)
     except pytest.UsageError as exc:
@@ -243,8 +257,10 @@ def run(
         reason = backend.why_not(capability)
         if reason is not None:
             summary.notes.append(f"{what}: not available ({reason}); tests that need it skip")
-    if keep:
-        summary.notes.append("--keep: the simulated lab has no running parts to keep yet")
+    if scenarios and sim_problem is not None:
+        err.print(f"--scenario needs the simulated lab, which cannot be built here: "
+                  f"{sim_problem}", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
     args = [
         str(SUITES_DIR), "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
         "-p", "no:cacheprovider", "-q", f"--lab={lab_path}",
@@ -260,7 +276,28 @@ def run(
     if keyword:
         args += ["-k", keyword]
     os.environ.pop("LABHARNESS_SCENARIO", None)  # the options above are the whole truth
-    code = pytest.main(args, plugins=[SummaryCollector(summary)])
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    sim_built = False
+    try:
+        if backend.kind == "sim" and sim_problem is None and loaded is not None:
+            state = lifecycle.up(model, loaded.inventory, [SCENARIOS[s] for s in scenarios])
+            sim_built = True
+            summary.notes.append(f"simulated lab up in {state.timings.get('up_s')} s: "
+                                 f"{len(state.namespaces)} namespaces, {len(state.daemons)} "
+                                 "daemons" + "".join(f"; {f}" for f in state.faults))
+        code = pytest.main(args, plugins=[SummaryCollector(summary)])
+    except KeyboardInterrupt:
+        code = pytest.ExitCode.INTERRUPTED
+    except (lifecycle.SimError, PlanError, ScenarioError, NetnsError) as exc:
+        err.print(f"the simulated lab could not be built: {escape(str(exc))}", style="red")
+        raise typer.Exit(EXIT_FAILED) from None
+    finally:
+        if sim_built and not keep:
+            lifecycle.down(model.name)
+        signal.signal(signal.SIGTERM, previous)
+    if sim_built and keep:
+        summary.notes.append(f"--keep: the simulated lab is still up (labharness sim status; "
+                             f"labharness sim down --lab {model.name})")
     summary.write(where / "summary.json")
     if code == pytest.ExitCode.INTERRUPTED:
         err.print("interrupted", style="red")
@@ -273,6 +310,111 @@ def run(
         raise typer.Exit(EXIT_NO_TESTS)
     if summary.failed or code != pytest.ExitCode.OK:
         raise typer.Exit(EXIT_FAILED)
+
+
+sim_app = typer.Typer(help="The simulated lab on this machine: up, down, status, scenarios.",
+                      no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+def _sim_inputs(lab: Path | None, inventory: Path | None) -> tuple[Lab, LoadedInventory]:
+    lab_path = lab or DEFAULT_LAB
+    inv_path = inventory or DEFAULT_SIM_INVENTORY
+    try:
+        model = load_lab(lab_path)
+        loaded = load_inventory(inv_path, model)
+    except InputFileError as exc:
+        raise _bad_input(exc) from None
+    if loaded.inventory.backend != "sim":
+        err.print(f"{inv_path}: backend is {loaded.inventory.backend}; the simulated lab needs "
+                  "a sim inventory (backend: sim)", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return model, loaded
+
+
+def _scenarios(names_: list[str] | None) -> list[Scenario]:
+    try:
+        return resolve_scenarios([n for v in names_ or [] for n in v.split(",") if n])
+    except ScenarioError as exc:
+        err.print(escape(str(exc)), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+@sim_app.command("up")
+def sim_up(
+    lab: Annotated[Path | None, typer.Option(help="lab file [default: labs/sim.yaml]")] = None,
+    inventory: Annotated[Path | None, typer.Option(help="sim inventory")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(help="faults to apply")] = None,
+) -> None:
+    """Build the simulated lab (removing leftovers of an earlier run first)."""
+    model, loaded = _sim_inputs(lab, inventory)
+    chosen = _scenarios(scenario)
+    try:
+        state = lifecycle.up(model, loaded.inventory, chosen)
+    except (lifecycle.SimError, PlanError, ScenarioError, NetnsError) as exc:
+        err.print(f"sim up failed: {escape(str(exc))}", style="red")
+        raise typer.Exit(EXIT_FAILED) from None
+    out.print(f"lab {model.name} up in {state.timings.get('up_s')} s: {len(state.namespaces)} "
+              f"namespaces, {len(state.daemons)} daemons")
+    for fault in state.faults:
+        out.print(f"  fault {escape(fault)}")
+
+
+@sim_app.command("down")
+def sim_down(lab: Annotated[str, typer.Option(help="lab name")] = "sim") -> None:
+    """Stop the simulated lab's daemons and delete its namespaces."""
+    report = lifecycle.down(lab)
+    out.print(f"lab {lab} down: stopped {len(report.stopped)} daemons, removed "
+              f"{len(report.removed)} namespaces")
+
+
+@sim_app.command("status")
+def sim_status(
+    lab: Annotated[str, typer.Option(help="lab name")] = "sim",
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """What runs: namespaces, daemons, endpoints and how to log in (exit 1 if not running)."""
+    import json
+
+    info = lifecycle.status(lab)
+    if info.get("running"):
+        inv_path = DEFAULT_SIM_INVENTORY
+        try:
+            inv = load_inventory(inv_path).inventory
+            info["inventory"] = {"file": str(inv_path),
+                                 **inv.model_dump(mode="json", exclude_none=True)}
+        except InputFileError:
+            pass
+    if json_output:
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+    elif not info.get("running"):
+        out.print(f"lab {lab} is not running"
+                  + (f" (leftover namespaces: {', '.join(info['namespaces'])})"
+                     if info["namespaces"] else ""))
+    else:
+        table = Table(title=f"simulated lab {lab}")
+        table.add_column("namespace")
+        table.add_column("present", justify="center")
+        for n in info["namespaces"]:
+            table.add_row(n["name"], "yes" if n["present"] else "[red]no[/]")
+        out.print(table)
+        for d in info["daemons"]:
+            out.print(f"daemon {d['name']} pid {d['pid']}: "
+                      f"{'running' if d['running'] else '[red]stopped[/]'}")
+        for e in info["endpoints"]:
+            out.print(f"endpoint {e['kind']} {e['name']}: {e['ip']}:{e['port']}")
+        for f in info.get("faults", []):
+            out.print(f"fault {escape(f)}")
+    if not info.get("running"):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@sim_app.command("scenarios")
+def sim_scenarios() -> None:
+    """List the fault scenarios the simulated lab reproduces."""
+    for s in SCENARIOS.values():
+        out.print(f"{s.id} {s.incident.slug}: {escape(s.summary)}")
+    out.print(f"{SCENARIO_ALL}: all of the above")
 
 
 def main() -> None:

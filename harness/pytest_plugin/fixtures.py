@@ -6,6 +6,7 @@ every test that depends on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -17,7 +18,16 @@ from harness.checks.intent import view_from_lab
 from harness.checks.view import DesignView
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
-from harness.pytest_plugin.state import BACKEND_KEY, INVENTORY_KEY, LAB_KEY
+from harness.pytest_plugin.state import (
+    BACKEND_KEY,
+    INVENTORY_KEY,
+    KEEP_SIM_KEY,
+    LAB_KEY,
+    SCENARIOS_KEY,
+)
+from harness.sim import lifecycle
+from harness.sim.dataplane import daemons
+from harness.sim.scenarios import SCENARIOS
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +77,31 @@ class DesignFindings:
 def design_findings(design_view: DesignView) -> DesignFindings:
     """Every design check run once per session over the intent view."""
     return DesignFindings(tuple(run_design_checks(design_view)))
+
+
+@pytest.fixture(scope="session")
+def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
+              backend: Backend) -> Iterator[lifecycle.SimState]:
+    """The running simulated lab: reused when `labharness run` (or `sim up`) built it with the
+    same scenarios, else built here and torn down at the end of the session."""
+    if backend.kind != "sim":
+        pytest.skip(f"backend {backend.kind} is not the simulated lab")
+    problem = backend.why_not("probe")
+    if problem is not None:
+        pytest.skip(problem)
+    wanted: list[str] = [*pytestconfig.stash[SCENARIOS_KEY]]
+    state = lifecycle.load_state(lab.name)
+    reuse = (state is not None and sorted(state.scenarios) == sorted(wanted)
+             and all(daemons.is_running(d) for d in state.daemons))
+    if reuse and state is not None:
+        yield state
+        return
+    try:
+        state = lifecycle.up(lab, inventory.inventory, [SCENARIOS[s] for s in wanted])
+    except lifecycle.SimError as exc:
+        pytest.skip(f"the simulated lab could not be built: {exc}")
+    try:
+        yield state
+    finally:
+        if not pytestconfig.stash[KEEP_SIM_KEY]:
+            lifecycle.down(lab.name)

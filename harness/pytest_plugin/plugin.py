@@ -34,15 +34,16 @@ from harness.pytest_plugin.state import (
     DISRUPTIVE_KEY,
     INCIDENT_PROPERTY,
     INVENTORY_KEY,
+    KEEP_SIM_KEY,
     LAB_KEY,
     LAYER_PROPERTY,
     SCENARIOS_KEY,
     SUBJECT_PROPERTY,
 )
+from harness.sim.dataplane import kernel
+from harness.sim.scenarios import SCENARIO_ALL, SCENARIOS
 
-SCENARIO_ALL = "field-incidents"
-# Scenarios the simulated lab can apply; each part of the sim adds the incidents it reproduces.
-SIM_SCENARIOS: frozenset[str] = frozenset()
+SIM_SCENARIOS: frozenset[str] = frozenset(SCENARIOS)
 
 MARKERS = {
     "incident(id)": "the field incident (F01-F14) a test guards against; labels reports",
@@ -70,6 +71,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-disruptive", action="store_true",
                     default=_env_flag("LABHARNESS_ALLOW_DISRUPTIVE"),
                     help="run tests marked disruptive [env LABHARNESS_ALLOW_DISRUPTIVE]")
+    group.addoption("--keep-sim", action="store_true", default=_env_flag("LABHARNESS_KEEP_SIM"),
+                    help="leave a simulated lab this session built running afterwards "
+                         "[env LABHARNESS_KEEP_SIM]")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,7 +88,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("labharness: invalid input\n" + str(exc)) from None
     config.stash[LAB_KEY] = lab_model
     config.stash[INVENTORY_KEY] = loaded
-    config.stash[BACKEND_KEY] = backend_for(loaded)
+    sim_problem = None
+    if loaded is not None and loaded.inventory.backend == "sim":
+        sim_problem = kernel.detect().problem()
+    config.stash[BACKEND_KEY] = backend_for(loaded, sim_problem)
+    config.stash[KEEP_SIM_KEY] = bool(config.getoption("--keep-sim", False))
     config.stash[SCENARIOS_KEY] = parse_scenarios(config.getoption("--scenario", None) or [],
                                                   config.stash[BACKEND_KEY])
     config.stash[DISRUPTIVE_KEY] = bool(config.getoption("--allow-disruptive", False))

@@ -13,6 +13,7 @@ INVENTORY_KEY = pytest.StashKey[LoadedInventory | None]()
 BACKEND_KEY = pytest.StashKey[Backend]()
 SCENARIOS_KEY = pytest.StashKey[tuple[str, ...]]()
 DISRUPTIVE_KEY = pytest.StashKey[bool]()
+KEEP_SIM_KEY = pytest.StashKey[bool]()
 
 LAYER_PROPERTY = "labharness.layer"
 INCIDENT_PROPERTY = "labharness.incident"

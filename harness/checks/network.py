@@ -1,0 +1,204 @@
+"""Network checks: what probes saw on the wire, against what the lab says.
+
+Pure functions, like the design checks: the suites gather observations with probe agents and
+pass them in. Uplink failures are attributed the way an engineer would: one silent port with
+link up is F11 (silent uplink); every port of one adapter silent at once points at the adapter
+itself, its personality or DCB/LLDP agent (F10).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from harness.checks.finding import Finding, JsonValue
+from harness.checks.intent import VXLAN_MIN_MTU, host_port_groups
+from harness.lab.model import Lab
+
+UplinkKey = tuple[str, str]  # (host, vmnic)
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One CDP/LLDP neighbour heard on an interface."""
+
+    protocol: str  # cdp | lldp
+    device: str
+    port: str
+
+
+@dataclass(frozen=True)
+class PathObservation:
+    """A probe along a path between two lab endpoints."""
+
+    source: str  # `esx01/vmk1`, `web01/ethernet0`
+    target: str  # `esx02/vmk1`, an address
+    ok: bool
+    detail: str
+    evidence: Mapping[str, JsonValue] = field(default_factory=dict)
+
+
+def expected_neighbours(lab: Lab) -> dict[UplinkKey, tuple[str, str, tuple[str, ...]]]:
+    """(host, vmnic) -> (switch hostname, port name, protocols) from the cabling plan."""
+    out: dict[UplinkKey, tuple[str, str, tuple[str, ...]]] = {}
+    for cable in lab.cabling:
+        (a, ap), (b, bp) = cable.ends
+        for (host, vmnic), (sw, port) in (((a, ap), (b, bp)), ((b, bp), (a, ap))):
+            if host in lab.hosts and sw in lab.physical_switches:
+                switch = lab.physical_switches[sw]
+                protocols = tuple(cable.discovery or switch.discovery)
+                out[(host, vmnic)] = (switch.hostname, port, protocols)
+    return out
+
+
+def adapter_of(lab: Lab, host: str, vmnic: str) -> tuple[str, list[str]] | None:
+    """The adapter a vmnic is a port of, and all that adapter's vmnics."""
+    h = lab.hosts[host]
+    if h.server is None or h.server not in lab.servers:
+        return None
+    for name, adapter in lab.servers[h.server].adapters.items():
+        ports = [p.vmnic for p in adapter.ports.values() if p.vmnic]
+        if vmnic in ports:
+            return f"{h.server}/{name} ({adapter.model})", ports
+    return None
+
+
+def classify(lab: Lab, dead: set[UplinkKey]) -> dict[UplinkKey, tuple[str, str]]:
+    """Dead uplink -> (incident, why): F10 when every cabled port of its adapter is dead."""
+    cabled = set(expected_neighbours(lab))
+    out: dict[UplinkKey, tuple[str, str]] = {}
+    for host, vmnic in dead:
+        adapter = adapter_of(lab, host, vmnic)
+        siblings = [v for v in (adapter[1] if adapter else []) if (host, v) in cabled]
+        if adapter and len(siblings) > 1 and all((host, v) in dead for v in siblings):
+            out[(host, vmnic)] = ("F10", f"every port of adapter {adapter[0]} "
+                                         f"({', '.join(siblings)}) passes no traffic")
+        else:
+            out[(host, vmnic)] = ("F11", "this port alone passes no traffic")
+    return out
+
+
+def check_neighbours(lab: Lab, heard: Mapping[UplinkKey, Sequence[Heard]],
+                     dead: set[UplinkKey]) -> list[Finding]:
+    """Every cabled vmnic hears the switch port the cabling plan names, by each protocol the
+    switch sends."""
+    out: list[Finding] = []
+    kinds = classify(lab, dead | {k for k in expected_neighbours(lab) if not heard.get(k)})
+    for key, (device, port, protocols) in sorted(expected_neighbours(lab).items()):
+        if key not in heard:
+            continue  # not observed (no probe there): nothing to judge
+        host, vmnic = key
+        got = heard[key]
+        subject = f"{host}/{vmnic}"
+        evidence: dict[str, JsonValue] = {
+            "expected": {"device": device, "port": port, "protocols": list(protocols)},
+            "heard": [{"protocol": h.protocol, "device": h.device, "port": h.port}
+                      for h in got]}
+        if not got:
+            incident, why = kinds[key]
+            out.append(Finding(
+                incident, "error", subject,
+                f"no CDP/LLDP neighbour on {vmnic} (cabled to {device} {port})",
+                cause=(f"{why}; with the link up, the upstream port or the adapter silently "
+                       "drops frames, CDP included" if incident == "F11" else
+                       f"{why}: adapter personality or DCB/LLDP agent off (link up, no "
+                       "traffic)"),
+                fix=("check the switch port (shutdown, err-disabled, VLAN, ACL) and its CDP/LLDP "
+                     "settings" if incident == "F11" else
+                     "check the adapter's personality and DCB/LLDP agent through iLO, then "
+                     "reset the server"),
+                check="cabling-neighbours", source="observed", evidence=evidence))
+            continue
+        wrong = [h for h in got if h.device.split(".")[0] != device.split(".")[0]
+                 or h.port != port]
+        missing = sorted(set(protocols) - {h.protocol for h in got})
+        if wrong:
+            out.append(Finding(
+                "F11", "error", subject,
+                f"{vmnic} is cabled to {wrong[0].device} {wrong[0].port}, not {device} {port}",
+                cause="the cable is in another port than the cabling plan says",
+                fix=f"move the cable to {device} {port}, or correct the cabling plan",
+                check="cabling-neighbours", source="observed", evidence=evidence))
+        elif missing:
+            out.append(Finding(
+                "F11", "warning", subject,
+                f"{vmnic} hears {device} {port} but not by {', '.join(missing)}",
+                cause="the switch does not send that discovery protocol on this port",
+                fix=f"enable {', '.join(missing)} on {device} {port}",
+                check="cabling-neighbours", source="observed", evidence=evidence))
+    return out
+
+
+def check_uplinks(lab: Lab, reachable: Mapping[UplinkKey, bool],
+                  evidence: Mapping[UplinkKey, Mapping[str, JsonValue]]) -> list[Finding]:
+    """Every cabled uplink passes traffic (a beacon-style probe out of that vmnic)."""
+    dead = {k for k, ok in reachable.items() if not ok}
+    kinds = classify(lab, dead)
+    out: list[Finding] = []
+    for key in sorted(dead):
+        host, vmnic = key
+        incident, why = kinds[key]
+        out.append(Finding(
+            incident, "error", f"{host}/{vmnic}",
+            f"{vmnic} passes no traffic while its link is up",
+            cause=(f"{why}: blocked upstream; link-status failover never notices, so traffic "
+                   "that uses it is black-holed (the vMotion that hung at 14%)"
+                   if incident == "F11" else
+                   f"{why}: FCoE personality or DCB/LLDP agent off on that adapter"),
+            fix=("find what blocks the switch port; use beacon probing (3+ uplinks) where "
+                 "silent failures must fail over" if incident == "F11" else
+                 "set the adapter's personality and DCB/LLDP agent as the lab says, reset the "
+                 "server"),
+            check="uplink-reachability", source="observed", evidence=dict(evidence.get(key, {}))))
+    return out
+
+
+def forwarding_uplink(lab: Lab, host: str, port_group: str,
+                      dead: set[UplinkKey]) -> tuple[str | None, str]:
+    """The uplink a port group's traffic leaves by, given which uplinks are dead: ESXi's
+    failover order, where link-status detection never sees a silent (link-up) failure."""
+    pg = host_port_groups(lab, host).get(port_group)
+    if pg is None:
+        return None, "no such port group"
+    team = pg.teaming
+    if not team.uplinks:
+        return None, "no uplinks"
+    if team.failure_detection == "beacon_probing" and len(team.uplinks) >= 3:
+        alive = [u for u in team.uplinks if (host, u) not in dead]
+        return (alive[0] if alive else None), "beacon probing"
+    return team.uplinks[0], "link status only"
+
+
+def diagnose_path(lab: Lab, host: str, port_group: str, dead: set[UplinkKey]
+                  ) -> tuple[str, str] | None:
+    """If a failed path from `host` on `port_group` is explained by a dead uplink, the
+    incident and explanation."""
+    uplink, mode = forwarding_uplink(lab, host, port_group, dead)
+    if uplink is None or (host, uplink) not in dead:
+        return None
+    incident, why = classify(lab, dead)[(host, uplink)]
+    return incident, (f"{port_group} on {host} forwards through {uplink} ({mode}), which passes "
+                      f"no traffic: {why}")
+
+
+def path_finding(obs: PathObservation, incident: str, check: str, message: str, cause: str,
+                 fix: str, subject: str | None = None) -> Finding:
+    return Finding(incident, "error", subject or obs.source, message, cause=cause, fix=fix,
+                   check=check, source="observed",
+                   evidence={"source": obs.source, "target": obs.target, "detail": obs.detail,
+                             **dict(obs.evidence)})
+
+
+def mtu_finding(obs: PathObservation, path_mtu: int | None, required: int, hop: str | None,
+                hop_mtu: int | None, what: str) -> Finding:
+    """F02: a path that cannot carry `required`-byte packets with DF set."""
+    where = f"hop {hop} (MTU {hop_mtu})" if hop else "an unidentified hop (no ICMP came back)"
+    return path_finding(
+        obs, "F02", "path-mtu",
+        f"{what} path {obs.source} -> {obs.target} carries {path_mtu or 'no'}-byte packets, "
+        f"needs {required}; limited at {where}",
+        cause=("VXLAN adds 50 bytes: the underlay must carry 1600 (field notes: the router "
+               "between L3 hosts)" if required == VXLAN_MIN_MTU else
+               f"every hop of a {what} path must carry its vmknic's MTU"),
+        fix=f"raise the MTU of {hop or 'the limiting hop'} to at least {required}, on both ends "
+            "of the link")

@@ -1,0 +1,1 @@
+"""Drivers: one transport each (vsphere, redfish, ssh, probe), typed results, no pytest."""
