@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from harness.lab.source import PathPart, Problem, SourceDocument
+from harness.lab.types import PATTERN_HELP
 
 
 def _unwrap(annotation: Any) -> Iterator[Any]:
@@ -95,9 +96,10 @@ def _message(root: type[BaseModel], error: ErrorDetails) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     if kind == "string_pattern_mismatch":
+        desc = PATTERN_HELP.get(str(error.get("ctx", {}).get("pattern", "")), "")
         field = model_at(root, loc[:-1])
-        desc = ""
-        if field is not None and isinstance(loc[-1], str) and loc[-1] in field.model_fields:
+        if not desc and field is not None and isinstance(loc[-1], str) \
+                and loc[-1] in field.model_fields:
             desc = field.model_fields[loc[-1]].description or ""
         return f"{_describe(error.get('input'))} is not valid" + (f" ({desc})" if desc else "")
     if "input" in error and kind not in ("value_error", "assertion_error"):
@@ -128,7 +130,9 @@ def problems_from_validation(
                 typo_of[loc] = match[0]
                 missing.discard((*loc[:-1], match[0]))
     for error in errors:
-        loc = tuple(p for p in error["loc"] if isinstance(p, (str, int)))
+        # pydantic marks an invalid mapping key with a trailing "[key]": report at the key
+        is_key = error["loc"][-1:] == ("[key]",)
+        loc = tuple(p for p in error["loc"] if isinstance(p, (str, int)) and p != "[key]")
         if error["type"] == "missing" and tuple(error["loc"]) not in missing:
             continue
         message = _message(root, error)
@@ -140,6 +144,7 @@ def problems_from_validation(
         if (path, message) in seen:
             continue
         seen.add((path, message))
-        key = error["type"] == "extra_forbidden"
+        # unknown and invalid keys point at the key; a missing key at its owner's key line
+        key = is_key or error["type"] in ("extra_forbidden", "missing")
         problems.append(doc.problem(path, message, key=key))
     return problems

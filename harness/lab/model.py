@@ -8,14 +8,16 @@ Policy fields left unset on a port group inherit from its switch, as they do in 
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from harness.lab.catalog import BmcKind, Personality, ServerModel, Slot
 from harness.lab.types import (
+    LAB_NAME_PATTERN,
     ElementName,
+    InterfaceAddress,
     MacAddress,
     Mtu,
     ScalarValue,
@@ -184,7 +186,7 @@ class VmkNic(StrictModel):
     """A VMkernel NIC."""
 
     port_group: str
-    ip: IPv4Interface = Field(description="ADDRESS/PREFIX, e.g. 198.18.10.11/24")
+    ip: InterfaceAddress = Field(description="ADDRESS/PREFIX, e.g. 198.18.10.11/24")
     services: list[VmkService] = Field(default_factory=list)
     mtu: Mtu = 1500
     tcpip_stack: TcpIpStack = "default"
@@ -210,12 +212,6 @@ class EsxiHost(StrictModel):
         default=None, description="intended transparent page sharing (F04)")
     standard_switches: dict[ElementName, StandardSwitch] = Field(default_factory=dict)
     vmknics: dict[VmkName, VmkNic] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _nested_has_no_server(self) -> EsxiHost:
-        if self.kind == "nested" and self.server is not None:
-            raise ValueError("a nested host runs in a VM and has no `server`; remove it")
-        return self
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,7 +258,7 @@ class RouterInterface(StrictModel):
     """A router interface on one of the lab's networks."""
 
     network: str
-    ip: IPv4Interface
+    ip: InterfaceAddress
     mtu: Mtu = 1500
 
 
@@ -314,7 +310,7 @@ class EdgeInterface(StrictModel):
 
     segment: str | None = None
     network: str | None = None
-    ip: IPv4Interface
+    ip: InterfaceAddress
 
     @model_validator(mode="after")
     def _one_attachment(self) -> EdgeInterface:
@@ -372,7 +368,7 @@ class VmNic(StrictModel):
     mac: MacAddress | None = None
     mac_type: Literal["manual", "generated", "assigned"] | None = Field(
         default=None, description="manual (static) when a mac is given, else generated")
-    ip: IPv4Interface | None = None
+    ip: InterfaceAddress | None = None
 
     @property
     def address_type(self) -> str:
@@ -396,7 +392,7 @@ class VirtualMachine(StrictModel):
 class Lab(StrictModel):
     """A whole lab: what should be true of it."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,15}$", description="short name; sim prefix")
+    name: str = Field(pattern=LAB_NAME_PATTERN, description="short name; sim prefix")
     description: str = ""
     disruptive_allowed: bool = Field(
         default=False, description="whether --allow-disruptive may reboot, reconfigure or "

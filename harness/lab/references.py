@@ -95,6 +95,9 @@ class _Validator:
     def hosts(self) -> None:
         for hname, host in self.lab.hosts.items():
             hpath: Path = ("hosts", hname)
+            if host.kind == "nested" and host.server is not None:
+                self.add((*hpath, "server"), "a nested host runs in a VM and has no server; "
+                         "remove `server` (or make the host `kind: physical`)")
             if host.kind == "physical" and host.server is not None:
                 if host.server not in self.lab.servers:
                     self.add((*hpath, "server"), f"no server {host.server!r}; servers: "
@@ -260,8 +263,9 @@ class _Validator:
                                      f"{proto}; it sends {_names(sends)}")
         # every uplink is cabled: a switch uplink with no cable cannot carry anything
         for hname in self.lab.hosts:
+            vmnics = set(self.lab.host_vmnics(hname))
             for vmnic, where in self.uplinks_of(hname).items():
-                if (hname, vmnic) not in cabled:
+                if vmnic in vmnics and (hname, vmnic) not in cabled:
                     self.add(where, f"uplink {hname}/{vmnic} is not cabled; add a `cabling` entry "
                              f"{{a: {hname}/{vmnic}, b: SWITCH/PORT}}")
         for rname, router in self.lab.routers.items():

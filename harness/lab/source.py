@@ -8,6 +8,7 @@ duplicate keys are all reported, not just the first, and every path in the data 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +131,7 @@ class _Builder:
         merged: list[tuple[Any, Any]] = []
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE_TAG:
-                merged.extend(self._merge_sources(value_node, path))
+                merged.extend(self._merge_sources(value_node, path, _mark(key_node)))
                 continue
             if not isinstance(key_node, ScalarNode):
                 line, col = _mark(key_node)
@@ -159,12 +160,13 @@ class _Builder:
             out.setdefault(key, value)
         return out
 
-    def _merge_sources(self, node: Node, path: DataPath) -> list[tuple[Any, Any]]:
+    def _merge_sources(self, node: Node, path: DataPath, at: tuple[int, int]
+                       ) -> list[tuple[Any, Any]]:
         sources = node.value if isinstance(node, SequenceNode) else [node]
         pairs: list[tuple[Any, Any]] = []
         for source in sources:
             if not isinstance(source, MappingNode):
-                line, col = _mark(source)
+                line, col = at  # the alias shares its anchor's position: point at the `<<`
                 self.problems.append(
                     Problem(self.doc.display_name, line, col, render_path(path),
                             "`<<` merges only mappings (an anchor like `&defaults` on a mapping)")
@@ -199,11 +201,22 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
     yaml = YAML(typ="safe", pure=True)
     yaml.version = (1, 2)  # YAML 1.2: `no`/`yes` stay strings, MACs are never sexagesimal numbers
     try:
-        node = yaml.compose(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a reused anchor is legal YAML 1.2
+            node = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        began = exc.context_mark
+        if began is not None and mark is not None and began.line != mark.line:
+            if str(exc.context or "").startswith("while parsing a flow"):
+                # an unclosed [ or {: the fault is where it was opened, not where YAML noticed
+                message = (f"{'[' if 'sequence' in str(exc.context) else '{'} opened here is "
+                           f"never closed ({exc.problem} on line {line})")
+                line, col = began.line + 1, began.column + 1
+            else:
+                message += f" (it began on line {began.line + 1}, column {began.column + 1})"
         raise InputFileError([Problem(name, line, col, "", f"YAML syntax: {message}")]) from None
     except YAMLError as exc:
         raise InputFileError([Problem(name, 1, 1, "", f"YAML syntax: {exc}")]) from None

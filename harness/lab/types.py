@@ -5,7 +5,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from ipaddress import IPv4Interface
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 _MAC = re.compile(r"^[0-9a-f]{2}([:-])[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
 
@@ -54,3 +64,30 @@ ScalarValue = Annotated[
     WithJsonSchema({"type": ["string", "integer", "number", "boolean"]}),
 ]
 """An advanced option or extraConfig value: one scalar, reported as one error if it is not."""
+
+
+def _needs_prefix(value: Any) -> Any:
+    if isinstance(value, str) and "/" not in value:
+        raise ValueError(f"{value!r} has no prefix length; write ADDRESS/PREFIX, e.g. "
+                         f"{value}/24")
+    return value
+
+
+InterfaceAddress = Annotated[
+    IPv4Interface, BeforeValidator(_needs_prefix),
+    WithJsonSchema({"type": "string", "format": "ipvanyinterface",
+                    "description": "ADDRESS/PREFIX, e.g. 198.18.10.11/24"}),
+]
+"""An interface address with its prefix length (a bare address would silently mean /32)."""
+
+LAB_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
+
+# What each name pattern means, for error messages about list items and mapping keys (pydantic
+# reports only the regular expression there).
+PATTERN_HELP: dict[str, str] = {
+    r"^vmk[0-9]{1,3}$": "vmk0, vmk1, ...",
+    r"^vmnic[0-9]{1,3}$": "vmnic0, vmnic1, ...",
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$": "letters, digits, . _ -; at most 40 characters",
+    LAB_NAME_PATTERN: "a lower-case letter, then lower-case letters, digits or -; at most 16 "
+                      "characters (it prefixes every simulated-lab namespace)",
+}

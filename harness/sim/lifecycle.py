@@ -103,6 +103,20 @@ def _ssh_material(lab: str, plan: DataplanePlan) -> dict[str, str]:
     return {"key_file": str(d / "id_ed25519"), "known_hosts": str(d / "known_hosts")}
 
 
+def _wait_for_teams(lab: str, host_namespaces: list[str], timeout: float = 5.0) -> None:
+    """The lab forwards once every teaming controller has chosen its uplinks."""
+    deadline = time.monotonic() + timeout
+    pending = list(host_namespaces)
+    while pending and time.monotonic() < deadline:
+        pending = [ns for ns in pending
+                   if not daemons.team_status_path(run_dir(lab), ns).exists()]
+        if pending:
+            time.sleep(0.01)
+    if pending:
+        raise SimError(f"teaming controllers did not start in {timeout} s: {', '.join(pending)} "
+                       f"(see {run_dir(lab)}/teaming-*.log)")
+
+
 def leftovers(lab: str) -> list[str]:
     """Namespaces of this lab that exist now (by the lab's exact prefix)."""
     return [n for n in netns.list_netns() if n.startswith(names.prefix(lab))]
@@ -137,6 +151,7 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         t0 = time.perf_counter()
         state.daemons = daemons.start_all(plan, rdir, ssh_dir(lab.name))
         _write_state(state)
+        _wait_for_teams(lab.name, [ns for ns, teams in plan.teams.items() if teams])
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
         for scenario in chosen:
             if scenario.faults is None:

@@ -85,7 +85,10 @@ def _f02_realise(data: dict[str, Any]) -> None:
     hosts = _vtep_hosts(lab)
     if len(hosts) < 2:
         raise ScenarioError("F02 needs two hosts with VTEPs")
-    far = next(v for v in lab.hosts[hosts[-1]].vmknics.values() if "vxlan" in v.services)
+    vteps = [next(v for v in lab.hosts[h].vmknics.values() if "vxlan" in v.services)
+             for h in hosts]
+    # the router interface toward a VTEP on another L3 network than the first host's
+    far = next((v for v in vteps[1:] if v.ip.network != vteps[0].ip.network), vteps[-1])
     for rname, router in lab.routers.items():
         for iname, iface in router.interfaces.items():
             if far.ip.ip in iface.ip.network:
