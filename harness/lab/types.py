@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
-
 from ipaddress import IPv4Interface
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
