@@ -136,7 +136,8 @@ def test_switch_sends_cdp_that_the_host_hears(sim: lifecycle.SimState) -> None:
         out = netns.run(["lldpcli", "-u", str(sock), "-f", "json", "show", "neighbors"],
                         ns=ns("esx01")).stdout
         data = json.loads(out).get("lldp", {}).get("interface", [])
-        found = {next(iter(i)): next(iter(i.values())) for i in data} if isinstance(data, list) else {}
+        items = data if isinstance(data, list) else []
+        found = {next(iter(i)): next(iter(i.values())) for i in items}
         time.sleep(0.2)
     assert set(found) == {"vmnic0", "vmnic4", "vmnic5", "vmnic6", "vmnic7"}
     port = json.dumps(found["vmnic4"])
