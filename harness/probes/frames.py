@@ -1,0 +1,172 @@
+"""Build probe frames with scapy, and recognise answers with plain byte parsing.
+
+Frames are always complete Ethernet frames with an explicit source MAC (a bridge silently drops
+frames whose source is 00:00:00:00:00:00, which is what scapy leaves when it has no route) and an
+explicit destination MAC the caller resolved (never scapy's broadcast fallback). Answers are
+matched with struct on the raw bytes: an agent reads every frame on an interface through an
+ETH_P_ALL socket, and dissecting each one with scapy would cost more than the probe itself.
+
+scapy is imported inside the builders so that importing the result types costs nothing;
+`preload()` imports everything up front (the agent host does this once, before forking).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from typing import NamedTuple
+
+ETH_P_ALL = 0x0003
+ETH_P_IP = 0x0800
+ETH_P_ARP = 0x0806
+ETH_P_RARP = 0x8035
+PACKET_OUTGOING = 4
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+ZERO_MAC = "00:00:00:00:00:00"
+MIN_FRAME = 60  # without FCS; veth does not pad, real NICs would
+ICMP_ECHO_REPLY, ICMP_DEST_UNREACH, ICMP_ECHO, ICMP_TIME_EXCEEDED = 0, 3, 8, 11
+ICMP_FRAG_NEEDED = 4
+IP_HEADER = 20
+ICMP_HEADER = 8
+
+
+def preload() -> None:
+    """Import every scapy layer the probes use, so the first request does not pay for it."""
+    from scapy.contrib import cdp, lldp  # noqa: F401
+    from scapy.layers import inet, l2  # noqa: F401
+    from scapy.utils import wrpcap  # noqa: F401
+
+
+def mac_text(raw: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in raw)
+
+
+def mac_bytes(mac: str) -> bytes:
+    return bytes.fromhex(mac.replace(":", "").replace("-", ""))
+
+
+def _pad(frame: bytes) -> bytes:
+    return frame + b"\0" * (MIN_FRAME - len(frame)) if len(frame) < MIN_FRAME else frame
+
+
+def arp_request(src_mac: str, psrc: str, pdst: str, dst_mac: str = BROADCAST) -> bytes:
+    """ARP who-has `pdst`; with `psrc` 0.0.0.0 it is an RFC 5227 ARP probe, which teaches the
+    target nothing (no ARP-cache entry, nothing learned from the sender IP)."""
+    from scapy.layers.l2 import ARP, Ether
+
+    return _pad(bytes(Ether(dst=dst_mac, src=src_mac, type=ETH_P_ARP)
+                      / ARP(op=1, hwsrc=src_mac, psrc=psrc, hwdst=ZERO_MAC, pdst=pdst)))
+
+
+def rarp_announce(mac: str) -> bytes:
+    """A RARP request from `mac`, as ESXi's notify-switches sends to move a MAC in the fdb."""
+    from scapy.layers.l2 import ARP, Ether
+
+    return _pad(bytes(Ether(dst=BROADCAST, src=mac, type=ETH_P_RARP)
+                      / ARP(op=3, hwsrc=mac, hwdst=mac, psrc="0.0.0.0", pdst="0.0.0.0")))
+
+
+def icmp_echo(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, ident: int, seq: int, *,
+              size: int = 64, ttl: int = 64, dont_fragment: bool = True) -> bytes:
+    """An ICMP echo request whose IP packet is exactly `size` bytes long."""
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    pad = max(0, size - IP_HEADER - ICMP_HEADER)
+    ip = IP(src=src_ip, dst=dst_ip, ttl=ttl, flags="DF" if dont_fragment else 0,
+            id=(ident ^ seq) & 0xFFFF)
+    return _pad(bytes(Ether(dst=dst_mac, src=src_mac, type=ETH_P_IP) / ip
+                      / ICMP(type=ICMP_ECHO, id=ident, seq=seq) / Raw(b"\0" * pad)))
+
+
+def ether_frame(src_mac: str, dst_mac: str, ethertype: int, payload: bytes) -> bytes:
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    return _pad(bytes(Ether(dst=dst_mac, src=src_mac, type=ethertype) / Raw(payload)))
+
+
+def udp_frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, dport: int,
+              payload: bytes, sport: int = 40000) -> bytes:
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.packet import Raw
+
+    return _pad(bytes(Ether(dst=dst_mac, src=src_mac, type=ETH_P_IP) / IP(src=src_ip, dst=dst_ip)
+                      / UDP(sport=sport, dport=dport) / Raw(payload)))
+
+
+# -- recognising answers ----------------------------------------------------------------------
+
+class ArpView(NamedTuple):
+    op: int
+    sender_mac: str
+    sender_ip: str
+    target_mac: str
+    target_ip: str
+
+
+class Ipv4View(NamedTuple):
+    src: str
+    dst: str
+    proto: int
+    ttl: int
+    total_length: int
+    payload: bytes
+
+
+class IcmpView(NamedTuple):
+    """An ICMP message; for errors, `ident`/`seq`/`inner_dst` come from the quoted echo."""
+
+    type: int
+    code: int
+    ident: int
+    seq: int
+    next_hop_mtu: int
+    inner_dst: str | None
+    inner_length: int
+
+
+def ethertype(frame: bytes) -> int:
+    return int.from_bytes(frame[12:14], "big") if len(frame) >= 14 else -1
+
+
+def parse_arp(frame: bytes) -> ArpView | None:
+    if len(frame) < 42 or frame[12:14] != b"\x08\x06":
+        return None
+    op = int.from_bytes(frame[20:22], "big")
+    return ArpView(op, mac_text(frame[22:28]), socket.inet_ntoa(frame[28:32]),
+                   mac_text(frame[32:38]), socket.inet_ntoa(frame[38:42]))
+
+
+def parse_ipv4(frame: bytes) -> Ipv4View | None:
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[14] >> 4 != 4:
+        return None
+    ihl = (frame[14] & 0x0F) * 4
+    total = int.from_bytes(frame[16:18], "big")
+    return Ipv4View(socket.inet_ntoa(frame[26:30]), socket.inet_ntoa(frame[30:34]), frame[23],
+                    frame[22], total, frame[14 + ihl: 14 + total])
+
+
+def parse_icmp(ip: Ipv4View) -> IcmpView | None:
+    data = ip.payload
+    if ip.proto != 1 or len(data) < ICMP_HEADER:
+        return None
+    kind, code = data[0], data[1]
+    if kind in (ICMP_ECHO, ICMP_ECHO_REPLY):
+        ident, seq = struct.unpack_from("!HH", data, 4)
+        return IcmpView(kind, code, ident, seq, 0, None, ip.total_length)
+    if kind in (ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED):
+        mtu = int.from_bytes(data[6:8], "big") if kind == ICMP_DEST_UNREACH else 0
+        inner = data[ICMP_HEADER:]
+        if len(inner) < IP_HEADER or inner[0] >> 4 != 4:
+            return None
+        ihl = (inner[0] & 0x0F) * 4
+        inner_len = int.from_bytes(inner[2:4], "big")
+        inner_dst = socket.inet_ntoa(inner[16:20])
+        if inner[9] != 1 or len(inner) < ihl + ICMP_HEADER:
+            return IcmpView(kind, code, -1, -1, mtu, inner_dst, inner_len)
+        ident, seq = struct.unpack_from("!HH", inner, ihl + 4)
+        return IcmpView(kind, code, ident, seq, mtu, inner_dst, inner_len)
+    return IcmpView(kind, code, -1, -1, 0, None, ip.total_length)

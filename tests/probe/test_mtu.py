@@ -1,0 +1,38 @@
+"""Path MTU: clean path, a bottleneck that answers with frag-needed, and one that black-holes it."""
+
+from __future__ import annotations
+
+from harness.drivers.probe.client import AgentPool
+from tests.probe.topology import BLACKHOLE_NFT, Lab
+
+
+def test_clean_path_needs_one_probe(lab: Lab, pool: AgentPool) -> None:
+    result = pool.agent(lab.mtu.host).path_mtu(lab.mtu.clean_dst)
+
+    assert (result.method, result.path_mtu, result.size_probes) == ("clean", 1600, 1)
+    assert result.limiting_hop is None and result.icmp_answered
+
+
+def test_frag_needed_names_the_bottleneck_hop_within_three_probes(lab: Lab,
+                                                                  pool: AgentPool) -> None:
+    result = pool.agent(lab.mtu.host).path_mtu(lab.mtu.dst)
+
+    assert result.method == "frag-needed" and result.path_mtu == 1500
+    assert result.size_probes <= 3, result.probes
+    assert result.limiting_hop is not None
+    assert (result.limiting_hop.ttl, result.limiting_hop.address, result.limiting_hop.mtu) == (
+        2, lab.mtu.bottleneck_hop, 1500)
+    assert [h.address for h in result.trace] == [lab.mtu.gateway, lab.mtu.bottleneck_hop,
+                                                 lab.mtu.dst]
+
+
+def test_black_holed_icmp_falls_back_to_binary_search_within_twelve_probes(
+        lab: Lab, pool: AgentPool) -> None:
+    with lab.netlab.fault(lab.mtu.r2, BLACKHOLE_NFT, "delete table inet lh_tp_blackhole"):
+        result = pool.agent(lab.mtu.host).path_mtu(lab.mtu.dst)
+
+    assert result.method == "search" and result.path_mtu == 1500
+    assert not result.icmp_answered
+    assert result.size_probes <= 12, result.probes
+    assert result.limiting_hop is None  # nothing on the path said who it was
+    assert all(p.outcome in ("reply", "timeout") for p in result.probes)

@@ -1,0 +1,135 @@
+"""Pure parts of the probe driver: wire round trips, the policy, frame parsing, the protocol.
+
+These run without root or namespaces.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from harness.drivers.probe.agent import Agent, AgentInfo
+from harness.probes import frames
+from harness.probes.beacon import BeaconResult
+from harness.probes.capture import CaptureFilter, CaptureResult
+from harness.probes.cdp_lldp import Neighbour, NeighbourReport
+from harness.probes.echo import EchoResult
+from harness.probes.errors import BadRequest, PolicyRefused
+from harness.probes.flood import FloodResult, SendResult
+from harness.probes.link import ArpResult, InterfaceInfo
+from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
+from harness.probes.path import EgressResult
+from harness.probes.policy import Policy
+from harness.probes.vxlan import OverlayPingResult
+
+RESULTS: list[Any] = [
+    PathMtuResult("198.18.20.2", "up0", 1500, Hop(2, "198.18.12.2", 1500), 2,
+                  [Hop(1, "198.18.10.1"), Hop(2, "198.18.12.2", 1500), Hop(3, None)], True,
+                  "frag-needed", [SizeProbe(1600, "frag-needed", 1500, "198.18.12.2"),
+                                  SizeProbe(1500, "reply", None, "198.18.20.2")], 12.5),
+    NeighbourReport({"vmnic0": [Neighbour("cdp", "sw1", "Gi1/0/1", "WS-C3850", "IOS",
+                                          ["198.18.31.2"])], "vmnic1": []}, "any", False, 2500),
+    BeaconResult("vmnic0", "198.18.30.1", True, 0.4, "02:00:00:00:00:01"),
+    FloodResult("02:bf:c6:12:00:0a", 10, {"node1": 10, "node2": 0}),
+    SendResult("nlbc0", "02:bf:c6:12:00:0a", "02:00:00:00:00:02", 10, 1.5),
+    EgressResult("198.18.4.22", "vmk0", "198.18.4.11", False, None, False,
+                 {"vmk0": 2, "vmk1": 0}, None),
+    OverlayPingResult("198.18.61.2", 3, 3, 3, {1: 2, 2: 2, 3: 2}, 0, "vxlan5001", [0.1]),
+    EchoResult("198.18.20.2", "up0", "198.18.10.2", "198.18.10.1", True, "02:00:00:00:00:03",
+               True, 0.3, 62),
+    ArpResult("up0", "198.18.10.1", True, "02:00:00:00:00:03", 0.1, 1),
+    InterfaceInfo("up0", 2, "02:00:00:00:00:04", 1600, True, True, ["198.18.10.2/24"], "veth",
+                  True),
+    CaptureResult("cap-1", {"nlb0": 5}, 52.0, "/tmp/x.pcap", 5),
+    AgentInfo("lh-tp-mh", 42, 4026531840, 1, "/x/agent.py", "2.8.0", ["up*"],
+              ["198.18.0.0/15"], 1.5),
+]
+
+
+@pytest.mark.parametrize("result", RESULTS, ids=lambda r: type(r).__name__)
+def test_results_survive_the_json_wire(result: Any) -> None:
+    wire = json.loads(json.dumps(result.to_dict()))
+
+    assert type(result).from_dict(wire) == result
+
+
+def test_policy_matches_globs_and_prefixes() -> None:
+    policy = Policy.build(["vmk*", "vmnic?"], ["198.18.0.0/15"])
+
+    assert policy.iface_allowed("vmk10") and policy.iface_allowed("vmnic1")
+    assert not policy.iface_allowed("vmnic10") and not policy.iface_allowed("eth0")
+    assert policy.dst_allowed("198.19.255.254") and not policy.dst_allowed("198.20.0.1")
+    with pytest.raises(PolicyRefused, match=r"allowed: vmk\*, vmnic\?"):
+        policy.check_iface("eth0")
+    with pytest.raises(BadRequest, match="not an IPv4 address"):
+        policy.check_dst("esx01.example.test")
+    with pytest.raises(BadRequest, match="at least one allowed destination prefix"):
+        Policy.build(["*"], [])
+    with pytest.raises(BadRequest, match="invalid allowed prefix"):
+        Policy.build(["*"], ["198.18.0.1/15"])
+
+
+def test_frames_built_by_scapy_parse_back() -> None:
+    arp = frames.parse_arp(frames.arp_request("02:00:00:00:00:01", "0.0.0.0", "198.18.30.1"))
+    echo = frames.icmp_echo("02:00:00:00:00:01", "02:00:00:00:00:02", "198.18.10.2",
+                            "198.18.20.2", 0x1234, 7, size=1500, ttl=3)
+    ip = frames.parse_ipv4(echo)
+
+    assert arp == frames.ArpView(1, "02:00:00:00:00:01", "0.0.0.0", "00:00:00:00:00:00",
+                                 "198.18.30.1")
+    assert ip is not None and (ip.total_length, ip.ttl, len(echo)) == (1500, 3, 1514)
+    icmp = frames.parse_icmp(ip)
+    assert icmp is not None and (icmp.type, icmp.ident, icmp.seq) == (8, 0x1234, 7)
+
+
+def test_frag_needed_quotes_the_probe_it_answers() -> None:
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import Ether
+
+    probe = IP(bytes(IP(src="198.18.10.2", dst="198.18.20.2", flags="DF")
+                     / ICMP(id=0x1234, seq=9) / (b"\0" * 1572)))
+    error = bytes(Ether(src="02:00:00:00:00:05", dst="02:00:00:00:00:01")
+                  / IP(src="198.18.12.2", dst="198.18.10.2")
+                  / ICMP(type=3, code=4, nexthopmtu=1500) / bytes(probe)[:28])
+    ip = frames.parse_ipv4(error)
+    assert ip is not None
+    icmp = frames.parse_icmp(ip)
+
+    assert icmp is not None
+    assert (icmp.type, icmp.code, icmp.next_hop_mtu) == (3, 4, 1500)
+    assert (icmp.ident, icmp.seq, icmp.inner_dst, icmp.inner_length) == (
+        0x1234, 9, "198.18.20.2", 1600)
+
+
+def test_capture_filter_direction_and_fields() -> None:
+    frame = frames.ether_frame("02:00:00:00:00:01", "02:bf:c6:12:00:0a", 0x88B5, b"x")
+    flt = CaptureFilter(dst_mac="02:bf:c6:12:00:0a", ethertype=0x88B5)
+
+    assert flt.matches(frame, 3) and not flt.matches(frame, frames.PACKET_OUTGOING)
+    assert CaptureFilter(direction="out").matches(frame, frames.PACKET_OUTGOING)
+    assert not CaptureFilter(ip_proto=1).matches(frame, 0)
+    with pytest.raises(BadRequest, match="one of in, out, any"):
+        CaptureFilter(direction="both")
+
+
+def _ask(agent: Agent, request: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = json.loads(agent.handle(json.dumps(request).encode()))
+    return answer
+
+
+def test_protocol_errors_answer_instead_of_crashing() -> None:
+    agent = Agent(Policy.build(["up*"], ["198.18.0.0/15"]), "unit")
+
+    assert _ask(agent, {"id": 1, "op": "ping"})["result"]["name"] == "unit"
+    not_json = json.loads(agent.handle(b"{nope"))
+    assert not not_json["ok"] and not_json["error"]["type"] == "BadRequest"
+    missing = _ask(agent, {"id": 2, "op": "beacon", "args": {"iface": "up0"}})
+    assert missing["id"] == 2 and "missing argument 'target'" in missing["error"]["message"]
+    refused = _ask(agent, {"id": 3, "op": "beacon",
+                           "args": {"iface": "up0", "target": "8.8.8.8"}})
+    assert refused["error"]["type"] == "PolicyError"
+    assert refused["error"]["detail"] == {"address": "8.8.8.8"}
+    shut = _ask(agent, {"id": 4, "op": "shutdown"})
+    assert shut["ok"] and agent.stopping
