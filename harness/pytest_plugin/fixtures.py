@@ -105,3 +105,51 @@ def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
     finally:
         if not pytestconfig.stash[KEEP_SIM_KEY]:
             lifecycle.down(lab.name)
+
+
+@pytest.fixture(scope="session")
+def probe_sites(lab: Lab, backend: Backend, request: pytest.FixtureRequest) -> Iterator[object]:
+    """Probe agents where the suites need them (in the sim: one per namespace)."""
+    from harness.sim.probesites import SimProbeSites
+
+    reason = backend.why_not("probe")
+    if reason is not None:
+        pytest.skip(f"needs probe: {reason}")
+    if backend.kind != "sim":
+        pytest.skip("probes inside ESXi hosts and VMs are simulated-lab only; a real lab's "
+                    "inventory probe hosts cannot see a host's vmknics")
+    state = request.getfixturevalue("sim_state")
+    sites = SimProbeSites.start(lab, state)
+    try:
+        yield sites
+    finally:
+        sites.close()
+
+
+@pytest.fixture(scope="session")
+def router_hosts(lab: Lab, inventory: LoadedInventory, backend: Backend,
+                 request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
+    """testinfra hosts for every router the inventory can reach over SSH."""
+    from harness.drivers.ssh import SshError, connect, testinfra_host
+
+    reason = backend.why_not("ssh")
+    if reason is not None:
+        pytest.skip(f"needs ssh: {reason}")
+    if backend.kind == "sim":
+        request.getfixturevalue("sim_state")
+    hosts: dict[str, object] = {}
+    clients = []
+    try:
+        for name, endpoint in inventory.inventory.ssh.items():
+            if name not in lab.routers:
+                continue
+            try:
+                client = connect(endpoint, inventory.base_dir)
+            except SshError as exc:
+                pytest.skip(f"router {name} unreachable over SSH: {exc}")
+            clients.append(client)
+            hosts[name] = testinfra_host(client, name)
+        yield hosts
+    finally:
+        for client in clients:
+            client.close()

@@ -76,11 +76,15 @@ def start_lldpd(spec: LldpPlan, run_dir: Path) -> DaemonRecord:
     if spec.software:
         lines.append(f"configure system description {_quote(spec.software)}")
     lines.append(f"configure lldp tx-interval {LLDP_TX_INTERVAL}")
+    # LLDP's port ID is the interface name unless told; a switch says `TenGigabitEthernet1/1/1`
+    # (CDP takes it from the interface alias)
+    lines += [f"configure ports {ifname} lldp portidsubtype local {_quote(port)} "
+              f"description {_quote(port)}" for ifname, port in spec.port_ids]
     conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
     Path("/run/lldpd").mkdir(exist_ok=True)  # its privilege-separation chroot
     argv = ["lldpd", "-d", "-u", str(run_dir / f"{name}.sock"), "-O", str(conf),
             "-I", ",".join(spec.interfaces)]
-    argv[2:2] = ["-ccccc"] if spec.mode == "send" else ["-r", "-c"]
+    argv[2:2] = ["-ccccc", "-l"] if spec.mode == "send" else ["-r", "-c"]
     return _spawn(name, spec.ns, argv, run_dir)
 
 

@@ -141,6 +141,7 @@ class LldpPlan:
     platform: str
     software: str
     interfaces: tuple[str, ...]  # main ports (not VLAN links)
+    port_ids: tuple[tuple[str, str], ...] = ()  # ifname -> the port's real name (its alias)
 
 
 @dataclass(frozen=True)
@@ -487,10 +488,11 @@ class _Planner:
                 members = tuple(dict.fromkeys(self.sw_vlan_members[(sname, vlan)]))
                 self.plan.bridges.append(Bridge(ns, self.ifname(ns, f"br-v{vlan}"), members,
                                                 9216))
-            ports = tuple(self.sw_port_if[(s, p)] for (s, p) in self.sw_port_if if s == sname)
-            if ports and sw.discovery:
+            mine = [(self.sw_port_if[(s, p)], p) for (s, p) in self.sw_port_if if s == sname]
+            if mine and sw.discovery:
                 self.plan.lldp.append(LldpPlan(ns, "send", sw.hostname, sw.platform,
-                                               sw.software, ports))
+                                               sw.software, tuple(i for i, _ in mine),
+                                               tuple(mine)))
 
     def routers(self) -> None:
         for rname, router in self.lab.routers.items():
