@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
+from pathlib import Path
 from typing import Any
 
 from harness.drivers.probe.client import AgentClient, AgentPool
@@ -75,6 +76,12 @@ class SimProbeSites:
                      if service in v.services), None)
         return next((v for v in self.state.vmknics
                      if v["host"] == host and v["name"] == name), None)
+
+    def evidence_path(self, name: str) -> Path:
+        """Where a capture for a report goes (kept until the sim is torn down)."""
+        directory = lifecycle.run_dir(self.lab.name) / "evidence"
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory / name
 
     def forwarding(self, host: str, port_group: str) -> str | None:
         """The vmnic a port group forwards through now, as the host's teaming controller says."""

@@ -4,6 +4,7 @@ VMs reach each other, through the DLR and out through the ESG, without duplicate
 
 from __future__ import annotations
 
+import allure
 import pytest
 
 from harness.checks.finding import Finding, JsonValue
@@ -16,12 +17,30 @@ from harness.checks.network import (
     mtu_finding,
     path_finding,
 )
+from harness.drivers.probe.client import AgentClient
 from harness.drivers.probe.errors import ProbeError
 from harness.lab.model import Lab
 from harness.pytest_plugin import assert_no_findings
 from harness.sim.probesites import SimProbeSites
 
 pytestmark = pytest.mark.needs("probe")
+
+
+def _capture(agent: AgentClient, iface: str, dst: str, probe_sites: SimProbeSites,
+             subject: str) -> str | None:
+    """Ping again while capturing ICMP on the VM's interface; attach the pcap to the report."""
+    path = probe_sites.evidence_path(f"overlay-{subject.replace('>', '')}.pcap")
+    capture = agent.capture_start([iface], ip_proto=1, direction="any", pcap_path=str(path))
+    try:
+        agent.overlay_ping(dst, count=5, interval=0.02, window=0.5)
+    except ProbeError:
+        pass
+    result = agent.capture_stop(capture)
+    if result.pcap_path is None:
+        return None
+    allure.attach.file(result.pcap_path, name=f"capture {subject}",
+                       attachment_type=allure.attachment_type.PCAP)
+    return result.pcap_path
 
 
 @pytest.mark.incident("F02")
@@ -67,7 +86,7 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: SimProbeSit
     """Echoes between overlay VMs (same segment, through the DLR, out through the ESG) are each
     answered exactly once."""
     src, dst_name = subject.split("->")
-    agent, _iface = probe_sites.vm(src)
+    agent, iface = probe_sites.vm(src)
     if dst_name in lab.vms:
         nic = next(iter(lab.vms[dst_name].nics.values()))
         assert nic.ip is not None
@@ -83,6 +102,8 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: SimProbeSit
     except ProbeError as exc:  # not even ARP was answered
         sent, answered, duplicates = 5, 0, 0
         evidence = {"dst": dst, "error": str(exc)}
+    if duplicates or answered < sent:
+        evidence["pcap"] = _capture(agent, iface, dst, probe_sites, subject)
     obs = PathObservation(src, dst_name, answered == sent, "", evidence=evidence)
     findings: list[Finding] = []
     if duplicates:
