@@ -566,8 +566,7 @@ class _Planner:
                     if gw is not None:
                         self.plan.routes.append(Route(ns, "default", gw, guest_if))
                 if nlb is not None:
-                    self._nlb_member(ns, guest_if, vname, nic.mac or _mac(vname, label), nlb,
-                                     hns, bridge)
+                    self._nlb_member(ns, guest_if, vname, nlb, hns, bridge)
                 else:
                     self._add_mac(hns, bridge, mac)
 
@@ -577,8 +576,8 @@ class _Planner:
                 return c.mode
         return ""
 
-    def _nlb_member(self, ns: str, ifname: str, vm: str, own_mac: str,
-                    nlb: tuple[str, IPv4Address], hns: str, bridge: str) -> None:
+    def _nlb_member(self, ns: str, ifname: str, vm: str, nlb: tuple[str, IPv4Address],
+                    hns: str, bridge: str) -> None:
         cluster_mac, vip = nlb
         net = next((n for n in self.lab.networks.values() if vip in n.subnet), None)
         prefixlen = net.subnet.prefixlen if net else 24
@@ -599,7 +598,6 @@ class _Planner:
         # The host's vSwitch sees the guest-changed MAC (the cluster MAC) on this port: with
         # notify-switches on, that is the MAC the host announces.
         self._add_mac(hns, bridge, cluster_mac)
-        del own_mac
 
     def _bridge_for(self, host: str, port_group: str, seg_bridges: dict[tuple[str, str], str]
                     ) -> str:
