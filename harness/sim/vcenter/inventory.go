@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// buildInventory creates the vCenter of the spec: one datacenter, one cluster and its hosts,
+// each with the extended host managers of install.go.
+func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
+	model := simulator.VPX()
+	// Nothing from the stock model: the spec names every entity, and the stock VMs, DVS and
+	// datastores would only be noise in the lab's facts.
+	model.Datacenter, model.Cluster, model.ClusterHost, model.Host = 0, 0, 0, 0
+	model.Machine, model.Datastore, model.Portgroup, model.Pool = 0, 0, 0, 0
+
+	v := spec.VCenter
+	about := &model.ServiceContent.About
+	about.Version = v.Version
+	about.Build = strconv.FormatInt(v.Build, 10)
+	about.FullName = fmt.Sprintf("VMware vCenter Server %s build-%d", v.Version, v.Build)
+	about.ApiVersion = apiVersion(v.Version, v.APIVersion)
+	about.LicenseProductVersion = licenseVersion(v.Version)
+
+	if err := model.Create(); err != nil {
+		return nil, err
+	}
+
+	// The simulator's Service is a SOAP round tripper: drive it with the regular client API so
+	// entities are created exactly as a client would create them (tasks, events, folders).
+	c, err := vim25.NewClient(ctx, model.Service)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := object.NewRootFolder(c).CreateDatacenter(ctx, v.Datacenter)
+	if err != nil {
+		return nil, fmt.Errorf("datacenter %s: %w", v.Datacenter, err)
+	}
+	folders, err := dc.Folders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := folders.HostFolder.CreateCluster(ctx, v.Cluster, types.ClusterConfigSpecEx{})
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", v.Cluster, err)
+	}
+
+	inst := newInstaller(model, folders.NetworkFolder.Reference())
+	for i, hs := range spec.Hosts {
+		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: hs.Name, Force: true}, true, nil, nil)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
+		}
+		res, err := task.WaitForResult(ctx, nil)
+		if err != nil {
+			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
+		}
+		ref := res.Result.(types.ManagedObjectReference)
+		host := model.Map().Get(ref).(*simulator.HostSystem)
+		if err := inst.install(host, i, hs); err != nil {
+			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
+		}
+	}
+	return model, nil
+}

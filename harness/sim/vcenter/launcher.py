@@ -1,0 +1,235 @@
+"""Build, configure and run `lh-vcsim`, the simulated vCenter.
+
+The binary is built from the Go sources next to this file into `.build/lh-vcsim-<hash>`, the
+hash covering go.mod, go.sum and every .go file, so a changed source gets a new binary and an
+unchanged one is never rebuilt. The simulator writes a one-line JSON ready file once it serves;
+`VcsimProcess.start` waits for it and `stop` ends the process by its PID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.lab.model import Lab
+
+GO_DIR = Path(__file__).resolve().parent
+BUILD_DIR = GO_DIR / ".build"
+BINARY_PREFIX = "lh-vcsim-"
+LOG_TAIL_LINES = 40
+
+
+class VcsimError(Exception):
+    """The simulated vCenter could not be built, configured or started."""
+
+    def __init__(self, what: str, detail: str = "") -> None:
+        self.what = what
+        self.detail = detail
+        super().__init__(f"{what}\n{detail}" if detail else what)
+
+
+class VcsimBuildError(VcsimError):
+    """`go build` is missing or failed; `detail` holds its output."""
+
+
+class VcsimSpecError(VcsimError):
+    """The lab cannot be turned into a simulator spec."""
+
+
+class VcsimStartError(VcsimError):
+    """The simulator exited or did not become ready; `detail` holds the tail of its log."""
+
+
+def source_hash(go_dir: Path = GO_DIR) -> str:
+    """A hash of everything `go build` reads from this folder (module files and Go sources)."""
+    digest = hashlib.sha256()
+    files = [go_dir / "go.mod", go_dir / "go.sum", *sorted(go_dir.glob("*.go"))]
+    for path in files:
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def build_binary(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
+    """Build `lh-vcsim` unless a binary of the same sources exists; return its path.
+
+    Raises:
+        VcsimBuildError: no Go toolchain, or the build failed (with the compiler's output).
+    """
+    target = build_dir / f"{BINARY_PREFIX}{source_hash()}"
+    if target.is_file() and os.access(target, os.X_OK):
+        return target
+    go = go or shutil.which("go")
+    if go is None:
+        raise VcsimBuildError("cannot build lh-vcsim: no `go` on PATH (Go >= 1.25 is needed)")
+    build_dir.mkdir(parents=True, exist_ok=True)
+    # Build to a private name and rename: concurrent builders (xdist workers) never see a
+    # half-written binary, and the last rename wins with identical content.
+    partial = build_dir / f".{target.name}.{os.getpid()}.partial"
+    env = {**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"}
+    result = subprocess.run(
+        [go, "build", "-trimpath", "-o", str(partial), "."],
+        cwd=GO_DIR, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise VcsimBuildError(f"go build of lh-vcsim failed (exit {result.returncode})",
+                              (result.stdout + result.stderr).strip())
+    partial.replace(target)
+    return target
+
+
+def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """The simulator spec of a lab: vCenter identity, datacenter, cluster and hosts.
+
+    Host configuration (switches, vmknics, NTP, options) is deliberately not in it: it is applied
+    through the vSphere API afterwards, exactly as on a nested lab.
+
+    Args:
+        lab: a validated lab with a `vcenter`.
+        clock_offsets: host name -> seconds its clock is off (time-drift scenarios).
+
+    Raises:
+        VcsimSpecError: the lab has no vCenter, or an offset names an unknown host.
+    """
+    if lab.vcenter is None:
+        raise VcsimSpecError(f"lab {lab.name!r} has no `vcenter`: nothing to simulate")
+    offsets = dict(clock_offsets or {})
+    unknown = sorted(set(offsets) - set(lab.hosts))
+    if unknown:
+        raise VcsimSpecError(f"clock offsets for unknown hosts {unknown}; hosts are "
+                             f"{sorted(lab.hosts)}")
+    vc = lab.vcenter
+    hosts: list[dict[str, Any]] = []
+    for name, host in lab.hosts.items():
+        entry: dict[str, Any] = {"name": name, "version": host.version, "build": host.build,
+                                 "vmnics": lab.host_vmnics(name)}
+        if name in offsets:
+            entry["clock_offset_s"] = float(offsets[name])
+        hosts.append(entry)
+    return {
+        "vcenter": {"name": vc.name, "version": vc.version,
+                    # a lab may leave the build out; vCenter 6.5.0 GA's is as good as any
+                    "build": vc.build or 4602587,
+                    "datacenter": vc.datacenter, "cluster": vc.cluster},
+        "hosts": hosts,
+    }
+
+
+def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+@dataclass
+class VcsimProcess:
+    """A running `lh-vcsim`: where it serves, its PID and the certificate to trust."""
+
+    url: str
+    pid: int
+    cert_file: Path
+    hosts: int
+    startup_s: float
+    workdir: Path
+    log_file: Path
+    _proc: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.url).port or 443
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts exactly this simulator's generated certificate."""
+        return ssl.create_default_context(cafile=str(self.cert_file))
+
+    @classmethod
+    def start(cls, spec: Mapping[str, Any], listen: str, username: str, password: str, *,
+              workdir: Path, netns: str | None = None, binary: Path | None = None,
+              timeout: float = 60.0) -> VcsimProcess:
+        """Start the simulator and wait until it serves.
+
+        Args:
+            spec: from `spec_from_lab` (or hand-made for benchmarks).
+            listen: ADDR:PORT; port 0 lets the simulator pick a free one.
+            netns: run inside this network namespace (`ip netns exec`).
+            workdir: gets spec.json, the ready file, the log, the certificate and its key.
+            binary: a built lh-vcsim; default: `build_binary()`.
+            timeout: seconds to wait for the ready file (1,000 hosts take a few seconds).
+
+        Raises:
+            VcsimBuildError, VcsimStartError: with the build output or the log's tail.
+        """
+        binary = binary or build_binary()
+        workdir.mkdir(parents=True, exist_ok=True)
+        spec_file = workdir / "spec.json"
+        ready_file = workdir / "ready.json"
+        log_file = workdir / "vcsim.log"
+        spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        ready_file.unlink(missing_ok=True)
+        argv = [str(binary), "-listen", listen, "-username", username, "-spec", str(spec_file),
+                "-ready", str(ready_file), "-cert-dir", str(workdir)]
+        if netns is not None:
+            # `ip netns exec` execs the command after setns, so the PID stays the simulator's.
+            argv = ["ip", "netns", "exec", netns, *argv]
+        env = {**os.environ, "LH_VCSIM_PASSWORD": password}
+        with log_file.open("wb") as log:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                    env=env)
+        deadline = time.monotonic() + timeout
+        while not ready_file.exists():
+            if proc.poll() is not None:
+                raise VcsimStartError(f"lh-vcsim exited with {proc.returncode} before serving",
+                                      _log_tail(log_file))
+            if time.monotonic() > deadline:
+                cls._end(proc, 5.0)
+                raise VcsimStartError(f"lh-vcsim did not serve within {timeout:.0f} s",
+                                      _log_tail(log_file))
+            time.sleep(0.02)
+        info = json.loads(ready_file.read_text(encoding="utf-8"))
+        return cls(url=str(info["url"]), pid=proc.pid, cert_file=Path(info["cert_file"]),
+                   hosts=int(info["hosts"]), startup_s=float(info["startup_s"]),
+                   workdir=workdir, log_file=log_file, _proc=proc)
+
+    @staticmethod
+    def _end(proc: subprocess.Popen[bytes], timeout: float) -> None:
+        if proc.poll() is not None:
+            return
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the simulator by its PID (SIGTERM, then SIGKILL after `timeout`) and reap it."""
+        self._end(self._proc, timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def __enter__(self) -> VcsimProcess:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

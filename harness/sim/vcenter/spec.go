@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+)
+
+// Spec is what the Python launcher derives from a lab: the inventory skeleton the simulator
+// starts with. Host configuration (switches, vmknics, NTP...) is not part of it on purpose:
+// the provisioner applies that through the vSphere API, exactly as on a nested lab.
+type Spec struct {
+	VCenter VCenterSpec `json:"vcenter"`
+	Hosts   []HostSpec  `json:"hosts"`
+}
+
+// VCenterSpec names the vCenter, its product version and the datacenter and cluster.
+type VCenterSpec struct {
+	Name       string `json:"name"`
+	Version    string `json:"version"`
+	Build      int64  `json:"build"`
+	APIVersion string `json:"api_version,omitempty"`
+	Datacenter string `json:"datacenter"`
+	Cluster    string `json:"cluster"`
+}
+
+// HostSpec is one ESXi host of the cluster.
+type HostSpec struct {
+	Name       string   `json:"name"`
+	Version    string   `json:"version"`
+	Build      int64    `json:"build"`
+	APIVersion string   `json:"api_version,omitempty"`
+	Vmnics     []string `json:"vmnics,omitempty"`
+	// ClockOffsetS skews the host's clock as QueryDateTime reports it (NTP drift scenarios).
+	ClockOffsetS float64 `json:"clock_offset_s,omitempty"`
+	// AdvancedOptions seeds options on top of the ESXi defaults (numbers become longs).
+	AdvancedOptions map[string]any `json:"advanced_options,omitempty"`
+}
+
+var (
+	versionRe = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?$`)
+	vmnicRe   = regexp.MustCompile(`^vmnic\d+$`)
+)
+
+func loadSpec(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber() // keep integers integral so advanced options become xsd:long, as on ESXi
+	var spec Spec
+	if err := dec.Decode(&spec); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := spec.validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &spec, nil
+}
+
+func (s *Spec) validate() error {
+	v := &s.VCenter
+	if v.Datacenter == "" || v.Cluster == "" {
+		return fmt.Errorf("vcenter.datacenter and vcenter.cluster are required")
+	}
+	if !versionRe.MatchString(v.Version) || v.Build < 1 {
+		return fmt.Errorf("vcenter.version %q must be X.Y[.Z] and vcenter.build >= 1", v.Version)
+	}
+	seen := map[string]bool{}
+	for i, h := range s.Hosts {
+		if h.Name == "" || seen[h.Name] {
+			return fmt.Errorf("hosts[%d].name %q is empty or duplicated", i, h.Name)
+		}
+		seen[h.Name] = true
+		if !versionRe.MatchString(h.Version) || h.Build < 1 {
+			return fmt.Errorf("hosts[%d] (%s): version %q must be X.Y[.Z] and build >= 1", i, h.Name, h.Version)
+		}
+		for _, n := range h.Vmnics {
+			if !vmnicRe.MatchString(n) {
+				return fmt.Errorf("hosts[%d] (%s): vmnic %q is not vmnicN", i, h.Name, n)
+			}
+		}
+	}
+	return nil
+}
+
+// apiVersion follows VMware's scheme: 6.5.0 -> "6.5", 8.0.2 -> "8.0.2.0". pyVmomi negotiates
+// its namespace from it, so it has to look like a real one.
+func apiVersion(version, override string) string {
+	if override != "" {
+		return override
+	}
+	m := versionRe.FindStringSubmatch(version)
+	if m[3] == "" || m[3] == "0" {
+		return m[1] + "." + m[2]
+	}
+	return m[1] + "." + m[2] + "." + m[3] + ".0"
+}
+
+// licenseVersion is what ESXi and vCenter report as licenseProductVersion: 6.5 and 6.7 say 6.0.
+func licenseVersion(version string) string {
+	return versionRe.FindStringSubmatch(version)[1] + ".0"
+}

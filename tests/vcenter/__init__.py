@@ -1,0 +1,1 @@
+"""Tests of the simulated vCenter (lh-vcsim) driven through pyVmomi."""
