@@ -72,6 +72,8 @@ def build(plan: DataplanePlan) -> None:
     for n in plan.namespaces:
         netns.write_sysctls(n.name, n.sysctls)
     _batch(f"link add {_end(link.a)} type veth peer {_end(link.b)}" for link in plan.links)
+    # our one root-namespace interface stays IPv4-only: no IPv6 link-local chatter
+    netns.write_sysctls("", [(f"net.ipv6.conf.{i}.disable_ipv6", "1") for i in plan.root_ifaces])
 
     per_ns: dict[str, list[str]] = defaultdict(list)
     for b in plan.bridges:
