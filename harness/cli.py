@@ -363,7 +363,11 @@ def sim_up(
 @sim_app.command("down")
 def sim_down(lab: Annotated[str, typer.Option(help="lab name")] = "sim") -> None:
     """Stop the simulated lab's daemons and delete its namespaces."""
-    report = lifecycle.down(lab)
+    try:
+        report = lifecycle.down(lab)
+    except lifecycle.SimError as exc:
+        err.print(escape(str(exc)), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     out.print(f"lab {lab} down: stopped {len(report.stopped)} daemons, removed "
               f"{len(report.removed)} namespaces")
 
@@ -376,7 +380,11 @@ def sim_status(
     """What runs: namespaces, daemons, endpoints and how to log in (exit 1 if not running)."""
     import json
 
-    info = lifecycle.status(lab)
+    try:
+        info = lifecycle.status(lab)
+    except lifecycle.SimError as exc:
+        err.print(escape(str(exc)), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     if info.get("running"):
         inv_path = DEFAULT_SIM_INVENTORY
         try:

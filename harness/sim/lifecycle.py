@@ -10,6 +10,7 @@ deleting their namespaces: a process left in a namespace keeps it alive.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from harness.lab.inventory import Inventory
 from harness.lab.model import Lab
+from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
 from harness.sim.dataplane import build as dp_build
 from harness.sim.dataplane import daemons, kernel, names, netns
 from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
@@ -32,6 +34,9 @@ class SimError(Exception):
 
 
 def run_dir(lab: str) -> Path:
+    """The lab's state directory; refuses names that could point anywhere else."""
+    if not re.fullmatch(LAB_NAME_PATTERN, lab):
+        raise SimError(f"{lab!r} is not a lab name ({PATTERN_HELP[LAB_NAME_PATTERN]})")
     return RUN_ROOT / lab
 
 
@@ -137,6 +142,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     down(lab.name)
     chosen = scenarios or []
     plan = plan_dataplane(realised_lab(lab, chosen), inventory)
+    # leftovers of a crashed run whose state file is gone: only the exact names we build
+    dp_build.teardown([n for n in plan.namespace_names() if n in netns.list_netns()])
     rdir = run_dir(lab.name)
     rdir.mkdir(parents=True, exist_ok=True)
     state = SimState(lab=lab.name, namespaces=plan.namespace_names(),
@@ -190,7 +197,8 @@ def down(lab: str) -> DownReport:
     """Stop the lab's daemons and delete its namespaces; safe to call when nothing runs."""
     state = load_state(lab)
     stopped: list[str] = []
-    namespaces = set(leftovers(lab))
+    # exact names only (what state.json recorded): a prefix could match another lab's
+    namespaces: set[str] = set()
     root_ifaces = [names.root_veth(lab)]
     if state is not None:
         running = [d for d in state.daemons if daemons.is_running(d)]
