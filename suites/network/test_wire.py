@@ -19,6 +19,7 @@ from harness.checks.network import (
 )
 from harness.drivers.probe.errors import ProbeError
 from harness.lab.model import Lab
+from harness.probes.flood import measure_flood
 from harness.pytest_plugin import assert_no_findings
 from harness.sim.probesites import SimProbeSites
 
@@ -161,13 +162,10 @@ def test_unicast_nlb_floods_to_every_node(lab: Lab, probe_sites: SimProbeSites,
         pytest.skip(f"{subject} is {cluster.mode}: switches handle its MAC as multicast")
     mac = cluster.effective_cluster_mac
     client, iface, _ = probe_sites.client(subject)
-    receivers = {m: probe_sites.vm(m) for m in cluster.members}
-    captures = {m: agent.capture_start([guest_if], dst_mac=mac)
-                for m, (agent, guest_if) in receivers.items()}
     count = 20
-    client.send_frames(iface, mac, count, ip_dst=str(cluster.vip), udp_port=5555)
-    received = {m: receivers[m][0].capture_stop(cid).counts.get(receivers[m][1], 0)
-                for m, cid in captures.items()}
+    flood = measure_flood(client, iface, {m: probe_sites.vm(m) for m in cluster.members},
+                          mac, count)
+    received = dict(flood.received)
     learned = [{"switch": sw, "port": e.get("ifname"), "mac": mac}
                for sw in lab.physical_switches for e in probe_sites.switch_fdb(sw)
                if str(e.get("mac", "")).lower() == mac]
