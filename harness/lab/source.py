@@ -122,8 +122,23 @@ class _Builder:
         if isinstance(node, SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         if isinstance(node, ScalarNode):
-            return self.yaml.constructor.construct_object(node, deep=True)
+            return self._scalar(node, path)
         return None  # pragma: no cover - the composer only makes these three kinds
+
+    def _scalar(self, node: ScalarNode, path: DataPath) -> Any:
+        """Construct one scalar; an explicit tag it does not fit (`!!int abc`) is a problem."""
+        try:
+            return self.yaml.constructor.construct_object(node, deep=True)
+        except (MarkedYAMLError, ValueError, TypeError, ArithmeticError, LookupError) as exc:
+            line, col = _mark(node)
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            why = exc.problem if isinstance(exc, MarkedYAMLError) else exc
+            self.problems.append(
+                Problem(self.doc.display_name, line, col, render_path(path),
+                        f"{node.value!r} is not a valid !!{tag} ({why}); "
+                        "drop the explicit tag or fix the value")
+            )
+            return None
 
     def _mapping(self, node: MappingNode, path: DataPath) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
@@ -140,7 +155,7 @@ class _Builder:
                             "a key must be a plain name, not a list or mapping")
                 )
                 continue
-            key = self.yaml.constructor.construct_object(key_node, deep=True)
+            key = self._scalar(key_node, path)
             if not isinstance(key, (str, int)):
                 key = str(key_node.value)
             if key in first_seen:
@@ -224,12 +239,7 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
     if node is None:
         raise InputFileError([Problem(name, 1, 1, "", "the file is empty")])
     builder = _Builder(doc, yaml)
-    try:
-        doc.data = builder.build(node, ())
-    except MarkedYAMLError as exc:  # a scalar that claims a type it is not, e.g. `!!int x`
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise InputFileError([Problem(name, line, col, "", f"YAML: {exc.problem}")]) from None
+    doc.data = builder.build(node, ())
     if builder.problems:
         raise InputFileError(builder.problems)
     if not isinstance(doc.data, dict):
