@@ -22,10 +22,11 @@ var esxiDefaultOptions = map[string]any{
 type installer struct {
 	model         *simulator.Model
 	networkFolder types.ManagedObjectReference
+	env           *simEnv
 }
 
-func newInstaller(model *simulator.Model, networkFolder types.ManagedObjectReference) *installer {
-	return &installer{model: model, networkFolder: networkFolder}
+func newInstaller(model *simulator.Model, networkFolder types.ManagedObjectReference, env *simEnv) *installer {
+	return &installer{model: model, networkFolder: networkFolder, env: env}
 }
 
 // install gives one host its identity from the spec and its own host managers. It runs before
@@ -54,6 +55,8 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	}
 
 	ns := newNetworkSystem(r, h, in.networkFolder, index)
+	ns.env, ns.spec = in.env, hs
+	in.env.netsys[h.Self] = ns
 	r.Put(ns)
 
 	dts := newDateTimeSystem(h, time.Duration(hs.ClockOffsetS*float64(time.Second)))

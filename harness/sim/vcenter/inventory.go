@@ -51,7 +51,13 @@ func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
 		return nil, fmt.Errorf("cluster %s: %w", v.Cluster, err)
 	}
 
-	inst := newInstaller(model, folders.NetworkFolder.Reference())
+	env := newSimEnv(model.Map())
+	model.Map().AddHandler(&objectHooks{env: env})
+	model.Map().Handler = env.handler
+	if err := seedVpxSettings(model, env, v); err != nil {
+		return nil, err
+	}
+	inst := newInstaller(model, folders.NetworkFolder.Reference(), env)
 	for i, hs := range spec.Hosts {
 		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: hs.Name, Force: true}, true, nil, nil)
 		if err != nil {
@@ -68,4 +74,16 @@ func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
 		}
 	}
 	return model, nil
+}
+
+// seedVpxSettings sets vCenter's advanced settings the checks read (network rollback, F01).
+func seedVpxSettings(model *simulator.Model, env *simEnv, v VCenterSpec) error {
+	om, ok := model.Map().Get(*model.ServiceContent.Setting).(*simulator.OptionManager)
+	if !ok {
+		return fmt.Errorf("vCenter settings manager missing")
+	}
+	rollback := v.NetworkRollback == nil || *v.NetworkRollback
+	om.Setting = append(om.Setting, &types.OptionValue{Key: rollbackOption, Value: strconv.FormatBool(rollback)})
+	env.setting = om
+	return nil
 }

@@ -16,7 +16,7 @@ import signal
 import ssl
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -90,7 +90,32 @@ def build_binary(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
     return target
 
 
-def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) -> dict[str, Any]:
+def uplink_carriage(lab: Lab) -> dict[str, dict[str, list[int]]]:
+    """host -> vmnic -> the VLANs its switch port carries, as the host sees them (0: untagged).
+
+    A trunk carries its allowed VLANs tagged and its native VLAN untagged; an access port
+    carries its VLAN untagged. The simulated vCenter uses it to tell whether a management
+    VMkernel NIC still has a working uplink after a change (F01).
+    """
+    out: dict[str, dict[str, list[int]]] = {}
+    for cable in lab.cabling:
+        for (host, vmnic), (sw, port) in (cable.ends, cable.ends[::-1]):
+            if host not in lab.hosts or sw not in lab.physical_switches:
+                continue
+            sp = lab.physical_switches[sw].ports.get(port)
+            if sp is None:
+                continue
+            if sp.mode == "access":
+                vlans = [0]
+            else:
+                vlans = sorted({*sp.vlans, *([0] if sp.native_vlan is not None else [])})
+            out.setdefault(host, {})[vmnic] = vlans
+    return out
+
+
+def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
+                  dead: Collection[tuple[str, str]] = (),
+                  lldp: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The simulator spec of a lab: vCenter identity, datacenter, cluster and hosts.
 
     Host configuration (switches, vmknics, NTP, options) is deliberately not in it: it is applied
@@ -99,6 +124,9 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
     Args:
         lab: a validated lab with a `vcenter`.
         clock_offsets: host name -> seconds its clock is off (time-drift scenarios).
+        dead: (host, vmnic) uplinks whose switch port passes nothing (data-plane faults).
+        lldp: host -> {"socket": lldpd control socket, "interfaces": {ifname: vmnic}}, so
+            QueryNetworkHint answers from the host's lldpd neighbour table.
 
     Raises:
         VcsimSpecError: the lab has no vCenter, or an offset names an unknown host.
@@ -117,12 +145,19 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
                                  "vmnics": lab.host_vmnics(name)}
         if name in offsets:
             entry["clock_offset_s"] = float(offsets[name])
+        carried = uplink_carriage(lab).get(name)
+        if carried is not None:
+            entry["uplinks"] = {vmnic: {"vlans": vlans, "link": (name, vmnic) not in dead}
+                                for vmnic, vlans in carried.items()}
+        if lldp and name in lldp:
+            entry["lldp"] = dict(lldp[name])
         hosts.append(entry)
     return {
         "vcenter": {"name": vc.name, "version": vc.version,
                     # a lab may leave the build out; vCenter 6.5.0 GA's is as good as any
                     "build": vc.build or 4602587,
-                    "datacenter": vc.datacenter, "cluster": vc.cluster},
+                    "datacenter": vc.datacenter, "cluster": vc.cluster,
+                    "network_rollback": vc.network_rollback},
         "hosts": hosts,
     }
 

@@ -24,6 +24,8 @@ type NetworkSystem struct {
 	networkFolder types.ManagedObjectReference
 	hostIndex     int
 	nextPort      int
+	env           *simEnv
+	spec          HostSpec
 }
 
 func newNetworkSystem(r *simulator.Registry, h *simulator.HostSystem, networkFolder types.ManagedObjectReference, index int) *NetworkSystem {
@@ -52,6 +54,8 @@ func (s *NetworkSystem) publish(ctx *simulator.Context, leaves ...string) {
 			val = s.NetworkInfo.Vswitch
 		case "portgroup":
 			val = s.NetworkInfo.Portgroup
+		case "proxySwitch":
+			val = s.NetworkInfo.ProxySwitch
 		default:
 			panic("publish: unknown leaf " + leaf)
 		}
@@ -62,12 +66,22 @@ func (s *NetworkSystem) publish(ctx *simulator.Context, leaves ...string) {
 	ctx.Update(s.host, host)
 }
 
-// mutate runs f with the host locked and publishes the leaves it reports as changed.
+// mutate runs f with the host locked and publishes the leaves it reports as changed. A change
+// that cuts the host's last working management path is undone with
+// NetworkDisruptedAndConfigRolledBack when vCenter's network rollback is on, and otherwise
+// leaves the host disconnected, as ESXi does (F01).
 func (s *NetworkSystem) mutate(ctx *simulator.Context, f func() (types.BaseMethodFault, []string)) *soap.Fault {
 	var fault types.BaseMethodFault
+	if s.disconnected() {
+		return simulator.Fault("", &types.HostNotConnected{})
+	}
 	ctx.WithLock(s.host, func() {
+		saved := s.snapshot()
 		var leaves []string
 		fault, leaves = f()
+		if fault == nil && s.env != nil {
+			fault = s.env.guardManagement(ctx, []hostSnapshot{saved})
+		}
 		if fault == nil && len(leaves) > 0 {
 			s.publish(ctx, leaves...)
 		}
@@ -76,6 +90,16 @@ func (s *NetworkSystem) mutate(ctx *simulator.Context, f func() (types.BaseMetho
 		return simulator.Fault("", fault)
 	}
 	return nil
+}
+
+// apply runs f with the host locked and publishes, without the management guard: for callers
+// (DVS reconfigure) that guard several hosts at once.
+func (s *NetworkSystem) apply(ctx *simulator.Context, f func() []string) {
+	ctx.WithLock(s.host, func() {
+		if leaves := f(); len(leaves) > 0 {
+			s.publish(ctx, leaves...)
+		}
+	})
 }
 
 func (s *NetworkSystem) vswitch(name string) *types.HostVirtualSwitch {

@@ -24,6 +24,10 @@ type VCenterSpec struct {
 	APIVersion string `json:"api_version,omitempty"`
 	Datacenter string `json:"datacenter"`
 	Cluster    string `json:"cluster"`
+	// NetworkRollback seeds config.vpxd.network.rollback (default true, as on vCenter): a host
+	// network change that cuts the management path is undone with a
+	// NetworkDisruptedAndConfigRolledBack fault; when false the host drops to disconnected (F01).
+	NetworkRollback *bool `json:"network_rollback,omitempty"`
 }
 
 // HostSpec is one ESXi host of the cluster.
@@ -37,6 +41,26 @@ type HostSpec struct {
 	ClockOffsetS float64 `json:"clock_offset_s,omitempty"`
 	// AdvancedOptions seeds options on top of the ESXi defaults (numbers become longs).
 	AdvancedOptions map[string]any `json:"advanced_options,omitempty"`
+	// Uplinks says what each vmnic's upstream switch port carries (from the lab's cabling and
+	// the data plane). A vmnic that is absent carries nothing; no map at all: every vmnic
+	// carries every VLAN (a simulator without a data plane).
+	Uplinks map[string]UplinkSpec `json:"uplinks,omitempty"`
+	// Lldp points at the host's lldpd (receive-only, in its data-plane namespace):
+	// QueryNetworkHint reads its neighbour table, so CDP/LLDP hints come from real frames.
+	Lldp *LldpSpec `json:"lldp,omitempty"`
+}
+
+// UplinkSpec is what one vmnic's switch port carries.
+type UplinkSpec struct {
+	Vlans []int `json:"vlans"` // tagged VLANs the port forwards (0: untagged)
+	Link  bool  `json:"link"`  // carrier and forwarding (false: a dead port)
+}
+
+// LldpSpec is the host's lldpd control socket and its interface -> vmnic names.
+type LldpSpec struct {
+	Socket     string            `json:"socket"`
+	Interfaces map[string]string `json:"interfaces"`
+	Command    string            `json:"command,omitempty"` // lldpcli (default: from PATH)
 }
 
 var (

@@ -1,0 +1,482 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// The stock simulator's ReconfigureDvs_Task handles only host add/remove and ignores every
+// other field (maxMtu, LLDP/CDP, defaultPortConfig), never keeps pnic backing and never shows
+// a proxy switch on the host; its ReconfigureDVPortgroup_Task copies the spec verbatim, so a
+// partial spec wipes fields. DVSwitch and DVPortgroup wrap the stock objects under the same
+// moref (a registry hook swaps them in as the stock CreateDVS/AddDVPortgroup put them) and do
+// what vCenter does. The registry keeps the stock objects (stock code type-asserts them); the
+// registry's method Handler dispatches SOAP calls on them to our wrappers, and a registry hook
+// indexes every new DVS by uuid for the management-path checks.
+
+// handler routes method calls on DVS and DV port groups to the wrappers. An authenticated
+// call prefers the session's registry over the handler's answer, so the wrapper is put there
+// too (it shares the stock object's state; the global registry keeps the stock object).
+func (e *simEnv) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	var w mo.Reference
+	switch o := ctx.Map.Get(m.This).(type) {
+	case *simulator.DistributedVirtualSwitch:
+		w = &DVSwitch{DistributedVirtualSwitch: o, env: e}
+	case *simulator.DistributedVirtualPortgroup:
+		w = &DVPortgroup{DistributedVirtualPortgroup: o, env: e}
+	default:
+		return nil, nil
+	}
+	if ctx.Session != nil && ctx.Session.Registry.Get(m.This) == nil {
+		ctx.Session.Registry.Put(w)
+	}
+	return w, nil
+}
+
+// objectHooks indexes distributed switches as they are registered.
+type objectHooks struct {
+	env *simEnv
+}
+
+var hooksRef = types.ManagedObjectReference{Type: "LabharnessHooks", Value: "lh-hooks"}
+
+func (h *objectHooks) Reference() types.ManagedObjectReference { return hooksRef }
+
+func (h *objectHooks) PutObject(ctx *simulator.Context, o mo.Reference) {
+	switch x := o.(type) {
+	case *simulator.DistributedVirtualSwitch:
+		h.env.mu.Lock()
+		h.env.dvs[x.Uuid] = x
+		h.env.mu.Unlock()
+	}
+}
+
+func (h *objectHooks) UpdateObject(*simulator.Context, mo.Reference, []types.PropertyChange) {}
+func (h *objectHooks) RemoveObject(*simulator.Context, types.ManagedObjectReference)         {}
+
+// DVSwitch is a distributed switch with vCenter's host membership and pnic backing.
+type DVSwitch struct {
+	*simulator.DistributedVirtualSwitch
+	env *simEnv
+}
+
+func (s *DVSwitch) config() *types.VMwareDVSConfigInfo {
+	return s.Config.(*types.VMwareDVSConfigInfo)
+}
+
+// ReconfigureDvsTask applies a DVS config spec: host members (add, edit, remove with pnic
+// backing), the generic fields, and the configVersion check and bump.
+func (s *DVSwitch) ReconfigureDvsTask(ctx *simulator.Context, req *types.ReconfigureDvs_Task) soap.HasFault {
+	task := simulator.CreateTask(s, "ReconfigureDvsTask", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		spec := req.Spec.GetDVSConfigSpec()
+		cfg := s.config()
+		if spec.ConfigVersion != "" && spec.ConfigVersion != cfg.ConfigVersion {
+			return nil, &types.ConcurrentAccess{}
+		}
+		// Validate every member change before touching anything: a failed spec changes nothing.
+		for _, m := range spec.Host {
+			ns := s.env.netsys[m.Host]
+			if ns == nil {
+				return nil, &types.ManagedObjectNotFound{Obj: m.Host}
+			}
+			member := s.member(m.Host)
+			switch types.ConfigSpecOperation(m.Operation) {
+			case types.ConfigSpecOperationAdd:
+				if member != nil {
+					return nil, &types.AlreadyExists{Name: ns.host.Name}
+				}
+			case types.ConfigSpecOperationEdit, types.ConfigSpecOperationRemove:
+				if member == nil {
+					return nil, &types.NotFound{}
+				}
+			default:
+				return nil, &types.InvalidArgument{InvalidProperty: "host.operation"}
+			}
+			if f := s.checkBacking(ns, m.Backing); f != nil {
+				return nil, f
+			}
+		}
+		saved := s.env.snapshotAll()
+		var savedCfg types.VMwareDVSConfigInfo
+		deepCopy(cfg, &savedCfg)
+		for _, m := range spec.Host {
+			s.applyMember(ctx, m)
+		}
+		applyDVSSpec(cfg, req.Spec)
+		if f := s.env.guardManagement(ctx, saved); f != nil {
+			s.restoreConfig(savedCfg)
+			return nil, f
+		}
+		for _, m := range spec.Host {
+			s.commitMember(ctx, m)
+		}
+		s.bumpVersion(ctx)
+		return nil, nil
+	})
+	return &methods.ReconfigureDvs_TaskBody{Res: &types.ReconfigureDvs_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+func (s *DVSwitch) member(host types.ManagedObjectReference) *types.DistributedVirtualSwitchHostMember {
+	cfg := s.config()
+	for i := range cfg.Host {
+		if h := cfg.Host[i].Config.Host; h != nil && *h == host {
+			return &cfg.Host[i]
+		}
+	}
+	return nil
+}
+
+func backingSpecs(b types.BaseDistributedVirtualSwitchHostMemberBacking) []types.DistributedVirtualSwitchHostMemberPnicSpec {
+	if pb, ok := b.(*types.DistributedVirtualSwitchHostMemberPnicBacking); ok {
+		return pb.PnicSpec
+	}
+	return nil
+}
+
+// checkBacking: every pnic exists on the host and is not used by another DVS.
+func (s *DVSwitch) checkBacking(ns *NetworkSystem, b types.BaseDistributedVirtualSwitchHostMemberBacking) types.BaseMethodFault {
+	specs := backingSpecs(b)
+	if len(specs) > len(s.uplinkNames()) {
+		return &types.InvalidArgument{InvalidProperty: "host.backing.pnicSpec"}
+	}
+	for _, p := range specs {
+		if findPnic(ns.NetworkInfo, p.PnicDevice) == nil {
+			return &types.InvalidArgument{InvalidProperty: "host.backing.pnicSpec.pnicDevice"}
+		}
+		for _, ps := range ns.NetworkInfo.ProxySwitch {
+			if ps.DvsUuid == s.Uuid {
+				continue
+			}
+			for _, k := range ps.Pnic {
+				if k == pnicKeys([]string{p.PnicDevice})[0] {
+					return &types.ResourceInUse{Type: "PhysicalNic", Name: p.PnicDevice}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *DVSwitch) uplinkNames() []string {
+	if p, ok := s.config().UplinkPortPolicy.(*types.DVSNameArrayUplinkPortPolicy); ok {
+		return p.UplinkPortName
+	}
+	return nil
+}
+
+// uplinkKey is the port key of uplink i of the host with the given index: stable and unique
+// per DVS, as vCenter's uplink ports are.
+func uplinkKey(hostIndex, i int) string {
+	return strconv.Itoa(1000 + hostIndex*32 + i)
+}
+
+// applyMember adds, edits or removes one host in the DVS's config.host and the host's proxy
+// switch, moving its pnics off standard switches as ESXi does. The membership lists that
+// other objects show (host.network, summary.hostMember) follow in commitMember, once the
+// management guard has passed.
+func (s *DVSwitch) applyMember(ctx *simulator.Context, m types.DistributedVirtualSwitchHostMemberConfigSpec) {
+	ns := s.env.netsys[m.Host]
+	cfg := s.config()
+	switch types.ConfigSpecOperation(m.Operation) {
+	case types.ConfigSpecOperationAdd:
+		host := m.Host
+		cfg.Host = append(cfg.Host, types.DistributedVirtualSwitchHostMember{
+			Config: types.DistributedVirtualSwitchHostMemberConfigInfo{
+				Host: &host, MaxProxySwitchPorts: m.MaxProxySwitchPorts, Backing: m.Backing},
+			Status: "up"})
+	case types.ConfigSpecOperationEdit:
+		if m.Backing != nil {
+			s.member(m.Host).Config.Backing = m.Backing
+		}
+	case types.ConfigSpecOperationRemove:
+		var keep []types.DistributedVirtualSwitchHostMember
+		for _, h := range cfg.Host {
+			if *h.Config.Host != m.Host {
+				keep = append(keep, h)
+			}
+		}
+		cfg.Host = keep
+	}
+	member := s.member(m.Host)
+	ns.apply(ctx, func() []string {
+		ns.setProxySwitch(s, member)
+		return []string{"proxySwitch", "vswitch", "portgroup"}
+	})
+}
+
+func (s *DVSwitch) commitMember(ctx *simulator.Context, m types.DistributedVirtualSwitchHostMemberConfigSpec) {
+	host := s.env.netsys[m.Host].host
+	switch types.ConfigSpecOperation(m.Operation) {
+	case types.ConfigSpecOperationAdd:
+		s.addMembership(ctx, host)
+	case types.ConfigSpecOperationRemove:
+		s.removeMembership(ctx, host)
+	}
+}
+
+// setProxySwitch makes the host's proxySwitch entry for this DVS match its member config
+// (nil member: the host left the DVS), moving backing pnics off standard switches.
+func (ns *NetworkSystem) setProxySwitch(s *DVSwitch, member *types.DistributedVirtualSwitchHostMember) {
+	net := ns.NetworkInfo
+	var keep []types.HostProxySwitch
+	for _, ps := range net.ProxySwitch {
+		if ps.DvsUuid != s.Uuid {
+			keep = append(keep, ps)
+		}
+	}
+	net.ProxySwitch = keep
+	if member == nil {
+		return
+	}
+	names := s.uplinkNames()
+	ps := types.HostProxySwitch{DvsUuid: s.Uuid, DvsName: s.Name,
+		Key: "DvsPortset-" + strconv.Itoa(len(net.ProxySwitch)), NumPorts: 512,
+		NumPortsAvailable: 512 - int32(len(names)), Mtu: s.config().MaxMtu,
+		Spec: types.HostProxySwitchSpec{Backing: member.Config.Backing}}
+	if ps.Mtu == 0 {
+		ps.Mtu = 1500
+	}
+	specs := backingSpecs(member.Config.Backing)
+	member.UplinkPortKey = nil
+	for i, name := range names {
+		key := uplinkKey(ns.hostIndex, i)
+		ps.UplinkPort = append(ps.UplinkPort, types.KeyValue{Key: key, Value: name})
+		member.UplinkPortKey = append(member.UplinkPortKey, key)
+	}
+	for i := range specs {
+		p := &specs[i]
+		// no uplinkPortKey: the next uplink in order, as vCenter assigns them
+		if p.UplinkPortKey == "" && i < len(names) {
+			p.UplinkPortKey = uplinkKey(ns.hostIndex, i)
+		}
+		ps.Pnic = append(ps.Pnic, pnicKeys([]string{p.PnicDevice})[0])
+		ns.releasePnic(p.PnicDevice)
+	}
+	net.ProxySwitch = append(net.ProxySwitch, ps)
+}
+
+// releasePnic takes a vmnic off any standard switch (bridge, pnic list, teaming order).
+func (ns *NetworkSystem) releasePnic(device string) {
+	net := ns.NetworkInfo
+	for i := range net.Vswitch {
+		vs := &net.Vswitch[i]
+		if b, ok := vs.Spec.Bridge.(*types.HostVirtualSwitchBondBridge); ok {
+			b.NicDevice = without(b.NicDevice, device)
+			vs.Pnic = pnicKeys(b.NicDevice)
+		}
+		if t := vs.Spec.Policy.NicTeaming; t != nil && t.NicOrder != nil {
+			t.NicOrder.ActiveNic = without(t.NicOrder.ActiveNic, device)
+			t.NicOrder.StandbyNic = without(t.NicOrder.StandbyNic, device)
+		}
+		ns.recomputeSwitch(vs)
+	}
+	for i := range net.Portgroup {
+		pg := &net.Portgroup[i]
+		if t := pg.Spec.Policy.NicTeaming; t != nil && t.NicOrder != nil {
+			t.NicOrder.ActiveNic = without(t.NicOrder.ActiveNic, device)
+			t.NicOrder.StandbyNic = without(t.NicOrder.StandbyNic, device)
+		}
+		ns.recompute(pg)
+	}
+}
+
+func (s *DVSwitch) addMembership(ctx *simulator.Context, host *simulator.HostSystem) {
+	members := append(s.Summary.HostMember, host.Self)
+	ctx.WithLock(host, func() {
+		ctx.Update(host, []types.PropertyChange{{Name: "network", Val: append(host.Network, s.Portgroup...)}})
+	})
+	for _, ref := range s.Portgroup {
+		if pg, ok := ctx.Map.Get(ref).(*simulator.DistributedVirtualPortgroup); ok {
+			ctx.Update(pg, []types.PropertyChange{{Name: "host", Val: append(pg.Host, host.Self)}})
+		}
+	}
+	ctx.Update(s, []types.PropertyChange{{Name: "summary.hostMember", Val: members}})
+}
+
+func (s *DVSwitch) removeMembership(ctx *simulator.Context, host *simulator.HostSystem) {
+	var members []types.ManagedObjectReference
+	for _, m := range s.Summary.HostMember {
+		if m != host.Self {
+			members = append(members, m)
+		}
+	}
+	ctx.WithLock(host, func() {
+		var nets []types.ManagedObjectReference
+		for _, n := range host.Network {
+			if simulator.FindReference(s.Portgroup, n) == nil {
+				nets = append(nets, n)
+			}
+		}
+		ctx.Update(host, []types.PropertyChange{{Name: "network", Val: nets}})
+	})
+	for _, ref := range s.Portgroup {
+		if pg, ok := ctx.Map.Get(ref).(*simulator.DistributedVirtualPortgroup); ok {
+			ctx.Update(pg, []types.PropertyChange{{Name: "host", Val: withoutRef(pg.Host, host.Self)}})
+		}
+	}
+	ctx.Update(s, []types.PropertyChange{{Name: "summary.hostMember", Val: members}})
+}
+
+// applyDVSSpec merges the generic fields vCenter honours; unset fields keep their values.
+func applyDVSSpec(cfg *types.VMwareDVSConfigInfo, base types.BaseDVSConfigSpec) {
+	spec := base.GetDVSConfigSpec()
+	if spec.Name != "" {
+		cfg.Name = spec.Name
+	}
+	if spec.Description != "" {
+		cfg.Description = spec.Description
+	}
+	if spec.UplinkPortPolicy != nil {
+		cfg.UplinkPortPolicy = spec.UplinkPortPolicy
+	}
+	if spec.DefaultPortConfig != nil {
+		cfg.DefaultPortConfig = mergePortSetting(cfg.DefaultPortConfig, spec.DefaultPortConfig)
+	}
+	if v, ok := base.(*types.VMwareDVSConfigSpec); ok {
+		if v.MaxMtu != 0 {
+			cfg.MaxMtu = v.MaxMtu
+		}
+		if v.LinkDiscoveryProtocolConfig != nil {
+			cfg.LinkDiscoveryProtocolConfig = v.LinkDiscoveryProtocolConfig
+		}
+	}
+}
+
+func (s *DVSwitch) bumpVersion(ctx *simulator.Context) {
+	cfg := s.config()
+	n, _ := strconv.Atoi(cfg.ConfigVersion)
+	cfg.ConfigVersion = strconv.Itoa(n + 1)
+	ctx.Update(s, []types.PropertyChange{{Name: "config", Val: s.Config}})
+}
+
+// restoreConfig undoes a rolled-back reconfigure (guardManagement restored the hosts).
+func (s *DVSwitch) restoreConfig(cfg types.VMwareDVSConfigInfo) {
+	*s.config() = cfg
+}
+
+// DVPortgroup is a DV port group whose reconfigure merges like vCenter's.
+type DVPortgroup struct {
+	*simulator.DistributedVirtualPortgroup
+	env *simEnv
+}
+
+// ReconfigureDVPortgroupTask: unset spec fields keep their values, the default port
+// config's sub-policies merge, configVersion is checked and bumped.
+func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *types.ReconfigureDVPortgroup_Task) soap.HasFault {
+	task := simulator.CreateTask(p, "ReconfigureDVPortgroupTask", func(t *simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		spec := req.Spec
+		c := &p.Config
+		if spec.ConfigVersion != "" && spec.ConfigVersion != c.ConfigVersion {
+			return nil, &types.ConcurrentAccess{}
+		}
+		var saved types.DVPortgroupConfigInfo
+		deepCopy(c, &saved)
+		hosts := p.env.snapshotAll()
+		if spec.Name != "" && spec.Name != c.Name {
+			c.Name = spec.Name
+			p.Name = spec.Name
+		}
+		if spec.NumPorts != 0 {
+			c.NumPorts = spec.NumPorts
+		}
+		if spec.Type != "" {
+			c.Type = spec.Type
+		}
+		if spec.Description != "" {
+			c.Description = spec.Description
+		}
+		if spec.AutoExpand != nil {
+			c.AutoExpand = spec.AutoExpand
+		}
+		if spec.Policy != nil {
+			c.Policy = spec.Policy
+		}
+		if spec.DefaultPortConfig != nil {
+			c.DefaultPortConfig = mergePortSetting(c.DefaultPortConfig, spec.DefaultPortConfig)
+		}
+		if f := p.env.guardManagement(ctx, hosts); f != nil {
+			p.Config = saved
+			return nil, f
+		}
+		n, _ := strconv.Atoi(c.ConfigVersion)
+		c.ConfigVersion = strconv.Itoa(n + 1)
+		ctx.Update(p, []types.PropertyChange{{Name: "config", Val: p.Config}, {Name: "name", Val: p.Name}})
+		return nil, nil
+	})
+	return &methods.ReconfigureDVPortgroup_TaskBody{Res: &types.ReconfigureDVPortgroup_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+// mergePortSetting merges a VMware DVS port setting: each sub-policy given replaces the
+// current one field by field; what the spec leaves nil stays.
+func mergePortSetting(cur, in types.BaseDVPortSetting) types.BaseDVPortSetting {
+	c, ok1 := cur.(*types.VMwareDVSPortSetting)
+	n, ok2 := in.(*types.VMwareDVSPortSetting)
+	if !ok1 || !ok2 || c == nil {
+		return in
+	}
+	out := &types.VMwareDVSPortSetting{}
+	deepCopy(c, out)
+	if n.Vlan != nil {
+		out.Vlan = n.Vlan
+	}
+	if n.SecurityPolicy != nil {
+		if out.SecurityPolicy == nil {
+			out.SecurityPolicy = n.SecurityPolicy
+		} else {
+			sp := out.SecurityPolicy
+			if n.SecurityPolicy.AllowPromiscuous != nil {
+				sp.AllowPromiscuous = n.SecurityPolicy.AllowPromiscuous
+			}
+			if n.SecurityPolicy.MacChanges != nil {
+				sp.MacChanges = n.SecurityPolicy.MacChanges
+			}
+			if n.SecurityPolicy.ForgedTransmits != nil {
+				sp.ForgedTransmits = n.SecurityPolicy.ForgedTransmits
+			}
+		}
+	}
+	if n.UplinkTeamingPolicy != nil {
+		if out.UplinkTeamingPolicy == nil {
+			out.UplinkTeamingPolicy = n.UplinkTeamingPolicy
+		} else {
+			t, u := out.UplinkTeamingPolicy, n.UplinkTeamingPolicy
+			if u.Policy != nil {
+				t.Policy = u.Policy
+			}
+			if u.ReversePolicy != nil {
+				t.ReversePolicy = u.ReversePolicy
+			}
+			if u.NotifySwitches != nil {
+				t.NotifySwitches = u.NotifySwitches
+			}
+			if u.RollingOrder != nil {
+				t.RollingOrder = u.RollingOrder
+			}
+			if u.FailureCriteria != nil {
+				t.FailureCriteria = u.FailureCriteria
+			}
+			if u.UplinkPortOrder != nil {
+				t.UplinkPortOrder = u.UplinkPortOrder
+			}
+		}
+	}
+	if n.Blocked != nil {
+		out.Blocked = n.Blocked
+	}
+	if n.InShapingPolicy != nil {
+		out.InShapingPolicy = n.InShapingPolicy
+	}
+	if n.OutShapingPolicy != nil {
+		out.OutShapingPolicy = n.OutShapingPolicy
+	}
+	return out
+}
+
+// String helps log lines name a DVS.
+func (s *DVSwitch) String() string { return fmt.Sprintf("DVS %s (%s)", s.Name, s.Uuid) }
