@@ -97,7 +97,8 @@ def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
         yield state
         return
     try:
-        state = lifecycle.up(lab, inventory.inventory, [SCENARIOS[s] for s in wanted])
+        state = lifecycle.up(lab, inventory.inventory, [SCENARIOS[s] for s in wanted],
+                             base_dir=inventory.base_dir)
     except lifecycle.SimError as exc:
         pytest.skip(f"the simulated lab could not be built: {exc}")
     try:

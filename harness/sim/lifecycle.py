@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.lab.inventory import Inventory
+from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import Lab
 from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
 from harness.sim.dataplane import build as dp_build
 from harness.sim.dataplane import daemons, kernel, names, netns
 from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
 from harness.sim.scenarios import FdbFault, NftFault, Scenario, realised_lab
+from harness.sim.vcenter.launcher import VcsimError, VcsimProcess, spec_from_lab
 
 RUN_ROOT = Path("/run/labharness")
 
@@ -122,13 +123,43 @@ def _wait_for_teams(lab: str, host_namespaces: list[str], timeout: float = 5.0) 
                        f"(see {run_dir(lab)}/teaming-*.log)")
 
 
+def vcenter_dir(lab: str) -> Path:
+    """The simulated vCenter's spec, log and certificate (inventory/sim.yaml pins it)."""
+    return run_dir(lab) / "vcenter"
+
+
+def _start_vcenter(lab: Lab, inventory: Inventory | None, plan: DataplanePlan,
+                   base_dir: Path) -> daemons.DaemonRecord | None:
+    """lh-vcsim in the mgmt namespace on the inventory's vCenter address, its hosts' network
+    hints read from their lldpd."""
+    endpoint = next((e for e in plan.endpoints if e.kind == "vcenter"), None)
+    if endpoint is None or inventory is None or inventory.vcenter is None:
+        return None
+    try:
+        password = resolve_secret(inventory.vcenter.password, base_dir).reveal()
+    except SecretError as exc:
+        raise SimError(f"inventory vcenter.password: {exc}") from None
+    rdir = run_dir(lab.name)
+    lldp = {spec.hostname: {"socket": str(rdir / f"lldpd-{spec.ns}.sock"),
+                            "interfaces": {i: i for i in spec.interfaces}}
+            for spec in plan.lldp if spec.mode == "receive"}
+    try:
+        proc = VcsimProcess.start(spec_from_lab(lab, lldp=lldp),
+                                  f"{endpoint.ip}:{endpoint.port}", inventory.vcenter.username,
+                                  password, workdir=vcenter_dir(lab.name), netns=endpoint.ns)
+    except VcsimError as exc:
+        raise SimError(f"simulated vCenter: {exc}") from None
+    return daemons.adopt("lh-vcsim", endpoint.ns, proc.pid, [str(a) for a in proc.argv],
+                         proc.log_file)
+
+
 def leftovers(lab: str) -> list[str]:
     """Namespaces of this lab that exist now (by the lab's exact prefix)."""
     return [n for n in netns.list_netns() if n.startswith(names.prefix(lab))]
 
 
-def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None = None
-       ) -> SimState:
+def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None = None, *,
+       base_dir: Path = Path(".")) -> SimState:
     """Build the simulated lab (idempotent: a running or crashed earlier instance is removed).
 
     Raises:
@@ -141,7 +172,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         raise SimError(problem)
     down(lab.name)
     chosen = scenarios or []
-    plan = plan_dataplane(realised_lab(lab, chosen), inventory)
+    realised = realised_lab(lab, chosen)
+    plan = plan_dataplane(realised, inventory)
     # leftovers of a crashed run whose state file is gone: only the exact names we build
     dp_build.teardown([n for n in plan.namespace_names() if n in netns.list_netns()])
     rdir = run_dir(lab.name)
@@ -160,6 +192,12 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         _write_state(state)
         _wait_for_teams(lab.name, [ns for ns, teams in plan.teams.items() if teams])
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
+        t0 = time.perf_counter()
+        vcsim = _start_vcenter(realised, inventory, plan, base_dir)
+        if vcsim is not None:
+            state.daemons.append(vcsim)
+            _write_state(state)
+            state.timings["vcenter_s"] = round(time.perf_counter() - t0, 3)
         for scenario in chosen:
             if scenario.faults is None:
                 continue

@@ -52,6 +52,12 @@ def is_running(record: DaemonRecord) -> bool:
         return False
 
 
+def adopt(name: str, ns: str, pid: int, argv: list[str], log: Path) -> DaemonRecord:
+    """A record for a daemon started elsewhere (the simulated vCenter, the iLO emulator), so
+    `stop_all` ends it by PID like the others."""
+    return DaemonRecord(name, ns, pid, _start_time(pid), argv, str(log))
+
+
 def _spawn(name: str, ns: str, argv: list[str], log_dir: Path) -> DaemonRecord:
     log = log_dir / f"{name}.log"
     full = ["ip", "netns", "exec", ns, *argv]

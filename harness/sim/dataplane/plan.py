@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
-from typing import Literal
+from typing import Any, Literal
 
 from harness.checks.intent import host_port_groups
 from harness.lab.inventory import Inventory
@@ -537,7 +537,28 @@ class _Planner:
                                                        IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
                     self.plan.endpoints.append(Endpoint(rname, "ssh", rns, ip, ssh.port))
                     members.append(port)
-        self.plan.bridges.append(Bridge(ns, self.ifname(ns, "mgmt0"), tuple(members)))
+        bridge = self.ifname(ns, "mgmt0")
+        self.plan.bridges.append(Bridge(ns, bridge, tuple(members)))
+        # The simulated vCenter and the emulated iLOs serve from the mgmt namespace itself,
+        # each on its inventory address, added to the bridge.
+        for name, kind, url in self._https_endpoints():
+            ip = IPv4Address(url.host or "")
+            if ip not in MGMT_SUBNET or ip == HARNESS_MGMT_IP.ip:
+                raise PlanError(f"inventory: {name} URL {url} must use an address in the sim "
+                                f"management network {MGMT_SUBNET} (not {HARNESS_MGMT_IP.ip})")
+            self.plan.addresses.append(
+                Address(ns, bridge, IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
+            self.plan.endpoints.append(Endpoint(name, kind, ns, ip, url.port or 443))
+
+    def _https_endpoints(self) -> list[tuple[str, Literal["vcenter", "bmc"], Any]]:
+        if self.inv is None:
+            return []
+        out: list[tuple[str, Literal["vcenter", "bmc"], Any]] = []
+        if self.inv.vcenter is not None and self.lab.vcenter is not None:
+            out.append(("vcenter", "vcenter", self.inv.vcenter.url))
+        out += [(name, "bmc", bmc.url) for name, bmc in sorted(self.inv.bmcs.items())
+                if name in self.lab.servers]
+        return out
 
     def vms_and_edges(self) -> None:
         lab = self.lab

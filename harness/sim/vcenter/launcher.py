@@ -181,6 +181,7 @@ class VcsimProcess:
     startup_s: float
     workdir: Path
     log_file: Path
+    argv: list[str]
     _proc: subprocess.Popen[bytes] = field(repr=False)
 
     @property
@@ -226,8 +227,9 @@ class VcsimProcess:
             argv = ["ip", "netns", "exec", netns, *argv]
         env = {**os.environ, "LH_VCSIM_PASSWORD": password}
         with log_file.open("wb") as log:
+            # in a namespace it is a sim daemon: its own session, so it outlives `sim up`
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    env=env)
+                                    env=env, start_new_session=netns is not None)
         deadline = time.monotonic() + timeout
         while not ready_file.exists():
             if proc.poll() is not None:
@@ -241,7 +243,7 @@ class VcsimProcess:
         info = json.loads(ready_file.read_text(encoding="utf-8"))
         return cls(url=str(info["url"]), pid=proc.pid, cert_file=Path(info["cert_file"]),
                    hosts=int(info["hosts"]), startup_s=float(info["startup_s"]),
-                   workdir=workdir, log_file=log_file, _proc=proc)
+                   workdir=workdir, log_file=log_file, argv=argv, _proc=proc)
 
     @staticmethod
     def _end(proc: subprocess.Popen[bytes], timeout: float) -> None:
