@@ -22,6 +22,7 @@ from rich.table import Table
 from harness.backend import CAPABILITIES, backend_for
 from harness.checks import run_design_checks, view_from_lab
 from harness.checks.finding import Finding
+from harness.depot import DepotBundle, DepotError, read_bundle
 from harness.incidents import INCIDENTS
 from harness.lab.loader import LoadedInventory, load_inventory, load_lab
 from harness.lab.model import Lab
@@ -280,7 +281,8 @@ def run(
     sim_built = False
     try:
         if backend.kind == "sim" and sim_problem is None and loaded is not None:
-            state = lifecycle.up(model, loaded.inventory, [SCENARIOS[s] for s in scenarios])
+            state = lifecycle.up(model, loaded.inventory, [SCENARIOS[s] for s in scenarios],
+                                 base_dir=loaded.base_dir)
             sim_built = True
             summary.notes.append(f"simulated lab up in {state.timings.get('up_s')} s: "
                                  f"{len(state.namespaces)} namespaces, {len(state.daemons)} "
@@ -350,7 +352,7 @@ def sim_up(
     model, loaded = _sim_inputs(lab, inventory)
     chosen = _scenarios(scenario)
     try:
-        state = lifecycle.up(model, loaded.inventory, chosen)
+        state = lifecycle.up(model, loaded.inventory, chosen, base_dir=loaded.base_dir)
     except (lifecycle.SimError, PlanError, ScenarioError, NetnsError) as exc:
         err.print(f"sim up failed: {escape(str(exc))}", style="red")
         raise typer.Exit(EXIT_FAILED) from None
@@ -385,14 +387,6 @@ def sim_status(
     except lifecycle.SimError as exc:
         err.print(escape(str(exc)), style="red")
         raise typer.Exit(EXIT_BAD_INPUT) from None
-    if info.get("running"):
-        inv_path = DEFAULT_SIM_INVENTORY
-        try:
-            inv = load_inventory(inv_path).inventory
-            info["inventory"] = {"file": str(inv_path),
-                                 **inv.model_dump(mode="json", exclude_none=True)}
-        except InputFileError:
-            pass
     if json_output:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
     elif not info.get("running"):
@@ -411,6 +405,9 @@ def sim_status(
                       f"{'running' if d['running'] else '[red]stopped[/]'}")
         for e in info["endpoints"]:
             out.print(f"endpoint {e['kind']} {e['name']}: {e['ip']}:{e['port']}")
+        for name, a in info.get("access", {}).items():
+            out.print(f"login {name}: {a['url']} as {a['username']}"
+                      + (f" (CA {a['ca_file']})" if a.get("ca_file") else ""))
         for f in info.get("faults", []):
             out.print(f"fault {escape(f)}")
     if not info.get("running"):
@@ -423,6 +420,53 @@ def sim_scenarios() -> None:
     for s in SCENARIOS.values():
         out.print(f"{s.id} {s.incident.slug}: {escape(s.summary)}")
     out.print(f"{SCENARIO_ALL}: all of the above")
+
+
+depot_app = typer.Typer(help="ESXi offline bundles (depot ZIPs): what is inside, without "
+                        "unpacking them by hand.", no_args_is_help=True)
+app.add_typer(depot_app, name="depot")
+
+
+def _print_profiles(bundle: DepotBundle) -> None:
+    if not bundle.profiles:
+        vibs = sum(m.vib_count for m in bundle.metadata)
+        out.print(f"{escape(str(bundle.path))}: no image profiles ({vibs} VIB(s) in its "
+                  "metadata: a driver or patch bundle that is installed VIB by VIB)")
+        return
+    table = Table(title=f"image profiles in {escape(bundle.path.name)}")
+    for column in ("name", "vendor", "acceptance level", "VIBs", "created", "description"):
+        table.add_column(column, justify="right" if column == "VIBs" else "left",
+                         overflow="fold")
+    for p in bundle.profiles:
+        created = p.created.strftime("%Y-%m-%d %H:%M") if p.created else "-"
+        table.add_row(escape(p.name), escape(p.vendor), p.acceptance_level, str(p.vib_count),
+                      created, escape(p.description or "-"))
+    out.print(table)
+    source = ("the file is a bare metadata archive" if bundle.is_bare_metadata else
+              "from " + ", ".join(escape(m.member) for m in bundle.metadata))
+    out.print(f"{len(bundle.profiles)} image profile(s), {source}. Install or downgrade to one "
+              "with: esxcli software profile update -d <bundle on a datastore> -p <name> "
+              "[--allow-downgrades]")
+
+
+@depot_app.command("profiles")
+def depot_profiles(
+    bundle: Annotated[Path, typer.Argument(help="offline bundle (depot ZIP)")],
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """List the image profiles of an ESXi offline bundle: name, vendor, acceptance level, VIB
+    count, creation time. Exit 2 if the file is not a readable bundle."""
+    try:
+        contents = read_bundle(bundle)
+    except DepotError as exc:
+        err.print(escape(str(exc)), style="red")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if json_output:
+        import json
+
+        sys.stdout.write(json.dumps(contents.to_dict(), indent=2) + "\n")
+    else:
+        _print_profiles(contents)
 
 
 def main() -> None:

@@ -80,6 +80,11 @@ def _salting_off(d: Data) -> None:
     d["hosts"]["esx03"]["advanced_options"]["Mem.ShareForceSalting"] = 0
 
 
+def _host_newer_than_vcenter(d: Data) -> None:
+    # F08 as in the field: a host patched past its vCenter (ESXi 6.5 U3 under vCenter 6.5 U2)
+    d["hosts"]["esx03"]["build"] = 13932383
+
+
 def _same(incident: str, check: str, *subjects: str) -> frozenset[tuple[str, str, str]]:
     return frozenset((incident, check, s) for s in subjects)
 
@@ -106,4 +111,6 @@ DESIGN_FAULTS: tuple[DesignFault, ...] = (
                 _same("F14", "vm-mac-range", "web01/ethernet0")),
     DesignFault("F05-no-ntp", _host_without_ntp, _same("F05", "ntp-servers", "esx02")),
     DesignFault("F04-salting-off", _salting_off, _same("F04", "page-sharing", "esx03")),
+    DesignFault("F08-host-newer-than-vcenter", _host_newer_than_vcenter,
+                _same("F08", "vcenter-host-compat", "esx03")),
 )

@@ -82,6 +82,8 @@ DESIGN_CHECKS: tuple[DesignCheck, ...] = (
                 "Mem.ShareForceSalting and VM salts give the intended page sharing"),
     DesignCheck("ntp-servers", "F05", design.check_ntp_servers, "hosts",
                 "every host has NTP servers"),
+    DesignCheck("vcenter-host-compat", "F08", design.check_version_skew, "hosts",
+                "every host's ESXi build is one its vCenter release manages"),
     DesignCheck("nlb-port-group", "F09", design.check_nlb_port_group, "nlb_port_groups",
                 "unicast NLB port groups accept MAC changes/forged transmits, no notify"),
     DesignCheck("beacon-uplinks", "F11", design.check_beacon_uplinks, "port_groups",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from itertools import combinations
 
+from harness.checks.compat import check_host_versions
 from harness.checks.finding import Finding, JsonValue
 from harness.checks.intent import VXLAN_MIN_MTU
 from harness.checks.view import DesignView, HostView
@@ -263,3 +264,12 @@ def check_page_sharing(view: DesignView) -> list[Finding]:
             out.append(Finding("F04", "error", host.name, message, cause=cause, fix=fix,
                                check="page-sharing", source=view.source, evidence=evidence))
     return out
+
+
+def check_version_skew(view: DesignView) -> list[Finding]:
+    """F08: every host runs an ESXi build its vCenter release can manage."""
+    if view.vcenter is None:
+        return []
+    hosts = [(h.name, h.version, h.build) for h in view.hosts.values()]
+    return check_host_versions(view.vcenter.version, view.vcenter.build, hosts, view.source,
+                               vcenter_name=view.vcenter.name)

@@ -14,6 +14,7 @@ from harness.checks.view import (
     SecurityView,
     TeamView,
     UnderlayHop,
+    VCenterView,
     VmknicView,
     VmNicView,
     VmView,
@@ -108,8 +109,10 @@ def view_from_lab(lab: Lab) -> DesignView:
         name: NlbView(name, c.mode, c.vip, c.effective_cluster_mac, c.port_group, tuple(c.members))
         for name, c in lab.nlb_clusters.items()
     }
+    vcenter = (VCenterView(lab.vcenter.name, lab.vcenter.version, lab.vcenter.build)
+               if lab.vcenter is not None else None)
     return DesignView(source="intent", hosts=hosts, vms=vms, nlb_clusters=nlb,
-                      underlay=underlay_hops(lab))
+                      underlay=underlay_hops(lab), vcenter=vcenter)
 
 
 def underlay_hops(lab: Lab) -> tuple[UnderlayHop, ...]:

@@ -51,6 +51,29 @@ def expected_neighbours(lab: Lab) -> dict[UplinkKey, tuple[str, str, tuple[str, 
     return out
 
 
+def uplink_carriage(lab: Lab) -> dict[str, dict[str, list[int]]]:
+    """host -> vmnic -> the VLANs its switch port carries, as the host sees them (0: untagged).
+
+    A trunk carries its allowed VLANs tagged and its native VLAN untagged; an access port
+    carries its VLAN untagged. The F01 checks and the simulated vCenter use it to tell whether a
+    management VMkernel NIC has a working uplink.
+    """
+    out: dict[str, dict[str, list[int]]] = {}
+    for cable in lab.cabling:
+        for (host, vmnic), (sw, port) in (cable.ends, cable.ends[::-1]):
+            if host not in lab.hosts or sw not in lab.physical_switches:
+                continue
+            sp = lab.physical_switches[sw].ports.get(port)
+            if sp is None:
+                continue
+            if sp.mode == "access":
+                vlans = [0]
+            else:
+                vlans = sorted({*sp.vlans, *([0] if sp.native_vlan is not None else [])})
+            out.setdefault(host, {})[vmnic] = vlans
+    return out
+
+
 def adapter_of(lab: Lab, host: str, vmnic: str) -> tuple[str, list[str]] | None:
     """The adapter a vmnic is a port of, and all that adapter's vmnics."""
     h = lab.hosts[host]

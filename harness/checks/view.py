@@ -122,6 +122,15 @@ class UnderlayHop:
 
 
 @dataclass(frozen=True)
+class VCenterView:
+    """The vCenter Server that manages the hosts; build None when the lab does not give it."""
+
+    name: str
+    version: str
+    build: int | None
+
+
+@dataclass(frozen=True)
 class DesignView:
     """Everything the design checks read, from one side (intent or observed)."""
 
@@ -130,3 +139,4 @@ class DesignView:
     vms: Mapping[str, VmView] = field(default_factory=dict)
     nlb_clusters: Mapping[str, NlbView] = field(default_factory=dict)
     underlay: tuple[UnderlayHop, ...] = ()
+    vcenter: VCenterView | None = None

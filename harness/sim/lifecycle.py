@@ -62,6 +62,7 @@ class SimState:
     clients: dict[str, list[str]] = field(default_factory=dict)
     teams: dict[str, list[str]] = field(default_factory=dict)  # host ns -> port groups
     ssh: dict[str, str] = field(default_factory=dict)
+    access: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint -> how to log in
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,6 +154,27 @@ def _start_vcenter(lab: Lab, inventory: Inventory | None, plan: DataplanePlan,
                          proc.log_file)
 
 
+def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, dict[str, Any]]:
+    """How to log in to each HTTPS endpoint, for `sim status --json`. Only a sim inventory's
+    credentials are shown (they are the simulator's own, public ones); a real inventory's
+    secrets never leave their references."""
+    if inventory is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    endpoints = [("vcenter", inventory.vcenter)] if inventory.vcenter is not None else []
+    endpoints += sorted(inventory.bmcs.items())
+    for name, ep in endpoints:
+        entry: dict[str, Any] = {"url": str(ep.url), "username": ep.username,
+                                 "verify_tls": ep.verify_tls, "ca_file": ep.ca_file}
+        if inventory.backend == "sim":
+            try:
+                entry["password"] = resolve_secret(ep.password, base_dir).reveal()
+            except SecretError as exc:
+                entry["password_error"] = str(exc)
+        out[name] = entry
+    return out
+
+
 def leftovers(lab: str) -> list[str]:
     """Namespaces of this lab that exist now (by the lab's exact prefix)."""
     return [n for n in netns.list_netns() if n.startswith(names.prefix(lab))]
@@ -213,6 +235,7 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         raise
     state.endpoints = [{"name": e.name, "kind": e.kind, "ns": e.ns, "ip": str(e.ip),
                         "port": e.port} for e in plan.endpoints]
+    state.access = _access(inventory, base_dir)
     state.vmknics = [{"host": v.host, "name": v.name, "ns": v.ns, "ip": str(v.ip), "mac": v.mac,
                       "port_group": v.port_group, "services": list(v.services),
                       "tcpip_stack": v.tcpip_stack} for v in plan.vmknics]

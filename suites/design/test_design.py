@@ -34,6 +34,13 @@ def test_ntp_servers(design_findings: DesignFindings, subject: str) -> None:
     assert_no_findings(design_findings.of("ntp-servers", subject))
 
 
+@pytest.mark.incident("F08")
+@pytest.mark.per_subject("hosts")
+def test_vcenter_host_compat(design_findings: DesignFindings, subject: str) -> None:
+    """Every host runs an ESXi build its vCenter release manages."""
+    assert_no_findings(design_findings.of("vcenter-host-compat", subject))
+
+
 @pytest.mark.incident("F09")
 @pytest.mark.per_subject("nlb_port_groups")
 def test_nlb_port_group(design_findings: DesignFindings, subject: str) -> None:

@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.checks.network import uplink_carriage
 from harness.lab.model import Lab
 
 GO_DIR = Path(__file__).resolve().parent
@@ -88,29 +89,6 @@ def build_binary(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
                               (result.stdout + result.stderr).strip())
     partial.replace(target)
     return target
-
-
-def uplink_carriage(lab: Lab) -> dict[str, dict[str, list[int]]]:
-    """host -> vmnic -> the VLANs its switch port carries, as the host sees them (0: untagged).
-
-    A trunk carries its allowed VLANs tagged and its native VLAN untagged; an access port
-    carries its VLAN untagged. The simulated vCenter uses it to tell whether a management
-    VMkernel NIC still has a working uplink after a change (F01).
-    """
-    out: dict[str, dict[str, list[int]]] = {}
-    for cable in lab.cabling:
-        for (host, vmnic), (sw, port) in (cable.ends, cable.ends[::-1]):
-            if host not in lab.hosts or sw not in lab.physical_switches:
-                continue
-            sp = lab.physical_switches[sw].ports.get(port)
-            if sp is None:
-                continue
-            if sp.mode == "access":
-                vlans = [0]
-            else:
-                vlans = sorted({*sp.vlans, *([0] if sp.native_vlan is not None else [])})
-            out.setdefault(host, {})[vmnic] = vlans
-    return out
 
 
 def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
