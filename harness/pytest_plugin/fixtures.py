@@ -6,8 +6,10 @@ every test that depends on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,6 +22,7 @@ from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
+    DISRUPTIVE_KEY,
     INVENTORY_KEY,
     KEEP_SIM_KEY,
     LAB_KEY,
@@ -28,6 +31,10 @@ from harness.pytest_plugin.state import (
 from harness.sim import lifecycle
 from harness.sim.dataplane import daemons
 from harness.sim.scenarios import SCENARIOS
+
+if TYPE_CHECKING:
+    from harness.drivers.redfish import RedfishBmc
+    from harness.drivers.vsphere import VsphereDriver
 
 
 @pytest.fixture(scope="session")
@@ -154,3 +161,101 @@ def router_hosts(lab: Lab, inventory: LoadedInventory, backend: Backend,
     finally:
         for client in clients:
             client.close()
+
+
+class BmcSessions(Mapping[str, "RedfishBmc"]):
+    """Logged-in Redfish sessions by server name; `unreachable` says why a BMC has none."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, RedfishBmc] = {}
+        self.unreachable: dict[str, str] = {}
+
+    def __getitem__(self, server: str) -> RedfishBmc:
+        return self._sessions[server]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sessions)
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def add(self, server: str, bmc: RedfishBmc) -> None:
+        self._sessions[server] = bmc
+
+    def session(self, server: str) -> RedfishBmc:
+        """The server's session, or a skip that says why there is none."""
+        if server in self:
+            return self[server]
+        if server in self.unreachable:
+            pytest.skip(f"BMC of {server}: {self.unreachable[server]}")
+        pytest.skip(f"the inventory has no BMC for server {server}: add bmcs.{server} (url, "
+                    "username, password as env:NAME or file:PATH, verify_tls)")
+
+
+@pytest.fixture(scope="session")
+def bmcs(lab: Lab, inventory: LoadedInventory, backend: Backend,
+         request: pytest.FixtureRequest) -> Iterator[BmcSessions]:
+    """A logged-in Redfish session per BMC of the inventory (server name -> RedfishBmc), logged
+    out at the end of the session. A BMC that cannot be reached is skipped with the reason."""
+    from harness.drivers.redfish import RedfishBmc, RedfishError
+
+    reason = backend.why_not("redfish")
+    if reason is not None:
+        pytest.skip(f"needs redfish: {reason}")
+    endpoints = inventory.inventory.bmcs
+    if not endpoints:
+        pytest.skip(f"inventory {inventory.inventory.name} has no `bmcs`: add each server's "
+                    "iLO (url, username, password as env:NAME or file:PATH, verify_tls) to "
+                    "read and configure it over Redfish")
+    if backend.kind == "sim":
+        request.getfixturevalue("sim_state")
+
+    def connect(name: str) -> RedfishBmc | str:
+        try:
+            bmc = RedfishBmc.from_inventory(name, endpoints[name], inventory.base_dir)
+            bmc.login()
+        except RedfishError as exc:
+            return str(exc)
+        return bmc
+
+    sessions = BmcSessions()
+    names = sorted(endpoints)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+        for name, got in zip(names, pool.map(connect, names), strict=True):
+            if isinstance(got, str):
+                sessions.unreachable[name] = got
+            else:
+                sessions.add(name, got)
+    try:
+        yield sessions
+    finally:
+        for bmc in sessions.values():
+            bmc.logout()
+
+
+@pytest.fixture(scope="session")
+def vcenter(inventory: LoadedInventory, backend: Backend, pytestconfig: pytest.Config,
+            request: pytest.FixtureRequest) -> Iterator[VsphereDriver]:
+    """One logged-in vCenter session for the whole run (logged out at the end); changes
+    through it need --allow-disruptive."""
+    from harness.drivers.vsphere import VsphereDriver, VsphereError
+
+    reason = backend.why_not("vsphere")
+    if reason is not None:
+        pytest.skip(f"needs vsphere: {reason}")
+    endpoint = inventory.inventory.vcenter
+    if endpoint is None:
+        pytest.skip(f"inventory {inventory.inventory.name} has no `vcenter` (url, username, "
+                    "password as env:NAME or file:PATH, verify_tls)")
+    if backend.kind == "sim":
+        request.getfixturevalue("sim_state")
+    try:
+        driver = VsphereDriver.connect(
+            endpoint, inventory.base_dir,
+            allow_disruptive=pytestconfig.stash.get(DISRUPTIVE_KEY, False))
+    except VsphereError as exc:
+        pytest.skip(f"vCenter {endpoint.url} unreachable: {exc}")
+    try:
+        yield driver
+    finally:
+        driver.close()

@@ -19,12 +19,14 @@ from harness.backend import CAPABILITIES, Backend, backend_for
 from harness.checks.catalog import SUBJECT_KINDS
 from harness.checks.intent import view_from_lab
 from harness.checks.network import NETWORK_SUBJECTS
+from harness.checks.server import SERVER_SUBJECTS
 from harness.incidents import INCIDENTS, find_incident
 from harness.lab.loader import load_inventory, load_lab
 from harness.lab.source import InputFileError
 from harness.pytest_plugin.assertions import current_item
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
     backend,
+    bmcs,
     design_findings,
     design_view,
     inventory,
@@ -53,7 +55,7 @@ MARKERS = {
     "incident(id)": "the field incident (F01-F14) a test guards against; labels reports",
     "needs(capability)": "backend capability the test needs: " + ", ".join(CAPABILITIES),
     "per_subject(kind)": "one test per lab subject of a kind: "
-                         + ", ".join([*SUBJECT_KINDS, *NETWORK_SUBJECTS]),
+                         + ", ".join([*SUBJECT_KINDS, *NETWORK_SUBJECTS, *SERVER_SUBJECTS]),
     "disruptive": "changes the lab (reboots, BMC writes, uplink blocks); needs "
                   "--allow-disruptive and a lab with disruptive_allowed: true",
 }
@@ -136,16 +138,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None or "subject" not in metafunc.fixturenames:
         return
     kind = marker.args[0] if marker.args else None
-    if kind not in SUBJECT_KINDS and kind not in NETWORK_SUBJECTS:
+    lab_kinds = {**NETWORK_SUBJECTS, **SERVER_SUBJECTS}  # subjects read from the lab itself
+    if kind not in SUBJECT_KINDS and kind not in lab_kinds:
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: per_subject({kind!r}): use one "
-                                f"of {', '.join([*SUBJECT_KINDS, *NETWORK_SUBJECTS])}")
+                                f"of {', '.join([*SUBJECT_KINDS, *lab_kinds])}")
     lab_model = metafunc.config.stash.get(LAB_KEY, None)
     if lab_model is None:
         metafunc.parametrize("subject", [pytest.param(None, id="no-lab", marks=pytest.mark.skip(
             reason="no lab given: pass --lab FILE (or set LABHARNESS_LAB)"))])
         return
     subjects = (SUBJECT_KINDS[kind](view_from_lab(lab_model)) if kind in SUBJECT_KINDS
-                else NETWORK_SUBJECTS[kind](lab_model))
+                else lab_kinds[kind](lab_model))
     if not subjects:
         metafunc.parametrize("subject", [pytest.param(None, id="none", marks=pytest.mark.skip(
             reason=f"lab {lab_model.name} has no {kind.replace('_', ' ')}"))])

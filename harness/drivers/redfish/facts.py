@@ -1,0 +1,469 @@
+"""Typed facts of one HPE server as its iLO reports them, and the parsers that make them.
+
+Parsers take a JSON document and its URL and never fetch; a field the harness cannot do without
+raises RedfishPayloadError naming its JSON path and URL, anything else missing becomes None
+(the checks then say "not reported"). iLO 4 and iLO 5 differ in shape (`Oem.Hp` vs `Oem.Hpe`,
+flat BIOS attributes vs `Attributes`, `SettingsResult` vs `@Redfish.Settings`, the read-only
+HpBaseNetworkAdapter vs DMTF NetworkAdapter); both land in the same records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.drivers.redfish.errors import RedfishMessage, RedfishPayloadError
+
+Generation = Literal["ilo4", "ilo5"]
+Scalar = str | int | float | bool | None
+
+# settings messages that mean "applied" (or "will apply at the next reset")
+OK_MESSAGES = frozenset({"Success", "SystemResetRequired", "Created", "ResetRequired"})
+STORAGE_TYPES = {"iSCSI": "iSCSI", "FibreChannelOverEthernet": "FCoE", "FCoE": "FCoE",
+                 "FibreChannel": "FibreChannel"}
+BIOS_META = frozenset({"Id", "Name", "Description", "Type", "AttributeRegistry", "Modified",
+                       "SettingsResult", "SettingsObject", "Oem", "links", "Links", "Actions"})
+
+
+def at(doc: Any, path: str) -> Any:
+    """`doc` at a JSON path (`Oem/Hpe/Manager/0/ManagerType`: keys and array indexes joined by
+    `/`, since Redfish keys contain dots), None when absent."""
+    value = doc
+    for part in path.split("/"):
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def first(doc: Any, *paths: str) -> Any:
+    """The first of several JSON paths that is present (iLO 5 / iLO 4 / legacy spellings)."""
+    for path in paths:
+        value = at(doc, path)
+        if value is not None:
+            return value
+    return None
+
+
+def link(doc: Any, *paths: str) -> str | None:
+    """A link at one of `paths`: Redfish `{"@odata.id": ..}` or legacy `{"href": ..}`."""
+    for path in paths:
+        value = at(doc, path)
+        if isinstance(value, Mapping):
+            target = value.get("@odata.id", value.get("href"))
+            if isinstance(target, str):
+                return target
+        elif isinstance(value, str):
+            return value
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def etag_of(doc: Mapping[str, Any], header: str | None) -> str | None:
+    """The ETag to send in If-Match: the header, else the body's `@odata.etag`."""
+    return header or _str(doc.get("@odata.etag"))
+
+
+# ---------------------------------------------------------------------------------------------
+# settings objects
+
+
+@dataclass(frozen=True)
+class SettingsState:
+    """`@Redfish.Settings` (or iLO 4 `SettingsResult`): where pending values go and what the
+    last apply (at a reset) said about them."""
+
+    settings_uri: str | None
+    etag: str | None
+    time: str | None
+    messages: tuple[RedfishMessage, ...] = ()
+
+    @property
+    def failures(self) -> tuple[RedfishMessage, ...]:
+        return tuple(m for m in self.messages if m.short_id not in OK_MESSAGES)
+
+
+def parse_settings(doc: Mapping[str, Any]) -> SettingsState | None:
+    block = doc.get("@Redfish.Settings")
+    settings_uri = None
+    if isinstance(block, Mapping):
+        settings_uri = link(block, "SettingsObject")
+    else:
+        block = doc.get("SettingsResult")
+        if not isinstance(block, Mapping):
+            block = {}
+    settings_uri = settings_uri or link(doc, "Oem/Hp/Links/Settings", "Oem/Hpe/Links/Settings",
+                                        "links/Settings", "Settings")
+    if not block and settings_uri is None:
+        return None
+    messages = tuple(RedfishMessage.from_json(m) for m in block.get("Messages") or ()
+                     if isinstance(m, Mapping))
+    return SettingsState(settings_uri, _str(block.get("ETag")), _str(block.get("Time")),
+                         messages)
+
+
+# ---------------------------------------------------------------------------------------------
+# BIOS
+
+
+@dataclass(frozen=True)
+class BiosFacts:
+    """Current BIOS attributes, the pending ones and the last apply's messages."""
+
+    uri: str
+    settings_uri: str | None
+    registry: str | None
+    current: Mapping[str, Scalar]
+    pending: Mapping[str, Scalar]
+    pending_etag: str | None
+    result: SettingsState | None
+
+    def pending_changes(self) -> dict[str, tuple[Scalar, Scalar]]:
+        """Attributes whose pending value differs: name -> (current, pending)."""
+        return {k: (self.current.get(k), v) for k, v in self.pending.items()
+                if k in self.current and self.current[k] != v}
+
+
+def bios_attributes(doc: Mapping[str, Any]) -> dict[str, Scalar]:
+    """iLO 5 keeps attributes under `Attributes`; iLO 4 (HpBios) has them flat."""
+    attrs = doc.get("Attributes")
+    if isinstance(attrs, Mapping):
+        return {str(k): v for k, v in attrs.items() if not isinstance(v, (Mapping, list))}
+    return {k: v for k, v in doc.items()
+            if not k.startswith("@") and k not in BIOS_META
+            and not isinstance(v, (Mapping, list))}
+
+
+def parse_bios(current: Mapping[str, Any], url: str, pending: Mapping[str, Any] | None,
+               pending_etag: str | None) -> BiosFacts:
+    result = parse_settings(current)
+    return BiosFacts(
+        uri=url, settings_uri=result.settings_uri if result else None,
+        registry=_str(current.get("AttributeRegistry")), current=bios_attributes(current),
+        pending=bios_attributes(pending) if pending is not None else {},
+        pending_etag=pending_etag, result=result)
+
+
+# ---------------------------------------------------------------------------------------------
+# adapters, ports, functions
+
+
+@dataclass(frozen=True)
+class LldpNeighbour:
+    """What the adapter port received from the switch over LLDP."""
+
+    chassis_id: str | None
+    port_id: str | None
+    system_name: str | None
+    dcbx: bool  # DCB TLVs (ETS/PFC) were received
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    """A physical port of an adapter."""
+
+    uri: str | None
+    number: int
+    link_status: str | None
+    speed_mbps: int | None
+    mac: str | None
+    neighbour: LldpNeighbour | None = None
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    """A NetworkDeviceFunction: the personality one port presents to the host."""
+
+    uri: str
+    id: str
+    port: int | None
+    func_type: str | None  # NetDevFuncType: Ethernet, iSCSI, FibreChannelOverEthernet, ...
+    capabilities: tuple[str, ...]
+    device_enabled: bool | None
+    etag: str | None
+    result: SettingsState | None
+
+
+@dataclass(frozen=True)
+class AdapterFacts:
+    """A network adapter as the iLO reports it.
+
+    Attributes:
+        slot: `embedded`, `flexlom` or `pcieN`, derived from its location; None if unknown.
+        lldp_agent: Oem.Hpe.Controllers[].EmbeddedLLDPFunctions.Enabled (the DCB/DCBX agent);
+            None when the BMC does not report it (iLO 4).
+        writable: Redfish may change its configuration (iLO 5, RedfishConfiguration Enabled).
+        source: `NetworkAdapter` (DMTF, iLO 5) or `BaseNetworkAdapter` (HPE, read-only).
+    """
+
+    uri: str
+    id: str
+    name: str
+    part_number: str | None
+    serial: str | None
+    firmware: str | None
+    slot: str | None
+    dcb_capable: bool | None
+    lldp_agent: bool | None
+    redfish_configuration: str | None
+    writable: bool
+    source: Literal["NetworkAdapter", "BaseNetworkAdapter"]
+    etag: str | None = None
+    settings_uri: str | None = None
+    result: SettingsState | None = None
+    ports: tuple[PortFacts, ...] = ()
+    functions: tuple[FunctionFacts, ...] = ()
+
+    def port(self, number: int) -> PortFacts | None:
+        return next((p for p in self.ports if p.number == number), None)
+
+    def functions_on(self, port: int) -> tuple[FunctionFacts, ...]:
+        return tuple(f for f in self.functions if f.port == port)
+
+    def personality(self, port: int) -> str | None:
+        """The port's storage personality (`iSCSI`, `FCoE`) or `Ethernet`; None when the BMC
+        shows no function for the port (iLO 4 cannot)."""
+        types = [f.func_type for f in self.functions_on(port)
+                 if f.func_type and f.device_enabled is not False]
+        storage = [STORAGE_TYPES[t] for t in types if t in STORAGE_TYPES]
+        if storage:
+            return storage[0]
+        if "Ethernet" in types:
+            return "Ethernet"
+        return "Disabled" if self.functions_on(port) else None
+
+
+_SLOT_PATTERNS = (
+    (re.compile(r"flex\s*-?\s*lom|flexible\s*lom|NIC\.FlexLOM", re.I), "flexlom"),
+    (re.compile(r"\bLOM\b|embedded|NIC\.LOM|\bLOM\d", re.I), "embedded"),
+    (re.compile(r"(?:pci-?e?\s*)?slot[\s.]*(\d+)", re.I), "pcie"),
+)
+
+
+def slot_from(*labels: str | None) -> str | None:
+    """`NIC.FlexLOM.1.1`, `FlexLOM 1` -> flexlom; `NIC.LOM.1.1`, `Embedded LOM` -> embedded;
+    `PCI-E Slot 2`, `NIC.Slot.2.1` -> pcie2."""
+    for label in labels:
+        if not label:
+            continue
+        for pattern, slot in _SLOT_PATTERNS:
+            match = pattern.search(label)
+            if match:
+                return f"pcie{match.group(1)}" if slot == "pcie" else slot
+    return None
+
+
+def parse_port(doc: Mapping[str, Any], url: str | None, fallback_number: int) -> PortFacts:
+    number = _int(first(doc, "PhysicalPortNumber", "PortId", "Id")) or fallback_number
+    receiving = first(doc, "Oem/Hpe/LldpData/Receiving", "LLDPReceive", "Oem/Hpe/LLDPReceive")
+    neighbour = None
+    if isinstance(receiving, Mapping) and any(receiving.get(k) for k in (
+            "ChassisId", "PortId", "SystemName")):
+        neighbour = LldpNeighbour(
+            _str(receiving.get("ChassisId")), _str(receiving.get("PortId")),
+            _str(receiving.get("SystemName")),
+            dcbx=bool(first(receiving, "Dcb/Ets/TlvReceived", "Dcb/Pfc/TlvReceived")
+                      or (isinstance(receiving.get("Dcb"), Mapping)
+                          and bool(receiving["Dcb"]))))
+    speed = first(doc, "CurrentLinkSpeedMbps", "CurrentSpeedGbps", "SpeedMbps")
+    if "CurrentSpeedGbps" in doc and "CurrentLinkSpeedMbps" not in doc and speed is not None:
+        speed = int(float(speed) * 1000)
+    return PortFacts(
+        uri=url, number=number, link_status=_str(first(doc, "LinkStatus", "Status/State")),
+        speed_mbps=_int(speed),
+        mac=_str(first(doc, "AssociatedNetworkAddresses/0", "MacAddress",
+                       "Ethernet/AssociatedMACAddresses/0")),
+        neighbour=neighbour)
+
+
+def parse_function(doc: Mapping[str, Any], url: str, etag: str | None,
+                   port_numbers: Mapping[str, int]) -> FunctionFacts:
+    """`port_numbers` maps port URIs (as the adapter lists them) to physical port numbers."""
+    port_uri = link(doc, "Links/PhysicalPortAssignment", "PhysicalPortAssignment",
+                    "Links/PhysicalNetworkPortAssignment", "AssignablePhysicalPorts/0",
+                    "AssignablePhysicalNetworkPorts/0")
+    port = port_numbers.get(_norm(port_uri)) if port_uri else None
+    if port is None and port_uri:
+        port = _int(port_uri.rstrip("/").rsplit("/", 1)[-1])
+    caps = doc.get("NetDevFuncCapabilities") or ()
+    return FunctionFacts(
+        uri=url, id=str(doc.get("Id", url.rstrip("/").rsplit("/", 1)[-1])), port=port,
+        func_type=_str(doc.get("NetDevFuncType")),
+        capabilities=tuple(str(c) for c in caps if c is not None),
+        device_enabled=_bool(doc.get("DeviceEnabled")),
+        etag=etag_of(doc, etag), result=parse_settings(doc))
+
+
+def _norm(uri: str | None) -> str:
+    return (uri or "").lower().rstrip("/")
+
+
+def parse_network_adapter(doc: Mapping[str, Any], url: str, *,
+                          ports: Sequence[tuple[Mapping[str, Any], str]] = (),
+                          functions: Sequence[tuple[Mapping[str, Any], str]] = ()
+                          ) -> AdapterFacts:
+    """A DMTF NetworkAdapter (iLO 5) with its NetworkPorts and NetworkDeviceFunctions."""
+    controller = at(doc, "Controllers/0") or {}
+    hpe = at(doc, "Oem/Hpe/Controllers/0") or {}
+    config = _str(at(doc, "Oem/Hpe/RedfishConfiguration"))
+    port_facts = tuple(parse_port(p, u, i + 1) for i, (p, u) in enumerate(ports))
+    numbers = {_norm(p.uri): p.number for p in port_facts if p.uri}
+    func_facts = tuple(parse_function(f, u, None, numbers) for f, u in functions)
+    result = parse_settings(doc)
+    return AdapterFacts(
+        uri=url, id=str(doc.get("Id", "")), name=str(doc.get("Name") or doc.get("Model") or ""),
+        part_number=_str(doc.get("PartNumber")), serial=_str(doc.get("SerialNumber")),
+        firmware=_str(first(controller, "FirmwarePackageVersion")),
+        slot=slot_from(_str(at(controller, "Location/PartLocation/ServiceLabel")),
+                       _str(at(doc, "Location/PartLocation/ServiceLabel")),
+                       _str(first(doc, "Oem/Hpe/StructuredName", "StructuredName")),
+                       _str(doc.get("Id"))),
+        dcb_capable=_bool(at(controller, "ControllerCapabilities/DataCenterBridging/Capable")),
+        lldp_agent=_bool(at(hpe, "EmbeddedLLDPFunctions/Enabled")),
+        redfish_configuration=config,
+        # RedfishConfiguration absent: the adapter takes no Redfish writes either way
+        writable=config == "Enabled",
+        source="NetworkAdapter", etag=_str(doc.get("@odata.etag")),
+        settings_uri=result.settings_uri if result else None, result=result,
+        ports=port_facts, functions=func_facts)
+
+
+def parse_base_adapter(doc: Mapping[str, Any], url: str) -> AdapterFacts:
+    """An HPE BaseNetworkAdapter (iLO 4, or iLO 5 adapters without the DMTF model): read-only
+    inventory and ports, no personality, no DCB."""
+    ports = tuple(
+        PortFacts(uri=None, number=i + 1, link_status=_str(first(p, "Status/State")),
+                  speed_mbps=_int(p.get("SpeedMbps")), mac=_str(p.get("MacAddress")))
+        for i, p in enumerate(doc.get("PhysicalPorts") or ()) if isinstance(p, Mapping))
+    return AdapterFacts(
+        uri=url, id=str(doc.get("Id", "")), name=str(doc.get("Name") or ""),
+        part_number=_str(doc.get("PartNumber")), serial=_str(doc.get("SerialNumber")),
+        firmware=_str(first(doc, "Firmware/Current/VersionString", "Firmware/Current/Version")),
+        slot=slot_from(_str(doc.get("StructuredName")), _str(doc.get("Location")),
+                       _str(doc.get("Name"))),
+        dcb_capable=None, lldp_agent=None, redfish_configuration=None, writable=False,
+        source="BaseNetworkAdapter", etag=_str(doc.get("@odata.etag")), ports=ports)
+
+
+# ---------------------------------------------------------------------------------------------
+# the server
+
+
+@dataclass(frozen=True)
+class ResetAction:
+    """A reset action the BMC advertises: where to POST and which ResetType values it takes."""
+
+    target: str
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PowerFacts:
+    """Power and POST state and the reset actions (from ComputerSystem)."""
+
+    power_state: str | None
+    post_state: str | None
+    reset: ResetAction | None
+    oem_reset: ResetAction | None  # HpeComputerSystemExt.SystemReset (ColdBoot, AuxCycle)
+    boot_marker: str | None  # changes on every POST (PostDiscoveryCompleteTimeStamp)
+
+
+def parse_power(doc: Mapping[str, Any], url: str) -> PowerFacts:
+    def action(block: Any, param: str) -> ResetAction | None:
+        if not isinstance(block, Mapping) or not isinstance(block.get("target"), str):
+            return None
+        types = block.get(f"{param}@Redfish.AllowableValues") or ()
+        return ResetAction(str(block["target"]), tuple(str(t) for t in types))
+
+    return PowerFacts(
+        power_state=_str(doc.get("PowerState")),
+        post_state=_str(first(doc, "Oem/Hpe/PostState", "Oem/Hp/PostState")),
+        reset=action(at(doc, "Actions/#ComputerSystem.Reset"), "ResetType"),
+        oem_reset=action(first(doc, "Oem/Hpe/Actions/#HpeComputerSystemExt.SystemReset",
+                               "Actions/Oem/Hpe/#HpeComputerSystemExt.SystemReset",
+                               "Actions/Oem/#HpeComputerSystemExt.SystemReset"), "ResetType"),
+        boot_marker=_str(first(doc, "Oem/Hpe/PostDiscoveryCompleteTimeStamp",
+                               "Oem/Hp/PostDiscoveryCompleteTimeStamp")))
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """Everything the server-build checks need from one BMC, read in one walk.
+
+    Attributes:
+        name: the server's name in the lab.
+        firmware: the iLO firmware version, `2.72`.
+        requests: HTTP requests the walk itself sent (login and logout not included).
+    """
+
+    name: str
+    url: str
+    generation: Generation
+    manager_type: str
+    firmware: str | None
+    model: str | None
+    serial: str | None
+    system_uri: str
+    power: PowerFacts
+    bios: BiosFacts
+    adapters: tuple[AdapterFacts, ...]
+    adapter_view: str  # which collection the adapters came from
+    requests: int = 0
+    elapsed_ms: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def adapter_in(self, slot: str) -> AdapterFacts | None:
+        return next((a for a in self.adapters if a.slot == slot), None)
+
+
+def generation_of(root: Mapping[str, Any], *, bmc: str, url: str) -> tuple[Generation, str]:
+    """iLO generation from the service root's OEM block: (`ilo5`, `iLO 5`).
+
+    Raises:
+        RedfishPayloadError: not an HPE iLO 4/5.
+    """
+    manager_type = _str(first(root, "Oem/Hpe/Manager/0/ManagerType",
+                              "Oem/Hp/Manager/0/ManagerType", "Oem/Hpe/Moniker/PRODGEN"))
+    match = re.fullmatch(r"iLO\s*(\d+)", manager_type or "")
+    if match is None or match.group(1) not in ("4", "5"):
+        raise RedfishPayloadError(
+            f"{manager_type or 'no HPE OEM block'}: labharness drives iLO 4 and iLO 5 only",
+            bmc=bmc, path=url, json_path="Oem/Hpe/Manager/0/ManagerType")
+    return ("ilo4" if match.group(1) == "4" else "ilo5"), f"iLO {match.group(1)}"
+
+
+def firmware_of(root: Mapping[str, Any], manager: Mapping[str, Any] | None) -> str | None:
+    """`2.72` from the root's ManagerFirmwareVersion or the Manager's `iLO 5 v2.72`."""
+    value = first(root, "Oem/Hpe/Manager/0/ManagerFirmwareVersion",
+                  "Oem/Hp/Manager/0/ManagerFirmwareVersion")
+    if value is None and manager is not None:
+        value = first(manager, "FirmwareVersion", "Oem/Hpe/Firmware/Current/VersionString",
+                      "Firmware/Current/VersionString")
+    if value is None:
+        return None
+    match = re.search(r"(\d+\.\d+(?:\.\d+)?)", str(value))
+    return match.group(1) if match else str(value)

@@ -1,0 +1,76 @@
+"""The shipped `suites/server_build` run through the plugin against the emulator, reached the way
+a real site is: a `backend: real` inventory with the BMC URLs, a password by reference and the
+emulator's certificate as the CA (TLS verified). Healthy it passes; with F10 seeded it fails on
+exactly the Gen10 server's four ports; with --allow-disruptive it fixes them and passes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SIM_LAB, dump_yaml
+from tests.redfish.conftest import GEN9, GEN10, PASSWORD, USER, Ilo, StartIlo, seed_f10
+
+SUITE = ROOT / "suites" / "server_build"
+
+
+def _inventory(pytester: pytest.Pytester, ilo: Ilo) -> Path:
+    bmcs = {name: {"url": ep.url, "username": USER, "password": "env:LH_TEST_ILO_PASSWORD",
+                   "ca_file": str(ep.cert_file)}
+            for name, ep in ilo.proc.endpoints.items()}
+    path = pytester.path / "inventory.yaml"
+    path.write_text(dump_yaml({"name": "emulated", "lab": "sim", "backend": "real",
+                               "bmcs": bmcs}), encoding="utf-8")
+    return path
+
+
+def _run(pytester: pytest.Pytester, ilo: Ilo, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(str(SUITE), f"--lab={SIM_LAB}",
+                              f"--inventory={_inventory(pytester, ilo)}", "-p",
+                              "no:cacheprovider", f"--rootdir={ROOT}", "-rs", *args)
+
+
+@pytest.fixture(autouse=True)
+def _password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LH_TEST_ILO_PASSWORD", PASSWORD)
+
+
+def test_healthy_build_passes(pytester: pytest.Pytester, start_ilo: StartIlo) -> None:
+    result = _run(pytester, start_ilo())
+    # srv-esx02 has no BMC in this inventory; iLO 4 cannot show personality or DCB (skips that
+    # say what to check by hand); the fix test is disruptive
+    result.assert_outcomes(passed=18, skipped=18)
+    for line in ("*the inventory has no BMC for server srv-esx02*",
+                 "*not verifiable through this BMC*", "*info: srv-esx01/flexlom/port1*",
+                 "*disruptive: run with --allow-disruptive*"):
+        result.stdout.fnmatch_lines([line])
+
+
+def test_f10_fails_on_the_gen10_ports_then_the_fix_makes_it_pass(
+        pytester: pytest.Pytester, start_ilo: StartIlo) -> None:
+    ilo = start_ilo(seed_f10)
+    result = _run(pytester, ilo)
+    result.assert_outcomes(failed=4, passed=14, skipped=18)
+    result.stdout.fnmatch_lines([
+        f"*test_adapter_port_personality_and_dcb?{GEN10}/flexlom/port1*",
+        "*F10 nic-personality-dcb*FCoE personality, the lab says iSCSI*"])
+    assert f"{GEN9}/" not in "".join(line for line in result.outlines if "FAILED" in line)
+
+    fixed = _run(pytester, ilo, "--allow-disruptive")
+    fixed.assert_outcomes(passed=19, skipped=17)
+    fixed.stdout.fnmatch_lines([f"*{GEN9}*cannot be read or written*nothing was changed*"])
+
+
+def test_bmcs_fixture_skips_with_what_to_add(pytester: pytest.Pytester) -> None:
+    """An inventory without BMCs: every test that needs one says which section to add."""
+    inv = pytester.path / "inventory.yaml"
+    inv.write_text(dump_yaml({"name": "nobmc", "lab": "sim", "backend": "real",
+                              "ssh": {"opnsense01": {"host": "198.18.10.1",
+                                                     "username": "root",
+                                                     "password": "env:X"}}}),
+                   encoding="utf-8")
+    pytester.makepyfile("def test_read(bmcs):\n    pass\n")
+    result = pytester.runpytest(f"--lab={SIM_LAB}", f"--inventory={inv}", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*needs redfish: inventory nobmc has no `bmcs` section*"])

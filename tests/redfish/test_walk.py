@@ -1,0 +1,136 @@
+"""The driver against the iLO emulator: sessions, TLS as the inventory says, the walk's facts per
+flavour and its request budget (<= 15 for a whole server-build read, login and logout included).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from harness.drivers.redfish import (
+    RedfishAuthError,
+    RedfishBmc,
+    RedfishConnectionError,
+    read_server,
+)
+from harness.lab.inventory import TlsEndpoint
+from tests.redfish.conftest import GEN9, GEN10, PASSWORD, USER, Ilo, StartIlo
+
+BUDGET = 15
+
+
+def test_gen10_walk_reads_the_build_as_the_lab_says(ilo: Ilo) -> None:
+    facts = read_server(ilo.bmc(GEN10))
+    assert (facts.generation, facts.manager_type, facts.firmware) == ("ilo5", "iLO 5", "2.44")
+    assert facts.model == "ProLiant DL360 Gen10" and facts.serial
+    assert (facts.power.power_state, facts.power.post_state) == ("On", "FinishedPost")
+    assert facts.power.reset is not None and "ForceRestart" in facts.power.reset.types
+    assert facts.bios.current["PciSlot1Enable"] == "Auto"
+    assert facts.bios.pending_etag and facts.bios.settings_uri
+    assert {a.slot for a in facts.adapters} == {"embedded", "flexlom", "pcie1"}
+    flexlom, x530 = facts.adapter_in("flexlom"), facts.adapter_in("pcie1")
+    assert flexlom is not None and x530 is not None
+    assert "534FLR-SFP+" in flexlom.name and flexlom.writable and flexlom.dcb_capable
+    assert [flexlom.personality(n) for n in (1, 2)] == ["iSCSI", "iSCSI"]
+    assert [x530.personality(n) for n in (1, 2)] == ["Ethernet", "Ethernet"]
+    assert x530.lldp_agent is True
+    assert all(f.etag for f in flexlom.functions)
+    port = x530.port(1)
+    assert port is not None and port.neighbour is not None
+    assert port.neighbour.system_name and port.neighbour.port_id  # the switch, over LLDP
+
+
+def test_gen9_walk_has_inventory_but_no_personality_or_dcb(ilo: Ilo) -> None:
+    facts = read_server(ilo.bmc(GEN9))
+    assert (facts.generation, facts.firmware, facts.model) == ("ilo4", "2.80",
+                                                               "ProLiant DL360 Gen9")
+    assert facts.bios.current["EmbNicEnable"] == "Enabled"  # Gen9 spells it Enabled
+    assert facts.adapter_view.endswith("Systems/1/NetworkAdapters/")
+    flexlom = facts.adapter_in("flexlom")
+    assert flexlom is not None and flexlom.source == "BaseNetworkAdapter"
+    assert flexlom.personality(1) is None and flexlom.lldp_agent is None
+    assert not flexlom.writable and len(flexlom.ports) == 2 and flexlom.firmware
+
+
+@pytest.mark.parametrize("server", [GEN9, GEN10])
+def test_whole_server_build_read_stays_within_the_budget(ilo: Ilo, server: str) -> None:
+    """Root, login, the walk and logout: counted by the driver and by the emulator alike."""
+    ilo.served(server, reset=True)
+    ep = ilo.proc.endpoints[server]
+    bmc = RedfishBmc(server, ep.url, USER, PASSWORD, verify=str(ep.cert_file), retries=0)
+    with bmc:
+        facts = read_server(bmc)
+    assert bmc.requests <= BUDGET, [f"{r.method} {r.path}" for r in bmc.log.records]
+    assert facts.requests == bmc.requests - 3  # root + login before, logout after
+    assert ilo.served(server)["total"] == bmc.requests  # the server saw exactly these
+    assert [r.method for r in bmc.log.records][-1] == "DELETE"
+
+
+def test_tls_is_verified_unless_the_inventory_turns_it_off(ilo: Ilo, tmp_path: Path) -> None:
+    ep = ilo.proc.endpoints[GEN10]
+    pw = tmp_path / "pw"
+    pw.write_text(PASSWORD + "\n", encoding="utf-8")
+    strict = TlsEndpoint(url=ep.url, username=USER, password="file:pw")  # type: ignore[arg-type]
+    with pytest.raises(RedfishConnectionError) as err:
+        RedfishBmc.from_inventory(GEN10, strict, tmp_path, retries=0).login()
+    assert "certificate verification failed" in str(err.value) and "ca_file" in str(err.value)
+    pinned = strict.model_copy(update={"ca_file": str(ep.cert_file)})
+    with RedfishBmc.from_inventory(GEN10, pinned, tmp_path, retries=0) as bmc:
+        assert bmc.get("/redfish/v1/Systems/1/").status == 200
+    off = strict.model_copy(update={"verify_tls": False})
+    with RedfishBmc.from_inventory(GEN10, off, tmp_path, retries=0) as bmc:
+        assert bmc.verify is False and bmc.get("/redfish/v1/Systems/1/").status == 200
+
+
+def test_wrong_password_is_an_auth_error(ilo: Ilo) -> None:
+    with pytest.raises(RedfishAuthError) as err:
+        ilo.bmc(GEN10, password="wrong")
+    assert err.value.status == 401 and "username and password" in str(err.value)
+
+
+def test_unresolvable_secret_names_the_reference(tmp_path: Path) -> None:
+    endpoint = TlsEndpoint(url="https://127.0.0.1", username=USER,  # type: ignore[arg-type]
+                           password="env:LH_NO_SUCH_VARIABLE")
+    with pytest.raises(RedfishAuthError) as err:
+        RedfishBmc.from_inventory("srv1", endpoint, tmp_path)
+    assert "LH_NO_SUCH_VARIABLE" in str(err.value)
+
+
+def test_unreachable_bmc_is_a_connection_error() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bmc = RedfishBmc("srv1", f"https://127.0.0.1:{port}", USER, PASSWORD, retries=0,
+                     verify=False)
+    with pytest.raises(RedfishConnectionError) as err:
+        bmc.login()
+    assert "unreachable" in str(err.value) and err.value.path == "/redfish/v1/"
+
+
+def test_expired_session_is_renewed_once(ilo: Ilo) -> None:
+    """iLO drops idle sessions: the next request gets 401, the driver logs in again."""
+    bmc = ilo.bmc(GEN10)
+    other = ilo.bmc(GEN10)
+    location = bmc._client.get_session_location()
+    other._client.delete(urlsplit(location).path)  # end bmc's session behind its back
+    assert bmc.get("/redfish/v1/Systems/1/").status == 200
+    statuses = [(r.method, r.status) for r in bmc.log.records[-3:]]
+    assert statuses == [("GET", 401), ("POST", 201), ("GET", 200)]
+
+
+def test_session_limit_says_what_to_do(start_ilo: StartIlo) -> None:
+    def two_sessions(spec: dict[str, Any]) -> None:
+        for entry in spec["bmcs"]:
+            entry["session_limit"] = 2
+
+    ilo = start_ilo(two_sessions)
+    for _ in range(2):
+        ilo.bmc(GEN10)
+    with pytest.raises(RedfishAuthError) as err:
+        ilo.bmc(GEN10)
+    assert err.value.short_ids == ("SessionLimitExceeded",) and err.value.status == 503
+    assert "end stale sessions" in str(err.value)
