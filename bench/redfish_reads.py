@@ -74,7 +74,8 @@ def ilorest(ep: IloEndpoint, binary: Path, home: Path) -> tuple[float, int, Fact
 
     def run(*args: str) -> str:
         done = subprocess.run([*base, *args], env=env, capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=300, check=False)
+                              stdin=subprocess.DEVNULL, timeout=300, check=False,
+                              cwd=home)  # ilorest writes its logs into the cwd
         if done.returncode != 0:
             raise SystemExit(f"ilorest {' '.join(args[:1])} failed ({done.returncode}): "
                              f"{done.stderr.strip() or done.stdout.strip()}")

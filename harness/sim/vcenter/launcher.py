@@ -12,10 +12,8 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
-import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +23,11 @@ from urllib.parse import urlsplit
 
 from harness.checks.network import uplink_carriage
 from harness.lab.model import Lab
+from harness.sim import readyfile
 
 GO_DIR = Path(__file__).resolve().parent
 BUILD_DIR = GO_DIR / ".build"
 BINARY_PREFIX = "lh-vcsim-"
-LOG_TAIL_LINES = 40
 
 
 class VcsimError(Exception):
@@ -140,14 +138,6 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
     }
 
 
-def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
-
-
 @dataclass
 class VcsimProcess:
     """A running `lh-vcsim`: where it serves, its PID and the certificate to trust."""
@@ -197,46 +187,22 @@ class VcsimProcess:
         ready_file = workdir / "ready.json"
         log_file = workdir / "vcsim.log"
         spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
-        ready_file.unlink(missing_ok=True)
         argv = [str(binary), "-listen", listen, "-username", username, "-spec", str(spec_file),
                 "-ready", str(ready_file), "-cert-dir", str(workdir)]
-        if netns is not None:
-            # `ip netns exec` execs the command after setns, so the PID stays the simulator's.
-            argv = ["ip", "netns", "exec", netns, *argv]
         env = {**os.environ, "LH_VCSIM_PASSWORD": password}
-        with log_file.open("wb") as log:
-            # in a namespace it is a sim daemon: its own session, so it outlives `sim up`
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    env=env, start_new_session=netns is not None)
-        deadline = time.monotonic() + timeout
-        while not ready_file.exists():
-            if proc.poll() is not None:
-                raise VcsimStartError(f"lh-vcsim exited with {proc.returncode} before serving",
-                                      _log_tail(log_file))
-            if time.monotonic() > deadline:
-                cls._end(proc, 5.0)
-                raise VcsimStartError(f"lh-vcsim did not serve within {timeout:.0f} s",
-                                      _log_tail(log_file))
-            time.sleep(0.02)
-        info = json.loads(ready_file.read_text(encoding="utf-8"))
+        try:
+            proc, info = readyfile.start_and_wait(argv, ready_file, log_file, timeout, env=env,
+                                                  netns=netns)
+        except (readyfile.ExitedEarly, readyfile.ReadyTimeout) as exc:
+            raise VcsimStartError(f"lh-vcsim {exc}", readyfile.log_tail(log_file)) from None
         return cls(url=str(info["url"]), pid=proc.pid, cert_file=Path(info["cert_file"]),
                    hosts=int(info["hosts"]), startup_s=float(info["startup_s"]),
-                   workdir=workdir, log_file=log_file, argv=argv, _proc=proc)
-
-    @staticmethod
-    def _end(proc: subprocess.Popen[bytes], timeout: float) -> None:
-        if proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+                   workdir=workdir, log_file=log_file, argv=list(argv),
+                   _proc=proc)
 
     def stop(self, timeout: float = 10.0) -> None:
         """End the simulator by its PID (SIGTERM, then SIGKILL after `timeout`) and reap it."""
-        self._end(self._proc, timeout)
+        readyfile.end(self._proc, timeout)
 
     @property
     def running(self) -> bool:

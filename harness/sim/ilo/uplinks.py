@@ -1,0 +1,84 @@
+"""The data plane follows the BMC (F10): uplinks of an adapter whose DCB agent is off pass nothing.
+
+In the field (INCIDENTS.md F10) the 530SFP+ ports of a server with the adapter's embedded
+LLDP/DCBX agent disabled had link but passed no traffic. The emulator reproduces that from its
+*applied* adapter state: while the agent is off, an nftables table `lh_ilo_f10` in the host's
+namespace drops every frame in and out of those ports' uplink interfaces; when a reset applies
+the fixed setting, the table goes. Ports without an uplink in the spec are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.sim.dataplane import netns
+from harness.sim.ilo.state import Server
+
+TABLE = "lh_ilo_f10"
+# Adapters whose upstream needs DCBX to pass traffic (the F10 incident's 530SFP+).
+NO_TRAFFIC_WITHOUT_DCB = frozenset({"530SFP+"})
+
+Runner = Callable[..., Any]  # netns.run's signature: (argv, *, ns, stdin, check)
+
+
+def blocked(server: Server) -> dict[str, list[str]]:
+    """Namespace -> uplink interfaces that must drop everything in the applied state."""
+    out: dict[str, list[str]] = {}
+    for adapter in server.adapters:
+        if adapter.spec.model in NO_TRAFFIC_WITHOUT_DCB and adapter.lldp_agent is False:
+            for port in adapter.spec.ports:
+                if port.uplink is not None:
+                    out.setdefault(port.uplink.netns, []).extend(port.uplink.ifaces)
+    return out
+
+
+def ruleset(ifaces: Sequence[str]) -> str:
+    """Replace the table atomically: (re)create it with drop chains, or only delete it."""
+    lines = [f"table netdev {TABLE}", f"delete table netdev {TABLE}"]
+    if ifaces:
+        lines.append(f"table netdev {TABLE} {{")
+        for i, ifname in enumerate(ifaces):
+            lines += [f'  chain in{i} {{ type filter hook ingress device "{ifname}" '
+                      "priority -500; policy drop; }",
+                      f'  chain out{i} {{ type filter hook egress device "{ifname}" '
+                      "priority -500; policy drop; }"]
+        lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+class UplinkFollower:
+    """Keeps each uplink namespace's `lh_ilo_f10` table in line with the server's applied state."""
+
+    def __init__(self, server: Server, runner: Runner = netns.run) -> None:
+        self.server = server
+        self.runner = runner
+        self.namespaces = sorted({p.uplink.netns for a in server.spec.adapters for p in a.ports
+                                  if p.uplink is not None})
+        self.applied: dict[str, tuple[str, ...]] = {}
+
+    def sync(self) -> None:
+        """Load or delete the table where the wanted state differs from what was last loaded.
+
+        Raises:
+            NetnsError: nft failed (with its stderr).
+        """
+        want = blocked(self.server)
+        for ns in self.namespaces:
+            ifaces = tuple(sorted(set(want.get(ns, []))))
+            if self.applied.get(ns) == ifaces:
+                continue
+            self.runner(["nft", "-f", "-"], ns=ns, stdin=ruleset(ifaces))
+            self.applied[ns] = ifaces
+            what = f"drop every frame on {', '.join(ifaces)}" if ifaces else "pass traffic"
+            print(f"{self.server.spec.name}: uplinks in {ns} {what} (nft table {TABLE})",
+                  file=sys.stderr, flush=True)
+
+    async def __call__(self, server: Server) -> None:
+        try:
+            await asyncio.to_thread(self.sync)
+        except netns.NetnsError as exc:
+            print(f"{server.spec.name}: cannot make the uplinks follow the BMC: {exc}",
+                  file=sys.stderr, flush=True)

@@ -1,0 +1,1 @@
+"""Tests of the HPE iLO Redfish emulator (harness/sim/ilo) and of real clients against it."""
