@@ -248,6 +248,25 @@ def test_firewall_rulesets_are_per_host(hosts: dict[str, Any]) -> None:
 # PropertyCollector
 
 
+def test_ntpd_start_with_servers_steps_the_clock(hosts: dict[str, Any]) -> None:
+    """ESXi's ntpd starts with -g: with servers configured it steps the clock to their time;
+    without servers, starting it changes nothing."""
+    esx02 = hosts["esx02"]
+    dts, svc = esx02.configManager.dateTimeSystem, esx02.configManager.serviceSystem
+
+    def skew() -> float:
+        return float((dts.QueryDateTime() - dt.datetime.now(dt.UTC)).total_seconds())
+
+    assert skew() == pytest.approx(42, abs=2)
+    svc.StartService("ntpd")  # no servers yet
+    assert skew() == pytest.approx(42, abs=2)
+    svc.StopService("ntpd")
+    dts.UpdateDateTimeConfig(vim.host.DateTimeConfig(
+        ntpConfig=vim.host.NtpConfig(server=["198.18.10.1"])))
+    svc.StartService("ntpd")
+    assert skew() == pytest.approx(0, abs=2)
+
+
 def test_wait_for_updates_sees_an_added_vmknic(si: Any, hosts: dict[str, Any]) -> None:
     h = hosts["esx02"]
     pc = si.content.propertyCollector

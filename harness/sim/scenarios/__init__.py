@@ -2,14 +2,18 @@
 
 A scenario changes what the sim *realises*, never the lab file: the lab still says what should
 be true, so the suites compare that intent with what they observe and must find the fault.
-Two kinds of change, both real mechanisms:
-- `realise`: configuration the sim builds differently (an MTU, an address, a teaming flag);
-- `faults`: nftables rules added after the build (a port that drops every frame, link up).
+Three kinds of change, all real mechanisms:
+- `realise`: configuration the sim builds differently (an MTU, an address, a teaming flag, a
+  host build, an advanced option); the data plane and the simulated vCenter are both built from
+  the realised lab, so they agree;
+- `faults`: nftables rules added after the build (a port that drops every frame, link up);
+- `vsphere`: what the lab model cannot say, applied on the vSphere side only (a host clock that
+  runs ahead, a service left stopped): see `VsphereFaults`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +45,41 @@ class FdbFault:
 Fault = NftFault | FdbFault
 
 
+class ScenarioError(Exception):
+    """A scenario cannot be applied to this lab (it lacks what the fault needs)."""
+
+
+# A step run through the provisioner's vSphere session after the build: (service instance,
+# realised lab). The DVS migration scenario (F01) stages its starting point this way.
+VsphereStep = Callable[[Any, Lab], None]
+
+
+@dataclass(frozen=True)
+class VsphereFaults:
+    """vSphere-side changes the lab model cannot express.
+
+    `clock_offsets` (host -> seconds ahead) go into the simulator spec; the provisioner leaves
+    `services_off` (host -> service keys) stopped with policy off, and runs `after_provision`
+    steps once the build is done.
+    """
+
+    clock_offsets: Mapping[str, float] = field(default_factory=dict)
+    services_off: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    after_provision: tuple[VsphereStep, ...] = ()
+
+    def merged(self, other: VsphereFaults) -> VsphereFaults:
+        """Both sets of faults; two clocks for one host cannot both be true."""
+        clash = sorted(h for h in set(self.clock_offsets) & set(other.clock_offsets)
+                       if self.clock_offsets[h] != other.clock_offsets[h])
+        if clash:
+            raise ScenarioError(f"scenarios set different clock offsets on {', '.join(clash)}")
+        services = {h: tuple(dict.fromkeys([*self.services_off.get(h, ()),
+                                            *other.services_off.get(h, ())]))
+                    for h in {*self.services_off, *other.services_off}}
+        return VsphereFaults({**self.clock_offsets, **other.clock_offsets}, services,
+                             (*self.after_provision, *other.after_provision))
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One incident reproduced in the sim."""
@@ -49,15 +88,12 @@ class Scenario:
     summary: str
     realise: Callable[[dict[str, Any]], None] | None = None  # edits the lab's data
     faults: Callable[[Lab, DataplanePlan], list[Fault]] | None = None
+    vsphere: Callable[[Lab], VsphereFaults] | None = None  # given the lab file's lab
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def id(self) -> str:
         return self.incident.id
-
-
-class ScenarioError(Exception):
-    """A scenario cannot be applied to this lab (it lacks what the fault needs)."""
 
 
 def _drop_all(ns: str, ifaces: list[str], table: str) -> tuple[str, ...]:
@@ -132,27 +168,35 @@ def _f09_realise(data: dict[str, Any]) -> None:
                 pg.setdefault("teaming", {})["notify_switches"] = True
 
 
-# -- F10: the 530SFP+ ports pass nothing while their link stays up -----------------------------
+# -- F10: FlexFabric ports in FCoE personality, 530SFP+ DCB/LLDP agent off -------------------
+# Realised in the emulated iLO, not in nftables here: the emulator serves these settings and,
+# while the 530SFP+ agent is off in its applied state, makes that adapter's uplinks drop every
+# frame (harness.sim.ilo.uplinks); a Redfish fix plus a reset removes the fault.
 
-def _adapter_ports(lab: Lab, model: str) -> tuple[str, list[str]]:
-    for hname, host in lab.hosts.items():
-        if host.server is None:
-            continue
-        server = lab.servers[host.server]
-        for adapter in server.adapters.values():
-            if adapter.model == model:
-                return hname, [p.vmnic for p in adapter.ports.values() if p.vmnic]
-    raise ScenarioError(f"F10 needs a host on a server with a {model}")
+def _f10_server(lab: Lab) -> str:
+    """The iLO 5 server with both adapters (writable over Redfish), else one with a 530SFP+."""
+    hosted = {h.server for h in lab.hosts.values() if h.server is not None}
+    candidates = [n for n in lab.servers if n in hosted] + [n for n in lab.servers
+                                                             if n not in hosted]
+    models = {n: {a.model for a in lab.servers[n].adapters.values()} for n in candidates}
+    for name in candidates:
+        if lab.servers[name].bmc.kind == "ilo5" and {"534FLR-SFP+", "530SFP+"} <= models[name]:
+            return name
+    for name in candidates:
+        if "530SFP+" in models[name]:
+            return name
+    raise ScenarioError("F10 needs a server with a 530SFP+ adapter (ideally an iLO 5 server "
+                        "with a 534FLR-SFP+ as well)")
 
 
-def _f10_faults(lab: Lab, plan: DataplanePlan) -> list[Fault]:
-    host, vmnics = _adapter_ports(lab, "530SFP+")
-    ifaces: list[str] = []
-    ns = plan.ns(host)
-    for vmnic in vmnics:
-        ifaces += plan.ports.get(f"{host}/{vmnic}", (ns, []))[1]
-    return [NftFault(ns, _drop_all(ns, ifaces, "lh_fault_f10"),
-                     f"{host} {', '.join(vmnics)} (530SFP+, DCB/LLDP agent off): no traffic")]
+def _f10_realise(data: dict[str, Any]) -> None:
+    server = data["servers"][_f10_server(Lab.model_validate(data))]
+    for adapter in server["adapters"].values():
+        if adapter["model"] == "534FLR-SFP+":
+            for port in adapter["ports"].values():
+                port["personality"] = "FCoE"
+        elif adapter["model"] == "530SFP+":
+            adapter["lldp_agent"] = False
 
 
 # -- F11: a switch port drops every frame and sends no CDP, link up ---------------------------
@@ -200,20 +244,162 @@ def _f12_realise(data: dict[str, Any]) -> None:
         raise ScenarioError("F12 needs hosts with a management and a vMotion vmknic")
 
 
+# -- F11 (vSphere side): beacon probing on the silent uplink's two-uplink team --------------
+
+def _f11_realise(data: dict[str, Any]) -> None:
+    """The vMotion port group behind the silenced uplink uses beacon probing on fewer than
+    three uplinks: it cannot tell which uplink failed, so it keeps the silent one (the data
+    plane's teaming controller does the same), and vCenter shows a policy the check flags."""
+    from harness.checks.intent import host_port_groups
+
+    lab = Lab.model_validate(data)
+    for cable in lab.cabling:
+        (a, ap), (b, bp) = cable.ends
+        for host, vmnic, other in ((a, ap, b), (b, bp, a)):
+            if host not in lab.hosts or other not in lab.physical_switches:
+                continue
+            if vmnic not in _vmotion_active(lab, host):
+                continue
+            vmk = next(v for v in lab.hosts[host].vmknics.values() if "vmotion" in v.services)
+            team = host_port_groups(lab, host)[vmk.port_group].teaming
+            if len(team.uplinks) >= 3:
+                raise ScenarioError(f"F11 needs the vMotion port group {vmk.port_group} to "
+                                    f"have fewer than 3 uplinks (it has {len(team.uplinks)})")
+            _set_teaming(data, lab, host, vmk.port_group, "failure_detection", "beacon_probing")
+            return
+    raise ScenarioError("F11 needs a cabled vMotion uplink")
+
+
+def _set_teaming(data: dict[str, Any], lab: Lab, host: str, port_group: str, key: str,
+                 value: Any) -> None:
+    for dname, dvs in lab.distributed_switches.items():
+        if port_group in dvs.port_groups and host in dvs.hosts:
+            pg = data["distributed_switches"][dname]["port_groups"][port_group]
+            pg.setdefault("teaming", {})[key] = value
+            return
+    for sname, sw in lab.hosts[host].standard_switches.items():
+        if port_group in sw.port_groups:
+            pg = data["hosts"][host]["standard_switches"][sname]["port_groups"][port_group]
+            pg.setdefault("teaming", {})[key] = value
+            return
+    raise ScenarioError(f"{host} has no port group {port_group!r}")
+
+
+# -- F01: vCenter's network rollback is off --------------------------------------------------
+
+def _f01_realise(data: dict[str, Any]) -> None:
+    if data.get("vcenter") is None:
+        raise ScenarioError("F01 needs a lab with a `vcenter`")
+    # Without rollback, the simulated vCenter keeps a change that cuts a host's last
+    # management path and loses the host, as in the field.
+    data["vcenter"]["network_rollback"] = False
+
+
+# -- F04: a host's page-sharing salting differs from the lab ---------------------------------
+
+def _f04_host(lab: Lab) -> str:
+    hosts = [h for h, host in lab.hosts.items() if host.page_sharing is not None]
+    if not hosts:
+        raise ScenarioError("F04 needs a host with a `page_sharing` intent")
+    return hosts[-1]
+
+
+def _f04_realise(data: dict[str, Any]) -> None:
+    lab = Lab.model_validate(data)
+    host = _f04_host(lab)
+    # 0 shares pages between all VMs; 2 (ESXi's default) keeps them inside each VM
+    value = 2 if lab.hosts[host].page_sharing == "inter_vm" else 0
+    data["hosts"][host]["advanced_options"]["Mem.ShareForceSalting"] = value
+
+
+# -- F05: one host without NTP servers, ntpd stopped, clock 6 minutes ahead ------------------
+
+F05_CLOCK_AHEAD_S = 360.0
+
+
+def _f05_host(lab: Lab) -> str:
+    if not lab.hosts:
+        raise ScenarioError("F05 needs a host")
+    names = sorted(lab.hosts)
+    return names[1] if len(names) > 1 else names[0]
+
+
+def _f05_realise(data: dict[str, Any]) -> None:
+    data["hosts"][_f05_host(Lab.model_validate(data))]["ntp_servers"] = []
+
+
+def _f05_vsphere(lab: Lab) -> VsphereFaults:
+    host = _f05_host(lab)
+    return VsphereFaults(clock_offsets={host: F05_CLOCK_AHEAD_S}, services_off={host: ("ntpd",)})
+
+
+# -- F08: a host patched past what its vCenter supports --------------------------------------
+
+# ESXi GA builds: the first of these newer than the vCenter's major.minor is beyond its support
+# (VMware's interoperability matrix: a vCenter manages hosts of its own release and older).
+ESXI_RELEASES: tuple[tuple[str, int], ...] = (
+    ("6.7.0", 8169922), ("7.0.0", 15843807), ("8.0.0", 20513097))
+
+
+def _release(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _f08_realise(data: dict[str, Any]) -> None:
+    lab = Lab.model_validate(data)
+    if lab.vcenter is None or not lab.hosts:
+        raise ScenarioError("F08 needs a vCenter and a host")
+    vc = _release(lab.vcenter.version)
+    newer = next(((v, b) for v, b in ESXI_RELEASES if _release(v) > vc), None)
+    if newer is None:
+        raise ScenarioError(f"F08 knows no ESXi release newer than vCenter {lab.vcenter.version}")
+    # the most recently patched host is the one that went too far
+    host = max(lab.hosts, key=lambda h: (_release(lab.hosts[h].version), lab.hosts[h].build))
+    data["hosts"][host]["version"], data["hosts"][host]["build"] = newer
+
+
+# -- F14: a VM imported from Workstation keeps its MAC ---------------------------------------
+
+def _f14_realise(data: dict[str, Any]) -> None:
+    lab = Lab.model_validate(data)
+    nlb_members = {m for c in lab.nlb_clusters.values() for m in c.members}
+    for vname, vm in lab.vms.items():
+        if vname in nlb_members:
+            continue  # NLB rewrites its members' MACs anyway
+        for label, nic in vm.nics.items():
+            if nic.mac is not None and nic.address_type == "manual":
+                # Workstation's OUI, the rest of the MAC kept
+                data["vms"][vname]["nics"][label]["mac"] = "00:0c:29:" + nic.mac.split(":", 3)[3]
+                return
+    raise ScenarioError("F14 needs a VM (not an NLB member) with a static MAC")
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.id: s for s in (
+        Scenario(INCIDENTS["F01"], "vCenter's network rollback is off: a change that cuts a "
+                 "host's last management path loses the host", realise=_f01_realise),
         Scenario(INCIDENTS["F02"], "one underlay router interface at MTU 1500",
                  realise=_f02_realise),
         Scenario(INCIDENTS["F03"], "a duplicate flood-replication entry in a VXLAN FDB",
                  faults=_f03_faults),
+        Scenario(INCIDENTS["F04"], "a host's Mem.ShareForceSalting differs from the lab's page "
+                 "sharing", realise=_f04_realise),
+        Scenario(INCIDENTS["F05"], "one host without NTP servers, ntpd stopped, its clock 6 "
+                 "minutes ahead", realise=_f05_realise, vsphere=_f05_vsphere),
+        Scenario(INCIDENTS["F08"], "a host build newer than the vCenter supports",
+                 realise=_f08_realise),
         Scenario(INCIDENTS["F09"], "NLB port group notifies switches: a node announces the "
                  "cluster MAC", realise=_f09_realise),
-        Scenario(INCIDENTS["F10"], "530SFP+ uplinks drop every frame while the link stays up",
-                 faults=_f10_faults),
-        Scenario(INCIDENTS["F11"], "a switch port drops every frame and sends no CDP, link up",
+        Scenario(INCIDENTS["F10"], "FlexFabric ports in FCoE personality and the 530SFP+ "
+                 "DCB/LLDP agent off (emulated iLO): those uplinks pass nothing, link up",
+                 realise=_f10_realise),
+        Scenario(INCIDENTS["F11"], "a switch port drops every frame and sends no CDP, link up; "
+                 "its team uses beacon probing on two uplinks", realise=_f11_realise,
                  faults=_f11_faults),
         Scenario(INCIDENTS["F12"], "vMotion vmk in the management subnet on another VLAN",
                  realise=_f12_realise),
+        Scenario(INCIDENTS["F14"], "a VM keeps the MAC Workstation gave it", realise=_f14_realise),
     )
 }
 
@@ -250,3 +436,16 @@ def realised_lab(lab: Lab, scenarios: list[Scenario]) -> Lab:
         if s.realise is not None:
             s.realise(data)
     return Lab.model_validate(data)
+
+
+def vsphere_faults(lab: Lab, scenarios: list[Scenario]) -> VsphereFaults:
+    """The vSphere-side faults of the scenarios on the lab file's lab, merged.
+
+    Raises:
+        ScenarioError: a scenario does not fit the lab, or two contradict each other.
+    """
+    out = VsphereFaults()
+    for s in scenarios:
+        if s.vsphere is not None:
+            out = out.merged(s.vsphere(lab))
+    return out

@@ -120,7 +120,17 @@ func (d *DateTimeSystem) RefreshDateTimeSystem(ctx *simulator.Context, req *type
 type ServiceSystem struct {
 	mo.HostServiceSystem
 
-	host *simulator.HostSystem
+	host  *simulator.HostSystem
+	clock *DateTimeSystem // ntpd steps it when it starts with servers
+}
+
+// ntpStep is what ESXi's ntpd does when it starts with servers configured (it runs with -g):
+// it steps the clock to the servers' time, whatever the offset.
+func (s *ServiceSystem) ntpStep(id string) {
+	if id == "ntpd" && s.clock != nil && s.clock.DateTimeInfo.NtpConfig != nil &&
+		len(s.clock.DateTimeInfo.NtpConfig.Server) > 0 {
+		s.clock.offset = 0
+	}
 }
 
 func newServiceSystem(h *simulator.HostSystem) *ServiceSystem {
@@ -170,6 +180,7 @@ func (s *ServiceSystem) StartService(ctx *simulator.Context, req *types.StartSer
 			return &types.InvalidState{}
 		}
 		svc.Running = true
+		s.ntpStep(svc.Key)
 		return nil
 	})}
 	if body.Fault_ == nil {
@@ -197,6 +208,7 @@ func (s *ServiceSystem) StopService(ctx *simulator.Context, req *types.StopServi
 func (s *ServiceSystem) RestartService(ctx *simulator.Context, req *types.RestartService) soap.HasFault {
 	body := &methods.RestartServiceBody{Fault_: s.change(ctx, req.Id, func(svc *types.HostService) types.BaseMethodFault {
 		svc.Running = true
+		s.ntpStep(svc.Key)
 		return nil
 	})}
 	if body.Fault_ == nil {

@@ -67,6 +67,7 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	h.ConfigManager.DateTimeSystem = &dtsRef
 
 	ss := newServiceSystem(h)
+	ss.clock = dts
 	r.Put(ss)
 	ssRef := ss.Self
 	h.ConfigManager.ServiceSystem = &ssRef
@@ -80,7 +81,14 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 
 	fw := newFirewallSystem(r, h)
 	r.Put(fw)
-	return nil
+
+	// VMkernel NIC service tags and a local datastore for VMs (vnicmgr.go).
+	vm, err := newVirtualNicManager(r, h)
+	if err != nil {
+		return err
+	}
+	r.Put(vm)
+	return addLocalDatastore(in.model, h, hs.Name+"-local")
 }
 
 // optionValues merges the ESXi defaults with the spec's seeds, in a stable order.
