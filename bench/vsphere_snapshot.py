@@ -1,11 +1,13 @@
-"""Benchmark: one PropertyCollector snapshot of every host's network vs naive attribute access.
+"""Benchmark: the vSphere driver's snapshot vs naive per-host pyVmomi attribute access.
 
-Starts lh-vcsim with N hosts (default 1,000), then reads the same facts per host (name,
-config.network.vnic/vswitch/portgroup/pnic) two ways: (a) RetrievePropertiesEx over a
-ContainerView, following continuation tokens (pages of 100 objects), and (b) naive pyVmomi
-attribute access, `h.config.network.vnic` and so on, which costs one round trip per attribute
-per host. Requests are counted by wrapping `si._stub.InvokeMethod`. Prints both times and
-request counts, checks both saw the same data, and prints `ratio=NN.N` (naive / collector) last.
+Starts lh-vcsim with N hosts (default 1,000) on 127.0.0.1 and reads the same host facts two
+ways over one session: (a) `VsphereDriver.snapshot()`, one RetrievePropertiesEx over a
+ContainerView (plus CreateContainerView and DestroyView), and (b) the way most scripts do it,
+`h.config.network.vnic`, `h.config.option` ... per host, each attribute walk one round trip
+that fetches the whole top-level property. Both sides go through the driver's declarative
+converters, so their facts must compare equal. Requests are counted by the connection's wrapper
+around the pyVmomi stub. Prints both times and request counts, then `ratio=NN.N` (naive /
+snapshot) last. Targets: snapshot <= 3 requests and >= 30x faster.
 
 Usage: .venv/bin/python bench/vsphere_snapshot.py [N]
 """
@@ -18,17 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pyVim.connect import Disconnect, SmartConnect
-from pyVmomi import vim, vmodl
-
+from harness.drivers.vsphere import VsphereConnection, VsphereDriver, mapping
+from harness.drivers.vsphere.facts import HostFacts
+from harness.drivers.vsphere.vmomi import vim
+from harness.lab.inventory import Secret
 from harness.sim.vcenter import VcsimProcess, build_binary
 
 USER, PASSWORD = "bench", "bench-password"
-PATHS = ["config.network.vnic", "config.network.vswitch", "config.network.portgroup",
-         "config.network.pnic"]
-PAGE = 100
-
-Facts = dict[str, tuple[tuple[str, ...], ...]]
 
 
 def spec(n: int) -> dict[str, Any]:
@@ -38,44 +36,47 @@ def spec(n: int) -> dict[str, Any]:
                         "datacenter": "DC", "cluster": "CL"}, "hosts": hosts}
 
 
-def digest(vnic: Any, vswitch: Any, portgroup: Any, pnic: Any) -> tuple[tuple[str, ...], ...]:
-    return (tuple(v.device for v in vnic), tuple(s.name for s in vswitch),
-            tuple(p.spec.name for p in portgroup), tuple(p.device for p in pnic))
+def _keyed(items: Any, keys: tuple[str, ...], key: Any, value: Any) -> dict[str, Any]:
+    return {key(i): value(i) for i in items or () if key(i) in keys}
 
 
-def collector(si: Any) -> Facts:
-    content = si.content
+def naive(conn: VsphereConnection) -> dict[str, HostFacts]:
+    """The same host facts as the snapshot, by attribute access per host."""
+    content = vim.ServiceInstance("ServiceInstance", conn.stub).RetrieveContent()
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
-    pc = content.propertyCollector
-    filter_spec = vmodl.query.PropertyCollector.FilterSpec(
-        objectSet=[vmodl.query.PropertyCollector.ObjectSpec(
-            obj=view, skip=True, selectSet=[vmodl.query.PropertyCollector.TraversalSpec(
-                name="view", type=vim.view.ContainerView, path="view", skip=False)])],
-        propSet=[vmodl.query.PropertyCollector.PropertySpec(
-            type=vim.HostSystem, pathSet=["name", *PATHS])])
-    result = pc.RetrievePropertiesEx(
-        [filter_spec], vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=PAGE))
-    objects = list(result.objects)
-    while result.token:
-        result = pc.ContinueRetrievePropertiesEx(result.token)
-        objects.extend(result.objects)
-    view.Destroy()
-    facts: Facts = {}
-    for obj in objects:
-        props = {p.name: p.val for p in obj.propSet}
-        facts[props["name"]] = digest(*(props.get(p, []) for p in PATHS))
-    return facts
-
-
-def naive(si: Any) -> Facts:
-    content = si.content
-    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
-    facts: Facts = {}
+    hosts: dict[str, HostFacts] = {}
     for h in view.view:
-        facts[h.name] = digest(h.config.network.vnic, h.config.network.vswitch,
-                               h.config.network.portgroup, h.config.network.pnic)
+        managers = h.configManager
+        fields: dict[str, Any] = {
+            "name": h.name,
+            "connection_state": str(h.runtime.connectionState),
+            "version": h.config.product.version,
+            "build": h.config.product.build,
+            "vswitches": mapping.vswitches(h.config.network.vswitch),
+            "port_groups": mapping.port_groups(h.config.network.portgroup),
+            "vnics": mapping.vnics(h.config.network.vnic),
+            "pnics": mapping.pnics(h.config.network.pnic),
+            "proxy_switches": mapping.proxy_switches(h.config.network.proxySwitch),
+            "vnic_services": mapping.vnic_services(h.config.virtualNicManagerInfo.netConfig),
+            "ntp_servers": tuple(h.config.dateTimeInfo.ntpConfig.server or ()),
+            "services": _keyed(h.config.service.service, mapping.DEFAULT_SERVICES,
+                               lambda s: s.key, mapping.service),
+            "firewall_rulesets": _keyed(h.config.firewall.ruleset, mapping.DEFAULT_RULESETS,
+                                        lambda r: r.key, lambda r: bool(r.enabled)),
+            "options": _keyed(h.config.option, mapping.DEFAULT_OPTION_KEYS,
+                              lambda o: o.key, mapping.option_value),
+            "managers": {
+                "network_system": managers.networkSystem._moId,
+                "date_time_system": managers.dateTimeSystem._moId,
+                "service_system": managers.serviceSystem._moId,
+                "firewall_system": managers.firewallSystem._moId,
+                "advanced_option": managers.advancedOption._moId,
+            },
+        }
+        facts = mapping.build_host(h._moId, fields)
+        hosts[facts.name] = facts
     view.Destroy()
-    return facts
+    return hosts
 
 
 def main() -> None:
@@ -86,34 +87,26 @@ def main() -> None:
         build_s = time.perf_counter() - t0
         with VcsimProcess.start(spec(n), "127.0.0.1:0", USER, PASSWORD, workdir=Path(tmp),
                                 binary=binary, timeout=300) as sim:
-            print(f"hosts={n} build_s={build_s:.1f} startup_s={sim.startup_s:.2f}")
-            si = SmartConnect(host=sim.host, port=sim.port, user=USER, pwd=PASSWORD,
-                              sslContext=sim.ssl_context())
-            try:
-                calls: list[str] = []
-                stub = si._stub
-                invoke = stub.InvokeMethod
-
-                def counting(mo: Any, info: Any, args: Any) -> Any:
-                    calls.append(info.name)
-                    return invoke(mo, info, args)
-
-                stub.InvokeMethod = counting
+            print(f"hosts={n} build_s={build_s:.1f} startup_s={sim.startup_s:.2f}", flush=True)
+            conn = VsphereConnection(sim.url, USER, Secret("plain:", PASSWORD),
+                                     context=sim.ssl_context())
+            with VsphereDriver(conn) as vc:
+                snap = vc.snapshot()
+                print(f"snapshot: {snap.elapsed_s:.2f} s, {snap.requests} requests "
+                      f"({', '.join(conn.calls)})", flush=True)
+                before = conn.requests
                 t0 = time.perf_counter()
-                pc_facts = collector(si)
-                pc_s, pc_calls = time.perf_counter() - t0, len(calls)
-                calls.clear()
-                t0 = time.perf_counter()
-                naive_facts = naive(si)
-                naive_s, naive_calls = time.perf_counter() - t0, len(calls)
-                stub.InvokeMethod = invoke
-            finally:
-                Disconnect(si)
-    if pc_facts != naive_facts or len(pc_facts) != n:
-        sys.exit(f"results differ: collector saw {len(pc_facts)} hosts, naive {len(naive_facts)}")
-    print(f"collector: {pc_s:.2f} s, {pc_calls} requests")
-    print(f"naive:     {naive_s:.2f} s, {naive_calls} requests")
-    print(f"ratio={naive_s / pc_s:.1f}")
+                naive_hosts = naive(conn)
+                naive_s, naive_requests = time.perf_counter() - t0, conn.requests - before
+    if naive_hosts != dict(snap.hosts) or len(naive_hosts) != n:
+        differ = sorted(k for k in naive_hosts if naive_hosts[k] != snap.hosts.get(k))
+        sys.exit(f"results differ: snapshot saw {len(snap.hosts)} hosts, naive "
+                 f"{len(naive_hosts)}; differing: {differ[:5]}")
+    print(f"naive:    {naive_s:.2f} s, {naive_requests} requests")
+    met = snap.requests <= 3 and naive_s / snap.elapsed_s >= 30
+    print(f"facts identical for {n} hosts; target (<= 3 requests, >= 30x) "
+          f"{'met' if met else 'NOT met'}")
+    print(f"ratio={naive_s / snap.elapsed_s:.1f}")
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ CAPABILITIES: dict[str, str] = {
 # What the simulated lab realises: None when it does, else why not. Each part of the sim that
 # lands adds its capability here.
 SIM_PROVIDES: Mapping[str, str | None] = {
-    "vsphere": "the simulated lab does not realise a vCenter yet",
-    "redfish": "the simulated lab does not realise iLO BMCs yet",
+    "vsphere": None,  # lh-vcsim on the management network, provisioned from the lab
+    "redfish": None,  # the iLO emulator on the management network, one BMC per server
     "ssh": None,  # routers' OpenSSH sshd on the management network
     "probe": None,  # probe agents in the data plane's namespaces
 }
-DATA_PLANE = ("ssh", "probe")  # what needs the data plane built on this machine
+# what needs the simulated lab built on this machine
+DATA_PLANE = ("vsphere", "redfish", "ssh", "probe")
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     probe_sites,
     router_hosts,
     sim_state,
+    vcenter,
 )
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
@@ -165,6 +166,10 @@ def _layer(item: pytest.Item) -> str:
     return "other"
 
 
+LAYER_ORDER = {layer: i for i, layer in enumerate(
+    ("design", "server_build", "vsphere", "network", "nsx"))}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     errors: list[str] = []
     for item in items:
@@ -191,6 +196,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.allure_label(subject, label_type="story"))
     if errors:
         raise pytest.UsageError("labharness: invalid markers\n" + "\n".join(errors))
+    # Bottom-up: the lab file, then the hardware (a BMC fix and reset changes the uplinks),
+    # then vCenter, then the wire. A stable sort keeps each suite's own order.
+    items.sort(key=lambda item: LAYER_ORDER.get(_layer(item), len(LAYER_ORDER)))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

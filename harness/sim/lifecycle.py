@@ -18,14 +18,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.drivers.vsphere.connection import VsphereConnection
+from harness.drivers.vsphere.errors import VsphereError
+from harness.drivers.vsphere.vmomi import vim
 from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import Lab
 from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
 from harness.sim.dataplane import build as dp_build
 from harness.sim.dataplane import daemons, kernel, names, netns
 from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
+from harness.sim.ilo import IloProcess, IloSpecError, IloStartError
+from harness.sim.ilo import spec_from_lab as ilo_spec_from_lab
 from harness.sim.scenarios import FdbFault, NftFault, Scenario, realised_lab
-from harness.sim.vcenter.launcher import VcsimError, VcsimProcess, spec_from_lab
+from harness.sim.vcenter.launcher import VcsimError, VcsimProcess
+from harness.sim.vcenter.provision import ProvisionError, provision, vcenter_build
 
 RUN_ROOT = Path("/run/labharness")
 
@@ -129,29 +135,73 @@ def vcenter_dir(lab: str) -> Path:
     return run_dir(lab) / "vcenter"
 
 
-def _start_vcenter(lab: Lab, inventory: Inventory | None, plan: DataplanePlan,
-                   base_dir: Path) -> daemons.DaemonRecord | None:
-    """lh-vcsim in the mgmt namespace on the inventory's vCenter address, its hosts' network
-    hints read from their lldpd."""
+def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | None,
+                   plan: DataplanePlan, base_dir: Path, state: SimState) -> None:
+    """lh-vcsim in the mgmt namespace on the inventory's vCenter address (its hosts' network
+    hints read from their lldpd), then the lab's vSphere configuration built in it through
+    pyVmomi, as a nested-lab build would."""
     endpoint = next((e for e in plan.endpoints if e.kind == "vcenter"), None)
     if endpoint is None or inventory is None or inventory.vcenter is None:
-        return None
+        return
     try:
-        password = resolve_secret(inventory.vcenter.password, base_dir).reveal()
+        secret = resolve_secret(inventory.vcenter.password, base_dir)
     except SecretError as exc:
         raise SimError(f"inventory vcenter.password: {exc}") from None
+    t0 = time.perf_counter()
+    build = vcenter_build(lab, scenarios)
     rdir = run_dir(lab.name)
     lldp = {spec.hostname: {"socket": str(rdir / f"lldpd-{spec.ns}.sock"),
                             "interfaces": {i: i for i in spec.interfaces}}
             for spec in plan.lldp if spec.mode == "receive"}
+    for host in build.spec["hosts"]:
+        if host["name"] in lldp:
+            host["lldp"] = lldp[host["name"]]
     try:
-        proc = VcsimProcess.start(spec_from_lab(lab, lldp=lldp),
-                                  f"{endpoint.ip}:{endpoint.port}", inventory.vcenter.username,
-                                  password, workdir=vcenter_dir(lab.name), netns=endpoint.ns)
+        proc = VcsimProcess.start(build.spec, f"{endpoint.ip}:{endpoint.port}",
+                                  inventory.vcenter.username, secret.reveal(),
+                                  workdir=vcenter_dir(lab.name), netns=endpoint.ns)
     except VcsimError as exc:
         raise SimError(f"simulated vCenter: {exc}") from None
-    return daemons.adopt("lh-vcsim", endpoint.ns, proc.pid, [str(a) for a in proc.argv],
-                         proc.log_file)
+    state.daemons.append(daemons.adopt("lh-vcsim", endpoint.ns, proc.pid,
+                                       [str(a) for a in proc.argv], proc.log_file))
+    _write_state(state)
+    state.timings["vcenter_start_s"] = round(time.perf_counter() - t0, 3)
+    # the same connection code the suites use, trusting exactly this simulator's certificate
+    conn = VsphereConnection(proc.url, inventory.vcenter.username, secret,
+                             context=proc.ssl_context())
+    try:
+        conn.open()
+        report = provision(vim.ServiceInstance("ServiceInstance", conn.stub), build.lab,
+                           vsphere_faults=build.faults)
+    except (ProvisionError, VsphereError) as exc:
+        raise SimError(f"provisioning the simulated vCenter: {exc}") from None
+    finally:
+        conn.close()
+    state.timings["vcenter_provision_s"] = round(report.total_s, 3)
+
+
+def ilo_dir(lab: str) -> Path:
+    """The iLO emulator's spec, log and per-BMC certificates (inventory/sim.yaml pins them)."""
+    return run_dir(lab) / "ilo"
+
+
+def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base_dir: Path,
+                state: SimState) -> None:
+    """The iLO emulator in the mgmt namespace, one HTTPS site per BMC address. It owns the
+    adapters' state, so it also blocks the uplinks of a port its settings leave dead (F10)."""
+    bmcs = [e for e in plan.endpoints if e.kind == "bmc"]
+    if not bmcs or inventory is None:
+        return
+    t0 = time.perf_counter()
+    try:
+        spec = ilo_spec_from_lab(lab, inventory, plan.ports, base_dir=base_dir)
+        proc = IloProcess.start(spec, ilo_dir(lab.name), netns=bmcs[0].ns)
+    except (IloSpecError, IloStartError) as exc:
+        raise SimError(f"iLO emulator: {exc}") from None
+    state.daemons.append(daemons.adopt("lh-ilo", bmcs[0].ns, proc.pid,
+                                       ["python", "-m", "harness.sim.ilo"], proc.log_file))
+    _write_state(state)
+    state.timings["ilo_start_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, dict[str, Any]]:
@@ -214,12 +264,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         _write_state(state)
         _wait_for_teams(lab.name, [ns for ns, teams in plan.teams.items() if teams])
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
-        t0 = time.perf_counter()
-        vcsim = _start_vcenter(realised, inventory, plan, base_dir)
-        if vcsim is not None:
-            state.daemons.append(vcsim)
-            _write_state(state)
-            state.timings["vcenter_s"] = round(time.perf_counter() - t0, 3)
+        _start_bmcs(realised, inventory, plan, base_dir, state)
+        _start_vcenter(lab, chosen, inventory, plan, base_dir, state)
         for scenario in chosen:
             if scenario.faults is None:
                 continue

@@ -223,3 +223,12 @@ def test_network_hints_list_every_pnic_without_a_data_plane(hosts: dict[str, Any
     hints = hosts["esx03"].configManager.networkSystem.QueryNetworkHint()
     assert [h.device for h in hints] == [p.device for p in hosts["esx03"].config.network.pnic]
     assert all(h.connectedSwitchPort is None and h.lldpInfo is None for h in hints)
+
+
+def test_the_uplink_port_group_is_marked(si: Any) -> None:
+    """vCenter lists the DVS's own uplink port group in config.uplinkPortgroup and tags it
+    SYSTEM/DVS.UPLINKPG; clients use either to tell it from VM port groups."""
+    dvs = _create_dvs(si)
+    [uplink_pg] = dvs.config.uplinkPortgroup
+    assert uplink_pg.name.startswith("dvs-t-DVUplinks")
+    assert [t.key for t in uplink_pg.tag] == ["SYSTEM/DVS.UPLINKPG"]

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -54,6 +55,25 @@ func (h *objectHooks) PutObject(ctx *simulator.Context, o mo.Reference) {
 		h.env.mu.Lock()
 		h.env.dvs[x.Uuid] = x
 		h.env.mu.Unlock()
+	case *simulator.DistributedVirtualPortgroup:
+		h.markUplinkPortgroup(x)
+	}
+}
+
+// markUplinkPortgroup: the stock CreateDVS makes "<dvs>-DVUplinks-<n>" but neither lists it
+// in the DVS's config.uplinkPortgroup nor tags it SYSTEM/DVS.UPLINKPG, as vCenter does, so
+// clients cannot tell it from a VM port group.
+func (h *objectHooks) markUplinkPortgroup(pg *simulator.DistributedVirtualPortgroup) {
+	h.env.mu.Lock()
+	defer h.env.mu.Unlock()
+	for _, d := range h.env.dvs {
+		if !strings.HasPrefix(pg.Name, d.Name+"-DVUplinks") {
+			continue
+		}
+		if cfg, ok := d.Config.(*types.VMwareDVSConfigInfo); ok && len(cfg.UplinkPortgroup) == 0 {
+			cfg.UplinkPortgroup = []types.ManagedObjectReference{pg.Self}
+			pg.Tag = append(pg.Tag, types.Tag{Key: "SYSTEM/DVS.UPLINKPG"})
+		}
 	}
 }
 

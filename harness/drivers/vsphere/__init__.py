@@ -1,0 +1,51 @@
+"""vSphere driver: one pyVmomi session per vCenter, facts in one PropertyCollector call.
+
+`VsphereDriver` is the entry point (see driver.py); facts are typed records (facts.py); every
+failure is a `VsphereError` (errors.py).
+"""
+
+from harness.drivers.vsphere.connection import VsphereConnection
+from harness.drivers.vsphere.driver import PerHost, VsphereDriver
+from harness.drivers.vsphere.errors import (
+    DisruptiveOperationRefused,
+    VsphereAuthError,
+    VsphereConfigError,
+    VsphereConnectionError,
+    VsphereError,
+    VsphereFaultError,
+    VsphereHostUnreachableError,
+    VsphereInvalidRequestError,
+    VsphereNotFoundError,
+    VspherePermissionError,
+    VsphereTaskError,
+    VsphereTimeoutError,
+    VsphereTlsError,
+)
+from harness.drivers.vsphere.facts import ClockOffset, NetworkHintFacts, Snapshot
+from harness.drivers.vsphere.mapping import DEFAULT_OPTION_KEYS
+from harness.drivers.vsphere.operations import NtpState, PolicyPatch
+
+__all__ = [
+    "DEFAULT_OPTION_KEYS",
+    "ClockOffset",
+    "DisruptiveOperationRefused",
+    "NetworkHintFacts",
+    "NtpState",
+    "PerHost",
+    "PolicyPatch",
+    "Snapshot",
+    "VsphereAuthError",
+    "VsphereConfigError",
+    "VsphereConnection",
+    "VsphereConnectionError",
+    "VsphereDriver",
+    "VsphereError",
+    "VsphereFaultError",
+    "VsphereHostUnreachableError",
+    "VsphereInvalidRequestError",
+    "VsphereNotFoundError",
+    "VspherePermissionError",
+    "VsphereTaskError",
+    "VsphereTimeoutError",
+    "VsphereTlsError",
+]

@@ -1,0 +1,239 @@
+"""One pyVmomi session to one vCenter: TLS as the inventory says, bounded time, counted requests.
+
+    with VsphereConnection.from_inventory(inventory.vcenter, base_dir) as conn:
+        conn.content.about.version
+
+The connection negotiates the API version itself (pyVim's negotiation has no timeout), retries
+only transient failures (refused, reset, timeout, HTTP 502-504) and never a TLS or login
+failure, and logs out on exit. Every SOAP request after login passes a counting wrapper
+(`requests`), which is how the driver proves its snapshot costs a handful of calls.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from harness.drivers.vsphere.errors import (
+    VsphereConfigError,
+    VsphereConnectionError,
+    VsphereError,
+    is_transient,
+    translate,
+)
+from harness.drivers.vsphere.vmomi import GetServiceVersions, SoapStubAdapter, versionIdMap, vim
+from harness.lab.inventory import Secret, SecretError, TlsEndpoint, resolve_secret
+
+T = TypeVar("T")
+
+CONNECT_TIMEOUT = 10.0
+REQUEST_TIMEOUT = 300.0  # one PropertyCollector page for thousands of hosts takes seconds
+RETRIES = 2
+RETRY_DELAY = 0.5
+POOL_SIZE = 8
+
+
+def ssl_context(verify: bool, ca_file: Path | None = None) -> ssl.SSLContext:
+    """Verify against `ca_file` (or the system CAs); `verify=False` only when asked for."""
+    if not verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
+
+class VsphereConnection:
+    """A logged-in vSphere API session.
+
+    Attributes:
+        endpoint: `host:port`, used in every error message.
+        requests: SOAP requests sent since login (login itself not counted).
+        calls: method names of those requests, in order (`RetrievePropertiesEx`, ...).
+    """
+
+    def __init__(self, url: str, username: str, password: Secret, *,
+                 context: ssl.SSLContext, connect_timeout: float = CONNECT_TIMEOUT,
+                 request_timeout: float = REQUEST_TIMEOUT, retries: int = RETRIES,
+                 retry_delay: float = RETRY_DELAY) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname:
+            where = parts.netloc.rpartition("@")[2] or "?"  # never echo a user:password@
+            raise VsphereConfigError(where, "inventory",
+                                     "the vCenter url must be https://HOST[:PORT][/sdk]")
+        self.host = parts.hostname
+        self.port = parts.port or 443
+        self.path = parts.path.rstrip("/") or "/sdk"
+        self.endpoint = f"{self.host}:{self.port}"
+        self.username = username
+        self._password = password
+        self._context = context
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.requests = 0
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+        self._stub: Any = None
+        self._content: Any = None
+
+    @classmethod
+    def from_inventory(cls, endpoint: TlsEndpoint, base_dir: Path,
+                       **kwargs: Any) -> VsphereConnection:
+        """A connection as an inventory's `vcenter` entry describes it (not yet opened).
+
+        Raises:
+            VsphereConfigError: the password reference cannot be resolved or the CA file is
+                missing.
+        """
+        url = str(endpoint.url)
+        where = urlsplit(url).netloc.rpartition("@")[2]
+        try:
+            password = resolve_secret(endpoint.password, base_dir)
+        except SecretError as exc:
+            raise VsphereConfigError(where, "credentials", str(exc)) from None
+        ca_file = None
+        if endpoint.ca_file:
+            ca_file = Path(endpoint.ca_file).expanduser()
+            ca_file = ca_file if ca_file.is_absolute() else base_dir / ca_file
+            if not ca_file.is_file():
+                raise VsphereConfigError(where, "tls", f"ca_file {ca_file} does not exist")
+        try:
+            context = ssl_context(endpoint.verify_tls, ca_file)
+        except (ssl.SSLError, OSError) as exc:
+            raise VsphereConfigError(where, "tls", f"ca_file {ca_file}: {exc}") from None
+        return cls(url, endpoint.username, password, context=context, **kwargs)
+
+    # -----------------------------------------------------------------------------------------
+    # session
+
+    @property
+    def content(self) -> Any:
+        """The ServiceContent retrieved at login (about, propertyCollector, viewManager...)."""
+        if self._content is None:
+            raise VsphereError(self.endpoint, "session", "not connected: call open() first")
+        return self._content
+
+    @property
+    def stub(self) -> Any:
+        """The pyVmomi stub, to bind managed objects by id: `vim.HostSystem(moid, conn.stub)`."""
+        if self._stub is None:
+            raise VsphereError(self.endpoint, "session", "not connected: call open() first")
+        return self._stub
+
+    def open(self) -> VsphereConnection:
+        """Negotiate the API version and log in, retrying transient failures.
+
+        Raises:
+            VsphereTlsError, VsphereConnectionError, VsphereAuthError, VsphereTimeoutError.
+        """
+        if self._stub is None:
+            self.retrying("login", self._login)
+        return self
+
+    def _login(self) -> None:
+        version = self._negotiate()
+        stub = SoapStubAdapter(host=self.host, port=self.port, path=self.path, version=version,
+                               sslContext=self._context, poolSize=POOL_SIZE,
+                               httpConnectionTimeout=self.request_timeout)
+        try:
+            content = vim.ServiceInstance("ServiceInstance", stub).RetrieveContent()
+            content.sessionManager.Login(self.username, self._password.reveal(), None)
+        except BaseException:
+            stub.DropConnections()
+            raise
+        invoke = stub.InvokeMethod
+
+        def counting(mo: Any, info: Any, args: Any, *rest: Any) -> Any:
+            with self._lock:
+                self.requests += 1
+                self.calls.append(str(info.wsdlName if info.wsdlName != "Fetch" else
+                                      f"Fetch {args[0] if args else ''}"))
+            return invoke(mo, info, args, *rest)
+
+        stub.InvokeMethod = counting
+        self._stub, self._content = stub, content
+
+    def _negotiate(self) -> str:
+        """The newest API version both pyVmomi and the server speak, from vimServiceVersions.xml,
+        fetched with the connect timeout (this is what proves reachability and TLS)."""
+        conn = http.client.HTTPSConnection(self.host, self.port, timeout=self.connect_timeout,
+                                           context=self._context)
+        try:
+            conn.request("GET", f"{self.path}/vimServiceVersions.xml")
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        if resp.status in (502, 503, 504):
+            raise http.client.HTTPException(f"{resp.status} {resp.reason}")
+        try:
+            root = ET.fromstring(body) if resp.status == 200 else None
+        except ET.ParseError:
+            root = None
+        if root is None or root.tag != "namespaces":
+            raise VsphereConnectionError(
+                self.endpoint, "login", f"not a vSphere API endpoint: GET {self.path}"
+                f"/vimServiceVersions.xml answered HTTP {resp.status}")
+        offered = {v.text for ns in root.findall("namespace")
+                   for v in [ns.find("version"), *ns.findall("priorVersions/version")]
+                   if v is not None}
+        for version in GetServiceVersions("vim25"):
+            if versionIdMap.get(version) in offered:
+                return str(version)
+        raise VsphereConnectionError(self.endpoint, "login", "no API version in common; the "
+                                     f"server offers {sorted(x for x in offered if x)}")
+
+    def close(self) -> None:
+        """Log out and drop the HTTP connections; safe to call twice."""
+        stub, content = self._stub, self._content
+        self._stub = self._content = None
+        if stub is None:
+            return
+        try:
+            content.sessionManager.Logout()
+        except Exception:
+            pass  # the session expires on the server anyway; nothing to report at teardown
+        finally:
+            stub.DropConnections()
+
+    def __enter__(self) -> VsphereConnection:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -----------------------------------------------------------------------------------------
+    # calls
+
+    def call(self, step: str, fn: Callable[[], T]) -> T:
+        """Run one request, translating whatever it raises into a VsphereError."""
+        try:
+            return fn()
+        except VsphereError:
+            raise
+        except Exception as exc:
+            raise translate(exc, self.endpoint, step, [self._password.reveal()]) from None
+
+    def retrying(self, step: str, fn: Callable[[], T]) -> T:
+        """Run an idempotent request, retrying transient failures `retries` times."""
+        delay, attempt = self.retry_delay, 0
+        while True:
+            try:
+                return self.call(step, fn)
+            except VsphereError as exc:
+                if not is_transient(exc) or attempt >= self.retries:
+                    raise
+            attempt += 1
+            time.sleep(delay)
+            delay *= 2

@@ -1,0 +1,296 @@
+"""The vSphere driver: snapshot, batched per-host reads and guarded remediations.
+
+    with VsphereDriver.connect(inventory.vcenter, base_dir) as vc:
+        snap = vc.snapshot()                 # <= 3 SOAP requests for the whole vCenter
+        offsets = vc.clock_offsets()         # QueryDateTime on every host, a few at a time
+        hints = vc.network_hints()           # QueryNetworkHint on every host
+        vc.set_ntp("esx01", ["198.18.10.1"], allow_disruptive=True)
+
+Remediations refuse with DisruptiveOperationRefused unless the driver was made with
+allow_disruptive=True or the call passes it, before any request is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from harness.drivers.vsphere import mapping, operations
+from harness.drivers.vsphere.collector import (
+    Table,
+    read_objects,
+    read_one,
+    retrieve,
+    take_snapshot,
+)
+from harness.drivers.vsphere.connection import VsphereConnection
+from harness.drivers.vsphere.errors import (
+    DisruptiveOperationRefused,
+    VsphereError,
+    VsphereNotFoundError,
+)
+from harness.drivers.vsphere.facts import (
+    ClockOffset,
+    HostManagers,
+    NetworkHintFacts,
+    OptionValue,
+    PolicyFacts,
+    Snapshot,
+    VmknicFacts,
+)
+from harness.drivers.vsphere.mapping import Prop
+from harness.drivers.vsphere.operations import MigrationTarget, NtpState, PolicyPatch
+from harness.drivers.vsphere.vmomi import vim
+from harness.lab.inventory import TlsEndpoint
+
+T = TypeVar("T")
+
+ROLLBACK_OPTION = "config.vpxd.network.rollback"
+WORKERS = 4  # concurrent per-host calls: enough to hide latency, gentle on hostd/vpxd
+TASK_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class PerHost(Generic[T]):
+    """Results of one call made on many hosts: a value or an error per host."""
+
+    values: dict[str, T] = field(default_factory=dict)
+    errors: dict[str, VsphereError] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class _HostRef:
+    moref: str
+    managers: HostManagers
+
+
+_HOST_REF_PROPS: tuple[Prop, ...] = tuple(
+    p for p in mapping.host_props((), (), ()) if p.field in ("name", "managers"))
+
+
+class VsphereDriver:
+    """Reads and (when allowed) changes one vCenter through one session."""
+
+    def __init__(self, conn: VsphereConnection, *, allow_disruptive: bool = False,
+                 task_timeout: float = TASK_TIMEOUT, workers: int = WORKERS) -> None:
+        self.conn = conn
+        self.allow_disruptive = allow_disruptive
+        self.task_timeout = task_timeout
+        self.workers = max(1, workers)
+        self._hosts: dict[str, _HostRef] | None = None
+
+    @classmethod
+    def connect(cls, endpoint: TlsEndpoint, base_dir: Path, *, allow_disruptive: bool = False,
+                **conn_kwargs: Any) -> VsphereDriver:
+        """Log in as the inventory's `vcenter` entry says (relative paths against `base_dir`).
+
+        Raises:
+            VsphereConfigError, VsphereTlsError, VsphereConnectionError, VsphereAuthError.
+        """
+        conn = VsphereConnection.from_inventory(endpoint, base_dir, **conn_kwargs).open()
+        return cls(conn, allow_disruptive=allow_disruptive)
+
+    def close(self) -> None:
+        """Log out."""
+        self.conn.close()
+
+    def __enter__(self) -> VsphereDriver:
+        self.conn.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def requests(self) -> int:
+        """SOAP requests this session has sent since login."""
+        return self.conn.requests
+
+    # -----------------------------------------------------------------------------------------
+    # reads
+
+    def snapshot(self, *, option_keys: Sequence[str] | None = mapping.DEFAULT_OPTION_KEYS,
+                 service_keys: Sequence[str] | None = mapping.DEFAULT_SERVICES,
+                 ruleset_keys: Sequence[str] | None = mapping.DEFAULT_RULESETS,
+                 page_size: int | None = None) -> Snapshot:
+        """Every host, switch, port group, vmknic, pnic, DVS, service, option and VM fact, in
+        one PropertyCollector call (`Snapshot.requests` says how many SOAP requests it took)."""
+        snap = take_snapshot(self.conn, option_keys=option_keys, service_keys=service_keys,
+                             ruleset_keys=ruleset_keys, page_size=page_size)
+        self._hosts = {h.name: _HostRef(h.moref, h.managers) for h in snap.hosts.values()}
+        return snap
+
+    def _host_refs(self) -> dict[str, _HostRef]:
+        if self._hosts is None:
+            found = read_objects(self.conn, vim.HostSystem, _HOST_REF_PROPS)
+            self._hosts = {r.fields["name"]: _HostRef(r.moref, HostManagers(
+                **r.fields.get("managers", {}))) for r in found}
+        return self._hosts
+
+    def _host(self, name: str, step: str) -> _HostRef:
+        hosts = self._host_refs()
+        if name not in hosts:
+            raise VsphereNotFoundError(self.conn.endpoint, step, f"no host {name!r}; vCenter "
+                                       f"has {sorted(hosts)}")
+        return hosts[name]
+
+    def _per_host(self, hosts: Iterable[str] | None, step: str,
+                  fn: Callable[[str, _HostRef], T]) -> PerHost[T]:
+        refs = self._host_refs()
+        names = sorted(refs) if hosts is None else list(hosts)
+        out: PerHost[T] = PerHost()
+        todo: list[str] = []
+        for name in names:
+            if name in refs:
+                todo.append(name)
+            else:
+                out.errors[name] = VsphereNotFoundError(self.conn.endpoint, step,
+                                                        f"no host {name!r}")
+
+        def one(name: str) -> tuple[str, T | VsphereError]:
+            try:
+                return name, fn(name, refs[name])
+            except VsphereError as exc:
+                return name, exc
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=min(self.workers, max(1, len(todo))),
+                                thread_name_prefix="lh-vsphere") as pool:
+            for name, result in pool.map(one, todo):
+                if isinstance(result, VsphereError):
+                    out.errors[name] = result
+                else:
+                    out.values[name] = result
+        return PerHost(out.values, out.errors, time.perf_counter() - t0)
+
+    def clock_offsets(self, hosts: Iterable[str] | None = None) -> PerHost[ClockOffset]:
+        """Each host's clock against this machine's, via QueryDateTime (concurrently)."""
+
+        def read(name: str, ref: _HostRef) -> ClockOffset:
+            step = f"{name}: QueryDateTime"
+            if not ref.managers.date_time_system:
+                raise VsphereNotFoundError(self.conn.endpoint, step, "no dateTimeSystem")
+            dts = vim.host.DateTimeSystem(ref.managers.date_time_system, self.conn.stub)
+            t0 = time.time()
+            host_time = self.conn.retrying(step, dts.QueryDateTime)
+            t1 = time.time()
+            if host_time.tzinfo is None:
+                host_time = host_time.replace(tzinfo=UTC)
+            offset = host_time.timestamp() - (t0 + t1) / 2
+            return ClockOffset(name, offset, (t1 - t0) / 2, host_time)
+
+        return self._per_host(hosts, "QueryDateTime", read)
+
+    def network_hints(self, hosts: Iterable[str] | None = None,
+                      ) -> PerHost[tuple[NetworkHintFacts, ...]]:
+        """CDP/LLDP neighbours per pnic of each host, via QueryNetworkHint (concurrently)."""
+
+        def read(name: str, ref: _HostRef) -> tuple[NetworkHintFacts, ...]:
+            step = f"{name}: QueryNetworkHint"
+            if not ref.managers.network_system:
+                raise VsphereNotFoundError(self.conn.endpoint, step, "no networkSystem")
+            ns = vim.host.NetworkSystem(ref.managers.network_system, self.conn.stub)
+            return mapping.network_hints(name, self.conn.retrying(step, ns.QueryNetworkHint))
+
+        return self._per_host(hosts, "QueryNetworkHint", read)
+
+    def vcenter_settings(self, prefix: str) -> dict[str, OptionValue]:
+        """vCenter's own advanced settings under a name prefix (OptionManager.QueryOptions)."""
+        step = f"vCenter settings {prefix}"
+        manager = self.conn.content.setting
+        try:
+            values = self.conn.retrying(step, lambda: manager.QueryOptions(prefix))
+        except VsphereError as exc:
+            if exc.fault == "InvalidName":  # vCenter's answer when nothing has that prefix
+                return {}
+            raise
+        return {str(v.key): v.value for v in values}
+
+    def network_rollback(self) -> bool | None:
+        """config.vpxd.network.rollback (F01); None when vCenter does not report it. vCenter
+        keeps settings as strings: "false" is off, anything else (and absence) is on."""
+        value = self.vcenter_settings(ROLLBACK_OPTION).get(ROLLBACK_OPTION)
+        if value is None:
+            return None
+        return str(value).strip().lower() != "false"
+
+    # -----------------------------------------------------------------------------------------
+    # remediations
+
+    def _guard(self, step: str, allow_disruptive: bool | None) -> None:
+        allowed = self.allow_disruptive if allow_disruptive is None else allow_disruptive
+        if not allowed:
+            raise DisruptiveOperationRefused(
+                self.conn.endpoint, step, "this changes the lab; it runs only with "
+                "allow_disruptive=True (labharness run --allow-disruptive on a lab that allows "
+                "it)")
+
+    def set_ntp(self, host: str, servers: Sequence[str], *,
+                allow_disruptive: bool | None = None, timeout: float | None = None) -> NtpState:
+        """Set NTP servers, enable the ntpClient rule, ntpd policy on and (re)started; returns
+        the state read back from vCenter."""
+        step = f"{host}: set NTP"
+        self._guard(step, allow_disruptive)
+        ref = self._host(host, step)
+        return operations.set_ntp(self.conn, host, ref.moref, ref.managers, servers,
+                                  timeout or self.task_timeout)
+
+    def fix_port_group_policy(self, port_group: str, patch: PolicyPatch, *,
+                              host: str | None = None, allow_disruptive: bool | None = None,
+                              timeout: float | None = None) -> PolicyFacts:
+        """Set security/teaming fields of a port group: a standard one on `host`, else the DV
+        port group of that name. Returns the effective policy vCenter then reports."""
+        step = f"fix policy of {port_group}"
+        self._guard(step, allow_disruptive)
+        timeout = timeout or self.task_timeout
+        if host is not None:
+            ref = self._host(host, step)
+            policy = operations.fix_standard_port_group(
+                self.conn, host, ref.moref, ref.managers, port_group, patch, timeout)
+            if policy is not None:
+                return policy
+        moref = self._dv_port_group(port_group, step)[0]
+        return operations.fix_dv_port_group(self.conn, moref, port_group, patch, timeout)
+
+    def _dv_port_group(self, name: str, step: str) -> tuple[str, str, str]:
+        """(moref, key, switch uuid) of a DV port group, by name, in one request."""
+        found, _ = retrieve(self.conn, [
+            Table(vim.dvs.DistributedVirtualPortgroup, (
+                Prop("name", "name", str), Prop("key", "key", str),
+                Prop("config.distributedVirtualSwitch", "dvs", lambda v: v._moId))),
+            Table(vim.DistributedVirtualSwitch, (Prop("uuid", "uuid", str),))])
+        uuids = {r.moref: r.fields.get("uuid", "") for r in found
+                 if r.vim_type is vim.DistributedVirtualSwitch}
+        for r in found:
+            if r.vim_type is not vim.DistributedVirtualSwitch and r.fields.get("name") == name:
+                uuid = uuids.get(str(r.fields.get("dvs")), "")
+                return r.moref, str(r.fields.get("key", r.moref)), uuid
+        raise VsphereNotFoundError(self.conn.endpoint, step, f"no port group {name!r} on the "
+                                   "host and no DV port group of that name")
+
+    def migrate_vmknic(self, host: str, device: str, port_group: str, *,
+                       allow_disruptive: bool | None = None,
+                       timeout: float | None = None) -> VmknicFacts:
+        """Move a vmknic to a standard port group of the host or to a DV port group, and wait
+        until vCenter shows it there with the host still connected."""
+        step = f"{host}: migrate {device} to {port_group}"
+        self._guard(step, allow_disruptive)
+        ref = self._host(host, step)
+        host_obj = vim.HostSystem(ref.moref, self.conn.stub)
+        pgs = read_one(self.conn, host_obj, ["config.network.portgroup"], step)
+        standard = {p.spec.name for p in pgs.get("config.network.portgroup") or ()}
+        if port_group in standard:
+            target = MigrationTarget(port_group)
+        else:
+            _, key, uuid = self._dv_port_group(port_group, step)
+            target = MigrationTarget(port_group, switch_uuid=uuid, portgroup_key=key)
+        return operations.migrate_vmknic(self.conn, host, ref.moref, ref.managers, device,
+                                         target, timeout or self.task_timeout)
