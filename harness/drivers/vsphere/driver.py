@@ -225,6 +225,14 @@ class VsphereDriver:
     # -----------------------------------------------------------------------------------------
     # remediations
 
+    def guard(self, step: str, allow_disruptive: bool | None = None) -> None:
+        """Refuse a change unless this driver or the call allows disruptive operations.
+
+        Raises:
+            DisruptiveOperationRefused: before anything is sent.
+        """
+        self._guard(step, allow_disruptive)
+
     def _guard(self, step: str, allow_disruptive: bool | None) -> None:
         allowed = self.allow_disruptive if allow_disruptive is None else allow_disruptive
         if not allowed:

@@ -1,0 +1,1 @@
+"""Multi-step procedures that change a lab carefully (each guarded, verified, undone on loss)."""
