@@ -25,6 +25,7 @@ from harness.checks.view import (
     PortGroupView,
     SecurityView,
     TeamView,
+    VCenterView,
     VmknicView,
     VmNicView,
     VmView,
@@ -174,8 +175,12 @@ def view_from_snapshot(snapshot: Snapshot, lab: Lab) -> DesignView:
         for name, vm in snapshot.vms.items()
     }
     intent = view_from_lab(lab)
+    about = snapshot.vcenter
+    vcenter = VCenterView(intent.vcenter.name if intent.vcenter else "vcenter", about.version,
+                          int(about.build) if about.build.isdigit() else None)
     return DesignView(source="observed", hosts=hosts, vms=vms,
-                      nlb_clusters=intent.nlb_clusters, underlay=intent.underlay)
+                      nlb_clusters=intent.nlb_clusters, underlay=intent.underlay,
+                      vcenter=vcenter)
 
 
 def snapshot_option_keys(lab: Lab) -> tuple[str, ...]:

@@ -185,6 +185,22 @@ def ilo_dir(lab: str) -> Path:
     return run_dir(lab) / "ilo"
 
 
+def _switch_side(lab: Lab, plan: DataplanePlan) -> dict[str, tuple[str, list[str]]]:
+    """`host/vmnic` -> the switch port's namespace and interfaces at the cable's far end.
+
+    An adapter that passes nothing (F10) is emulated by dropping every frame at the switch
+    port it is cabled to: packet sockets in the host namespace (lldpd, captures) see frames
+    before any ingress hook there, so a drop on the host side would still let them hear CDP.
+    """
+    out: dict[str, tuple[str, list[str]]] = {}
+    for cable in lab.cabling:
+        for (host, vmnic), (sw, port) in (cable.ends, cable.ends[::-1]):
+            if host in lab.hosts and f"{sw}/{port}" in plan.ports:
+                ns, ifaces = plan.ports[f"{sw}/{port}"]
+                out[f"{host}/{vmnic}"] = (ns, list(ifaces))
+    return out
+
+
 def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base_dir: Path,
                 state: SimState) -> None:
     """The iLO emulator in the mgmt namespace, one HTTPS site per BMC address. It owns the
@@ -194,7 +210,7 @@ def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base
         return
     t0 = time.perf_counter()
     try:
-        spec = ilo_spec_from_lab(lab, inventory, plan.ports, base_dir=base_dir)
+        spec = ilo_spec_from_lab(lab, inventory, _switch_side(lab, plan), base_dir=base_dir)
         proc = IloProcess.start(spec, ilo_dir(lab.name), netns=bmcs[0].ns)
     except (IloSpecError, IloStartError) as exc:
         raise SimError(f"iLO emulator: {exc}") from None
@@ -259,12 +275,14 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         dp_build.build(plan)
         state.timings["build_s"] = round(time.perf_counter() - t0, 3)
         state.ssh = _ssh_material(lab.name, plan)
+        # the BMCs first: the emulated adapters' state (F10) is in force before any daemon
+        # sends or hears a frame
+        _start_bmcs(realised, inventory, plan, base_dir, state)
         t0 = time.perf_counter()
-        state.daemons = daemons.start_all(plan, rdir, ssh_dir(lab.name))
+        state.daemons += daemons.start_all(plan, rdir, ssh_dir(lab.name))
         _write_state(state)
         _wait_for_teams(lab.name, [ns for ns, teams in plan.teams.items() if teams])
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
-        _start_bmcs(realised, inventory, plan, base_dir, state)
         _start_vcenter(lab, chosen, inventory, plan, base_dir, state)
         for scenario in chosen:
             if scenario.faults is None:

@@ -119,10 +119,19 @@ def test_status_lists_namespaces_daemons_and_endpoints(sim: lifecycle.SimState) 
     info = lifecycle.status(TEST_LAB)
     assert info["running"] is True
     assert all(n["present"] for n in info["namespaces"])
-    assert {d["name"].split("-")[0] for d in info["daemons"]} == {"lldpd", "teaming", "sshd"}
+    assert {d["name"].split("-")[0] for d in info["daemons"]} == {"lldpd", "teaming", "sshd",
+                                                                  "lh"}
+    assert {d["name"] for d in info["daemons"] if d["name"].startswith("lh-")} == {
+        "lh-vcsim", "lh-ilo"}
     assert all(d["running"] for d in info["daemons"])
-    assert info["endpoints"] == [{"name": "opnsense01", "kind": "ssh",
-                                  "ns": ns("opnsense01"), "ip": "198.19.255.2", "port": 22}]
+    assert info["endpoints"][0] == {"name": "opnsense01", "kind": "ssh",
+                                    "ns": ns("opnsense01"), "ip": "198.19.255.2", "port": 22}
+    assert [(e["name"], e["kind"], e["ip"]) for e in info["endpoints"][1:]] == [
+        ("vcenter", "vcenter", "198.19.255.10"), ("srv-esx01", "bmc", "198.19.255.21"),
+        ("srv-esx02", "bmc", "198.19.255.22"), ("srv-esx03", "bmc", "198.19.255.23")]
+    # how to log in, so other tools can be pointed at the sim (its credentials are public)
+    assert info["access"]["vcenter"]["password"] == "lh-sim-Vcenter1!"
+    assert info["access"]["srv-esx03"]["username"] == "Administrator"
     teams = info["team_status"][ns("esx01")]
     assert teams["dvpg-vmotion"]["forwarding"] == "vmnic4"
 

@@ -377,3 +377,22 @@ def test_community_sample_script_runs_unchanged(vcsim: VcsimProcess, tmp_path: P
     assert "  vswitch vSwitch0 mtu 1500" in out
     assert "  portgroup Management Network vlan 0" in out
     assert "  vmknic vmk0 Management Network" in out
+
+
+def test_hosts_on_versions_the_stock_simulator_cannot_parse(vcsim_binary: Path,
+                                                            tmp_path: Path) -> None:
+    """Real ESXi 7.0 U3 reports version 7.0.3, which govmomi's version parser rejects (it
+    panicked while adding the next host); both hosts come up with their own identity."""
+    spec = {"vcenter": {"name": "vc", "version": "8.0.2", "build": 22385739,
+                        "datacenter": "dc", "cluster": "c"},
+            "hosts": [{"name": "a", "version": "7.0.3", "build": 21930508},
+                      {"name": "b", "version": "7.0.3", "build": 21930508}]}
+    with VcsimProcess.start(spec, "127.0.0.1:0", USER, PASSWORD, workdir=tmp_path,
+                            binary=vcsim_binary, timeout=30) as proc:
+        si = SmartConnect(host=proc.host, port=proc.port, user=USER, pwd=PASSWORD,
+                          sslContext=proc.ssl_context())
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem],
+                                                       True)
+        assert sorted((h.name, h.config.product.version) for h in view.view) == [
+            ("a", "7.0.3"), ("b", "7.0.3")]

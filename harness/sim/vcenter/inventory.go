@@ -58,7 +58,11 @@ func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
 		return nil, err
 	}
 	inst := newInstaller(model, folders.NetworkFolder.Reference(), env)
-	for i, hs := range spec.Hosts {
+	// Every host joins with the template's identity first, and gets the lab's afterwards: the
+	// simulator re-reads all member hosts' versions on each AddHost with a parser that knows
+	// only some ESXi versions (it panics on 7.0.3, which real 7.0 U3 hosts report).
+	hosts := make([]*simulator.HostSystem, 0, len(spec.Hosts))
+	for _, hs := range spec.Hosts {
 		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: hs.Name, Force: true}, true, nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
@@ -68,8 +72,10 @@ func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
 			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
 		}
 		ref := res.Result.(types.ManagedObjectReference)
-		host := model.Map().Get(ref).(*simulator.HostSystem)
-		if err := inst.install(host, i, hs); err != nil {
+		hosts = append(hosts, model.Map().Get(ref).(*simulator.HostSystem))
+	}
+	for i, hs := range spec.Hosts {
+		if err := inst.install(hosts[i], i, hs); err != nil {
 			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
 		}
 	}
