@@ -234,10 +234,10 @@ def bmcs(lab: Lab, inventory: LoadedInventory, backend: Backend,
 
 
 @pytest.fixture(scope="session")
-def vcenter(inventory: LoadedInventory, backend: Backend, pytestconfig: pytest.Config,
+def vcenter(lab: Lab, inventory: LoadedInventory, backend: Backend, pytestconfig: pytest.Config,
             request: pytest.FixtureRequest) -> Iterator[VsphereDriver]:
     """One logged-in vCenter session for the whole run (logged out at the end); changes
-    through it need --allow-disruptive."""
+    through it need --allow-disruptive and a lab that says `disruptive_allowed: true`."""
     from harness.drivers.vsphere import VsphereDriver, VsphereError
 
     reason = backend.why_not("vsphere")
@@ -252,7 +252,8 @@ def vcenter(inventory: LoadedInventory, backend: Backend, pytestconfig: pytest.C
     try:
         driver = VsphereDriver.connect(
             endpoint, inventory.base_dir,
-            allow_disruptive=pytestconfig.stash.get(DISRUPTIVE_KEY, False))
+            allow_disruptive=(pytestconfig.stash.get(DISRUPTIVE_KEY, False)
+                              and lab.disruptive_allowed))
     except VsphereError as exc:
         pytest.skip(f"vCenter {endpoint.url} unreachable: {exc}")
     try:

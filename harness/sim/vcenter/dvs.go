@@ -445,57 +445,34 @@ func mergePortSetting(cur, in types.BaseDVPortSetting) types.BaseDVPortSetting {
 	if n.Vlan != nil {
 		out.Vlan = n.Vlan
 	}
-	if n.SecurityPolicy != nil {
-		if out.SecurityPolicy == nil {
-			out.SecurityPolicy = n.SecurityPolicy
-		} else {
-			sp := out.SecurityPolicy
-			if n.SecurityPolicy.AllowPromiscuous != nil {
-				sp.AllowPromiscuous = n.SecurityPolicy.AllowPromiscuous
-			}
-			if n.SecurityPolicy.MacChanges != nil {
-				sp.MacChanges = n.SecurityPolicy.MacChanges
-			}
-			if n.SecurityPolicy.ForgedTransmits != nil {
-				sp.ForgedTransmits = n.SecurityPolicy.ForgedTransmits
-			}
-		}
+	if sp, np := out.SecurityPolicy, n.SecurityPolicy; np != nil && sp == nil {
+		out.SecurityPolicy = np
+	} else if np != nil {
+		overlay(&sp.AllowPromiscuous, np.AllowPromiscuous)
+		overlay(&sp.MacChanges, np.MacChanges)
+		overlay(&sp.ForgedTransmits, np.ForgedTransmits)
 	}
-	if n.UplinkTeamingPolicy != nil {
-		if out.UplinkTeamingPolicy == nil {
-			out.UplinkTeamingPolicy = n.UplinkTeamingPolicy
-		} else {
-			t, u := out.UplinkTeamingPolicy, n.UplinkTeamingPolicy
-			if u.Policy != nil {
-				t.Policy = u.Policy
-			}
-			if u.ReversePolicy != nil {
-				t.ReversePolicy = u.ReversePolicy
-			}
-			if u.NotifySwitches != nil {
-				t.NotifySwitches = u.NotifySwitches
-			}
-			if u.RollingOrder != nil {
-				t.RollingOrder = u.RollingOrder
-			}
-			if u.FailureCriteria != nil {
-				t.FailureCriteria = u.FailureCriteria
-			}
-			if u.UplinkPortOrder != nil {
-				t.UplinkPortOrder = u.UplinkPortOrder
-			}
-		}
+	if t, u := out.UplinkTeamingPolicy, n.UplinkTeamingPolicy; u != nil && t == nil {
+		out.UplinkTeamingPolicy = u
+	} else if u != nil {
+		overlay(&t.Policy, u.Policy)
+		overlay(&t.ReversePolicy, u.ReversePolicy)
+		overlay(&t.NotifySwitches, u.NotifySwitches)
+		overlay(&t.RollingOrder, u.RollingOrder)
+		overlay(&t.FailureCriteria, u.FailureCriteria)
+		overlay(&t.UplinkPortOrder, u.UplinkPortOrder)
 	}
-	if n.Blocked != nil {
-		out.Blocked = n.Blocked
-	}
-	if n.InShapingPolicy != nil {
-		out.InShapingPolicy = n.InShapingPolicy
-	}
-	if n.OutShapingPolicy != nil {
-		out.OutShapingPolicy = n.OutShapingPolicy
-	}
+	overlay(&out.Blocked, n.Blocked)
+	overlay(&out.InShapingPolicy, n.InShapingPolicy)
+	overlay(&out.OutShapingPolicy, n.OutShapingPolicy)
 	return out
+}
+
+// overlay sets *dst to src when the spec gives one (a nil pointer means "keep").
+func overlay[T any](dst **T, src *T) {
+	if src != nil {
+		*dst = src
+	}
 }
 
 // String helps log lines name a DVS.
