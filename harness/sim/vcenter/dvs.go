@@ -62,7 +62,8 @@ func (h *objectHooks) PutObject(ctx *simulator.Context, o mo.Reference) {
 
 // markUplinkPortgroup: the stock CreateDVS makes "<dvs>-DVUplinks-<n>" but neither lists it
 // in the DVS's config.uplinkPortgroup nor tags it SYSTEM/DVS.UPLINKPG, as vCenter does, so
-// clients cannot tell it from a VM port group.
+// clients cannot tell it from a VM port group. It is the last step of CreateDVS, so the new
+// switch's config is complete here and gets vCenter's defaults too.
 func (h *objectHooks) markUplinkPortgroup(pg *simulator.DistributedVirtualPortgroup) {
 	h.env.mu.Lock()
 	defer h.env.mu.Unlock()
@@ -73,6 +74,46 @@ func (h *objectHooks) markUplinkPortgroup(pg *simulator.DistributedVirtualPortgr
 		if cfg, ok := d.Config.(*types.VMwareDVSConfigInfo); ok && len(cfg.UplinkPortgroup) == 0 {
 			cfg.UplinkPortgroup = []types.ManagedObjectReference{pg.Self}
 			pg.Tag = append(pg.Tag, types.Tag{Key: "SYSTEM/DVS.UPLINKPG"})
+			fillDVSDefaults(d, cfg)
+		}
+	}
+}
+
+// fillDVSDefaults sets what vCenter always reports for a new switch but the stock CreateDVS
+// leaves unset when the create spec omits it: config.productInfo (vCenter completes the
+// spec's version with name, vendor and forwarding class and reports it in config and summary),
+// the multicast filtering mode (legacyFiltering), the NetFlow (IPFIX) settings with the API
+// reference's defaults (active flow timeout 60 s, idle 15 s, sampling rate 0, all flows) and
+// both health checks, off with a 1-minute interval. Clients read these without nil checks
+// (Ansible's vmware_dvswitch_info reads config.ipfixConfig.collectorIpAddress).
+func fillDVSDefaults(d *simulator.DistributedVirtualSwitch, cfg *types.VMwareDVSConfigInfo) {
+	if p := d.Summary.ProductInfo; p != nil {
+		if p.Name == "" {
+			p.Name = "DVS"
+		}
+		if p.Vendor == "" {
+			p.Vendor = "VMware, Inc."
+		}
+		if p.ForwardingClass == "" {
+			p.ForwardingClass = "etherswitch"
+		}
+		if cfg.ProductInfo == (types.DistributedVirtualSwitchProductSpec{}) {
+			cfg.ProductInfo = *p
+		}
+	}
+	if cfg.MulticastFilteringMode == "" {
+		cfg.MulticastFilteringMode = string(types.VMwareDvsMulticastFilteringModeLegacyFiltering)
+	}
+	if cfg.IpfixConfig == nil {
+		cfg.IpfixConfig = &types.VMwareIpfixConfig{ActiveFlowTimeout: 60, IdleFlowTimeout: 15,
+			SamplingRate: 0, InternalFlowsOnly: false}
+	}
+	if len(cfg.HealthCheckConfig) == 0 {
+		off := types.VMwareDVSHealthCheckConfig{
+			DVSHealthCheckConfig: types.DVSHealthCheckConfig{Enable: types.NewBool(false), Interval: 1}}
+		cfg.HealthCheckConfig = []types.BaseDVSHealthCheckConfig{
+			&types.VMwareDVSVlanMtuHealthCheckConfig{VMwareDVSHealthCheckConfig: off},
+			&types.VMwareDVSTeamingHealthCheckConfig{VMwareDVSHealthCheckConfig: off},
 		}
 	}
 }

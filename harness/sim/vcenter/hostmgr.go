@@ -239,6 +239,35 @@ func (s *ServiceSystem) RefreshServices(ctx *simulator.Context, req *types.Refre
 }
 
 // ---------------------------------------------------------------------------------------------
+// HostVsanSystem (the stock host points configManager.vsanSystem at a "vsanSystem" moref that
+// is never registered, so any call on it fails with ManagedObjectNotFound)
+
+// VsanSystem is a host's vSAN service, disabled as on every lab host: vCenter has one per
+// host whether or not vSAN is on, and clients such as Ansible's vmware_host_facts query it.
+type VsanSystem struct {
+	mo.HostVsanSystem
+}
+
+func newVsanSystem(h *simulator.HostSystem) *VsanSystem {
+	v := &VsanSystem{}
+	v.Self = types.ManagedObjectReference{Type: "HostVsanSystem", Value: "vsanSystem-" + h.Self.Value}
+	host := h.Self
+	v.Config = types.VsanHostConfigInfo{Enabled: types.NewBool(false), HostSystem: &host}
+	h.Config.VsanHostConfig = &v.Config
+	return v
+}
+
+// QueryHostStatus answers as a host with vSAN disabled does: no cluster or node UUID, health
+// unknown, node state disabled.
+func (v *VsanSystem) QueryHostStatus(ctx *simulator.Context, req *types.QueryHostStatus) soap.HasFault {
+	return &methods.QueryHostStatusBody{Res: &types.QueryHostStatusResponse{
+		Returnval: types.VsanHostClusterStatus{
+			Health:    string(types.VsanHostHealthStateUnknown),
+			NodeState: types.VsanHostClusterStatusState{State: string(types.VsanHostNodeStateDisabled)},
+		}}}
+}
+
+// ---------------------------------------------------------------------------------------------
 // Advanced options (stock OptionManager, wrapped to publish changes)
 
 // OptionManager is a host's advanced settings. The stock one already keeps per-host copies

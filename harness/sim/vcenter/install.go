@@ -72,6 +72,11 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	ssRef := ss.Self
 	h.ConfigManager.ServiceSystem = &ssRef
 
+	vs := newVsanSystem(h)
+	r.Put(vs)
+	vsRef := vs.Self
+	h.ConfigManager.VsanSystem = &vsRef
+
 	opts, err := optionValues(hs.AdvancedOptions)
 	if err != nil {
 		return err
