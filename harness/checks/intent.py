@@ -23,7 +23,7 @@ from harness.lab.model import Lab, PortGroup, Security, Teaming
 
 # vSphere defaults when neither the port group nor the switch sets a value. A standard switch
 # made through the host client accepts MAC changes and forged transmits; a DVS rejects both.
-_SECURITY_DEFAULTS = {
+SECURITY_DEFAULTS = {
     "standard": SecurityView(allow_promiscuous=False, mac_changes=True, forged_transmits=True),
     "distributed": SecurityView(allow_promiscuous=False, mac_changes=False, forged_transmits=False),
 }
@@ -31,7 +31,7 @@ VXLAN_MIN_MTU = 1600
 
 
 def _security(kind: str, switch: Security, pg: Security) -> SecurityView:
-    d = _SECURITY_DEFAULTS[kind]
+    d = SECURITY_DEFAULTS[kind]
 
     def pick(name: str) -> bool:
         for layer in (pg, switch):

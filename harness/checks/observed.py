@@ -18,7 +18,7 @@ The lab's intent is kept only where vCenter has no such fact:
 
 from __future__ import annotations
 
-from harness.checks.intent import _SECURITY_DEFAULTS, view_from_lab
+from harness.checks.intent import SECURITY_DEFAULTS, view_from_lab
 from harness.checks.view import (
     DesignView,
     HostView,
@@ -60,7 +60,7 @@ NETSTACK = {
 
 
 def _security(kind: str, *layers: SecurityFacts) -> SecurityView:
-    default = _SECURITY_DEFAULTS[kind]
+    default = SECURITY_DEFAULTS[kind]
 
     def pick(name: str) -> bool:
         for layer in layers:

@@ -25,7 +25,7 @@ from pyVmomi import vim, vmodl
 from harness.checks.intent import host_port_groups
 from harness.lab.loader import load_lab
 from harness.lab.model import Lab
-from harness.sim.dataplane.plan import _mac as dataplane_mac
+from harness.sim.dataplane.plan import stable_mac as dataplane_mac
 from harness.sim.scenarios import (
     SCENARIOS,
     ScenarioError,

@@ -197,7 +197,7 @@ class DataplanePlan:
         return [n.name for n in self.namespaces]
 
 
-def _mac(*parts: str, oui: str = "00:50:56") -> str:
+def stable_mac(*parts: str, oui: str = "00:50:56") -> str:
     """A stable MAC for a sim interface: VMware OUI for vmknics/VMs, locally administered else."""
     digest = hashlib.sha1("/".join(parts).encode()).digest()
     if oui == "local":
@@ -338,9 +338,9 @@ class _Planner:
                 elif node in lab.routers:
                     iface = lab.routers[node].interfaces[port]
                     ends.append(VethEnd(ns, names.short(port, 15), iface.mtu,
-                                        mac=_mac(node, port, oui="local")))
+                                        mac=stable_mac(node, port, oui="local")))
                 else:  # a host vmnic; its MTU follows the largest switch it serves
-                    ends.append(VethEnd(ns, port, 9000, mac=_mac(node, port, oui="local")))
+                    ends.append(VethEnd(ns, port, 9000, mac=stable_mac(node, port, oui="local")))
             self.veth(ends[0], ends[1], "cable", cable=label)
             for (node, port), end in zip(((a_node, a_port), (b_node, b_port)), ends, strict=True):
                 self.port_entry(f"{node}/{port}", end.ns, end.ifname)
@@ -401,7 +401,8 @@ class _Planner:
                     h_if = names.sublink(vmnic, pg.vlan, n_same)
                     s_if = names.sublink(self.sw_port_if[(sw, sw_port_name)], pg.vlan, n_same)
                     sw_port = lab.physical_switches[sw].ports[sw_port_name]
-                    self.veth(VethEnd(ns, h_if, pg.switch_mtu, mac=_mac(hname, h_if, oui="local")),
+                    h_mac = stable_mac(hname, h_if, oui="local")
+                    self.veth(VethEnd(ns, h_if, pg.switch_mtu, mac=h_mac),
                               VethEnd(self.plan.ns(sw), s_if, sw_port.mtu), "vlan",
                               cable=f"{hname}/{vmnic}", vlan=pg.vlan)
                     self.port_entry(f"{hname}/{vmnic}", ns, h_if)
@@ -432,7 +433,7 @@ class _Planner:
         default_gw = None
         for vname, vmk in sorted(host.vmknics.items(), key=lambda kv: int(kv[0][3:])):
             index = int(vname[3:])
-            mac = vmk.mac or _mac(hname, vname)
+            mac = vmk.mac or stable_mac(hname, vname)
             port = self.ifname(ns, f"{vname}p")
             self.ifname(ns, vname)
             self.plan.links.append(Link(VethEnd(ns, vname, vmk.mtu, mac=mac),
@@ -531,7 +532,7 @@ class _Planner:
                                         f"management network {MGMT_SUBNET}")
                     rns = self.plan.ns(rname)
                     port = names.short(rname, 15)
-                    self.veth(VethEnd(rns, "mgmt0", mac=_mac(rname, "mgmt0", oui="local")),
+                    self.veth(VethEnd(rns, "mgmt0", mac=stable_mac(rname, "mgmt0", oui="local")),
                               VethEnd(ns, port), "mgmt")
                     self.plan.addresses.append(Address(rns, "mgmt0",
                                                        IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
@@ -575,7 +576,7 @@ class _Planner:
                 host_if = names.short(f"{vname}.{i}", 15)
                 nlb = nlb_of.get((vname, nic.port_group))
                 mac = nlb[0] if nlb and self._nlb_mode(vname) == "unicast" else (
-                    nic.mac or _mac(vname, label))
+                    nic.mac or stable_mac(vname, label))
                 self.veth(VethEnd(ns, guest_if, 1500, mac=mac), VethEnd(hns, host_if, 1500),
                           "port")
                 self.plan.vm_ifaces[f"{vname}/{label}"] = (ns, guest_if)
@@ -680,7 +681,7 @@ class _Planner:
             for iname, iface in edge.interfaces.items():
                 e_if = names.short(iname, 15)
                 h_if = names.short(f"{ename}.{iname}", 15)
-                mac = _mac(ename, iname)
+                mac = stable_mac(ename, iname)
                 self.veth(VethEnd(ns, e_if, 1500, mac=mac), VethEnd(hns, h_if, 1500), "port")
                 if iface.segment is not None:
                     bridge = out[(edge_host, iface.segment)]
@@ -724,7 +725,7 @@ class _Planner:
             port = names.short(f"sim-{net_name}", 9)
             ip = next(IPv4Interface(f"{a}/{net.subnet.prefixlen}")
                       for a in reversed(list(net.subnet.hosts())) if a not in used)
-            self.veth(VethEnd(ns, "eth0", 1500, mac=_mac(element, "eth0")),
+            self.veth(VethEnd(ns, "eth0", 1500, mac=stable_mac(element, "eth0")),
                       VethEnd(sw_ns, port, 1500), "port")
             self.sw_vlan_members.setdefault((sw, net.vlan), []).append(port)
             for i, b in enumerate(self.plan.bridges):

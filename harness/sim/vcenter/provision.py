@@ -32,7 +32,7 @@ from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
 from harness.lab.model import DistributedSwitch, Lab, Security, Teaming, VmkNic
-from harness.sim.dataplane.plan import _mac as dataplane_mac
+from harness.sim.dataplane.plan import stable_mac as dataplane_mac
 from harness.sim.scenarios import Scenario, VsphereFaults, realised_lab
 from harness.sim.scenarios import vsphere_faults as scenario_faults
 from harness.sim.vcenter.launcher import spec_from_lab
