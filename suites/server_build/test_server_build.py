@@ -30,6 +30,7 @@ from harness.drivers.redfish import (
     RedfishError,
     RemediationRefused,
     ServerFacts,
+    power_cycle,
     read_server,
     remediate,
 )
@@ -164,3 +165,30 @@ def test_power_cycle_capability(lab: Lab, server_facts: ServerFactsCache, subjec
     """The harness can power-cycle the server as its form factor needs: a Redfish ForceOff/On
     for a rack server, an Onboard Administrator e-fuse reset for a blade."""
     judge(check_power_cycle(lab, subject, server_facts.of(subject)))
+
+
+@pytest.mark.incident("F07")
+@pytest.mark.disruptive
+@pytest.mark.per_subject("servers")
+def test_power_cycle_drill(lab: Lab, bmcs: BmcSessions, server_facts: ServerFactsCache,
+                           subject: str) -> None:
+    """The drill F07 needed: power the server fully off and on through its BMC, and prove it
+    came back (power Off seen, then On at FinishedPost)."""
+    facts = server_facts.of(subject)
+    if any(f.severity == "error" for f in check_power_cycle(lab, subject, facts)):
+        pytest.skip(f"{subject}: no power cycle labharness can do (test_power_cycle_capability "
+                    "says why)")
+    bmc = bmcs.session(subject)
+    try:
+        record = power_cycle(bmc, facts.system_uri)
+    except RedfishError as exc:
+        pytest.fail(f"{subject}: the power cycle failed: {exc}", pytrace=False)
+    finally:
+        server_facts.forget(subject)
+    allure.attach(json.dumps({"reset": record.reset_type, "elapsed_s": record.elapsed_s,
+                              "states": [list(s) for s in record.states]}, indent=2),
+                  name=f"power cycle {subject}", attachment_type=allure.attachment_type.JSON)
+    powers = [power for power, _ in record.states]
+    assert "Off" in powers, f"{subject}: the BMC never reported power Off: {record.states}"
+    assert record.states[-1] == ("On", "FinishedPost"), record.states
+    assert server_facts.of(subject).power.power_state == "On"  # a fresh walk agrees
