@@ -30,7 +30,9 @@ SECURITY_DEFAULTS = {
 VXLAN_MIN_MTU = 1600
 
 
-def _security(kind: str, switch: Security, pg: Security) -> SecurityView:
+def security_view(kind: str, switch: Security, pg: Security) -> SecurityView:
+    """A port group's effective security: its own value, else its switch's, else vSphere's
+    default for the switch kind."""
     d = SECURITY_DEFAULTS[kind]
 
     def pick(name: str) -> bool:
@@ -73,7 +75,7 @@ def _port_group(name: str, switch: str, kind: str, mtu: int, sw_team: Teaming,
                 to_vmnic: dict[str, str]) -> PortGroupView:
     return PortGroupView(
         name=name, switch=switch, switch_kind=kind, switch_mtu=mtu, vlan=pg.vlan,
-        security=_security(kind, sw_sec, pg.security),
+        security=security_view(kind, sw_sec, pg.security),
         teaming=_teaming(sw_team, pg.teaming, uplinks, to_vmnic),
     )
 

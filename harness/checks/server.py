@@ -107,18 +107,19 @@ def _why_not_writable(facts: ServerFacts, reported: AdapterFacts | None) -> str 
 
 
 # ---------------------------------------------------------------------------------------------
-# F08: model and firmware inventory
+# Model and firmware inventory, part of validating a new server build (F10's story: the build
+# as delivered differs from the build the lab describes)
 
 
 def check_inventory(lab: Lab, name: str, facts: ServerFacts) -> list[Finding]:
-    """F08: model, serial, iLO generation and firmware, adapters and their firmware as the lab
-    lists them."""
+    """Model, serial, iLO generation and firmware, adapters and their firmware as the lab lists
+    them (filed under F10, the server-build incident)."""
     server = lab.servers[name]
     out: list[Finding] = []
 
     def finding(subject: str, message: str, cause: str, fix: str,
                 evidence: dict[str, JsonValue], severity: Severity = "error") -> None:
-        out.append(Finding("F08", severity, subject, message, cause=cause, fix=fix,
+        out.append(Finding("F10", severity, subject, message, cause=cause, fix=fix,
                            check="server-inventory", source="observed",
                            evidence=_evidence(facts, **evidence)))
 

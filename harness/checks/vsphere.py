@@ -26,11 +26,8 @@ from harness.drivers.vsphere.facts import (
     Snapshot,
     VmknicFacts,
 )
+from harness.drivers.vsphere.mapping import NTP_RULESET, NTP_SERVICE, ROLLBACK_OPTION
 from harness.lab.model import Lab
-
-NTP_SERVICE = "ntpd"
-NTP_RULESET = "ntpClient"
-ROLLBACK_OPTION = "config.vpxd.network.rollback"
 
 
 def mark_sides(intent: Iterable[Finding], observed: Iterable[Finding]) -> list[Finding]:

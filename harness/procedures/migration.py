@@ -84,6 +84,29 @@ def _port_group_name(snapshot: Snapshot, vmk: VmknicFacts) -> str:
     return next((p.name for p in snapshot.dv_port_groups.values() if p.key == key), "?")
 
 
+def _where_now(driver: VsphereDriver, report: MigrationReport, what: str) -> MigrationReport:
+    """After an unclear failure, report where vCenter says the vmk is now."""
+    try:
+        snapshot = driver.snapshot()
+    except VsphereError as exc:
+        report.outcome = "host lost"
+        report.steps.append(f"{what}, and vCenter cannot be read ({exc.reason}): check "
+                            f"{report.host} at its console")
+        return report
+    facts = snapshot.hosts.get(report.host)
+    vmk = facts.vmknics.get(report.device) if facts else None
+    if facts is None or facts.connection_state != "connected" or vmk is None:
+        report.outcome = "host lost"
+        report.steps.append(f"{what}; vCenter now reports {report.host} "
+                            f"{facts.connection_state if facts else 'missing'}: recover at the "
+                            "console (DCUI > Network Restore Options), then reconnect it")
+        return report
+    where = _port_group_name(snapshot, vmk)
+    report.outcome = "moved" if where == report.target else "rolled back"
+    report.steps.append(f"{what}; vCenter reports {report.device} on {where}")
+    return report
+
+
 def migrate_management_vmk(driver: VsphereDriver, lab: Lab, host: str, device: str,
                            target: str, *, reachable: Reachable | None = None,
                            allow_disruptive: bool | None = None) -> MigrationReport:
@@ -102,15 +125,17 @@ def migrate_management_vmk(driver: VsphereDriver, lab: Lab, host: str, device: s
         report.steps.append(f"refused: vCenter reports no {host}/{device}")
         return report
     # 1. checks
-    report.findings = [f for f in check_management_paths(lab, snapshot, driver.network_rollback())
+    rollback = driver.network_rollback()
+    report.findings = [f for f in check_management_paths(lab, snapshot, rollback)
                        if f.subject in ("vcenter", host) and f.severity == "error"]
     problems, _ = _target_problems(lab, snapshot, host, vmk, target)
     if report.findings or problems:
         report.steps += [f"refused: {p}" for p in problems]
         report.steps += [f"refused: {f.message}" for f in report.findings]
         return report
-    report.steps.append("checks passed: rollback on, host connected, target carries the VLAN "
-                        "on a working uplink")
+    report.steps.append("checks passed: network rollback "
+                        + ("on" if rollback else "not reported by vCenter (assumed on)")
+                        + ", host connected, target carries the VLAN on a working uplink")
     # 2. one move, then verify
     address = str(vmk.ip.ip) if vmk.ip is not None else None
     try:
@@ -121,10 +146,13 @@ def migrate_management_vmk(driver: VsphereDriver, lab: Lab, host: str, device: s
                             "console (DCUI > Network Restore Options), then reconnect it")
         return report
     except VsphereError as exc:
-        report.outcome = "rolled back"
-        report.steps.append(f"vCenter refused or undid the move ({exc.fault or exc.reason}); "
-                            f"{device} stays on {source}")
-        return report
+        if (exc.fault or "").rsplit(".", 1)[-1] == "NetworkDisruptedAndConfigRolledBack":
+            report.outcome = "rolled back"
+            report.steps.append(f"vCenter undid the move ({exc.fault}); {device} stays on "
+                                f"{source}")
+            return report
+        # anything else (a timeout, a dropped connection): do not guess, look
+        return _where_now(driver, report, f"the move failed ({exc.reason})")
     report.steps.append(f"moved {device} to {target}; vCenter still reports {host} connected")
     if reachable is None or address is None or reachable(address):
         report.outcome = "moved"

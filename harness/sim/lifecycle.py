@@ -10,6 +10,7 @@ deleting their namespaces: a process left in a namespace keeps it alive.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -95,7 +96,11 @@ def load_state(lab: str) -> SimState | None:
 def _write_state(state: SimState) -> None:
     path = run_dir(state.lab) / "state.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state.to_json(), indent=2, default=str), encoding="utf-8")
+    tmp.unlink(missing_ok=True)
+    # owner-only: it records how to log in to the sim's endpoints
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(state.to_json(), indent=2, default=str))
     tmp.replace(path)
 
 
@@ -175,6 +180,9 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
                            vsphere_faults=build.faults)
     except (ProvisionError, VsphereError) as exc:
         raise SimError(f"provisioning the simulated vCenter: {exc}") from None
+    except Exception as exc:  # a raw pyVmomi/HTTP error: still one clear line, not a traceback
+        raise SimError(f"provisioning the simulated vCenter failed: {type(exc).__name__}: "
+                       f"{exc}") from None
     finally:
         conn.close()
     state.timings["vcenter_provision_s"] = round(report.total_s, 3)
@@ -222,8 +230,8 @@ def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base
 
 def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, dict[str, Any]]:
     """How to log in to each HTTPS endpoint, for `sim status --json`. Only a sim inventory's
-    credentials are shown (they are the simulator's own, public ones); a real inventory's
-    secrets never leave their references."""
+    `plain:` credentials are shown (the simulators' own, public ones); any env:/file: secret
+    stays a reference."""
     if inventory is None:
         return {}
     out: dict[str, dict[str, Any]] = {}
@@ -232,11 +240,10 @@ def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, dict[str, 
     for name, ep in endpoints:
         entry: dict[str, Any] = {"url": str(ep.url), "username": ep.username,
                                  "verify_tls": ep.verify_tls, "ca_file": ep.ca_file}
-        if inventory.backend == "sim":
-            try:
-                entry["password"] = resolve_secret(ep.password, base_dir).reveal()
-            except SecretError as exc:
-                entry["password_error"] = str(exc)
+        if inventory.backend == "sim" and ep.password.startswith("plain:"):
+            entry["password"] = resolve_secret(ep.password, base_dir).reveal()
+        else:  # env:/file: stay references, even for a sim
+            entry["password_ref"] = ep.password
         out[name] = entry
     return out
 

@@ -58,14 +58,18 @@ def start_and_wait(argv: Sequence[str], ready_file: Path, log_file: Path, timeou
                                 env=dict(env) if env is not None else None,
                                 start_new_session=netns is not None)
     deadline = time.monotonic() + timeout
-    while not ready_file.exists():
-        if proc.poll() is not None:
-            raise ExitedEarly(proc.returncode)
-        if time.monotonic() > deadline:
-            end(proc, 5.0)
-            raise ReadyTimeout(f"not ready within {timeout:.0f} s")
-        time.sleep(0.02)
-    return proc, json.loads(ready_file.read_text(encoding="utf-8"))
+    try:
+        while not ready_file.exists():
+            if proc.poll() is not None:
+                raise ExitedEarly(proc.returncode)
+            if time.monotonic() > deadline:
+                raise ReadyTimeout(f"not ready within {timeout:.0f} s")
+            time.sleep(0.02)
+        return proc, json.loads(ready_file.read_text(encoding="utf-8"))
+    except BaseException:
+        # not ready (or Ctrl-C while waiting): nobody else knows this PID yet, so end it here
+        end(proc, 5.0)
+        raise
 
 
 def end(proc: subprocess.Popen[bytes], timeout: float) -> None:

@@ -13,7 +13,7 @@ from harness.checks import DESIGN_CHECKS
 from harness.checks.catalog import run_design_checks
 from harness.checks.intent import view_from_lab
 from harness.checks.network import expected_neighbours
-from harness.checks.observed import view_from_snapshot
+from harness.checks.observed import snapshot_option_keys, view_from_snapshot
 from harness.checks.view import DesignView
 from harness.checks.vsphere import mark_sides
 from harness.drivers.vsphere import ClockOffset, NetworkHintFacts, Snapshot, VsphereDriver
@@ -40,8 +40,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def snapshot(vcenter: VsphereDriver) -> Snapshot:
-    return vcenter.snapshot()
+def snapshot(vcenter: VsphereDriver, lab: Lab) -> Snapshot:
+    """Every fact, including each advanced option the lab sets (not only the defaults)."""
+    return vcenter.snapshot(option_keys=snapshot_option_keys(lab))
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from harness.lab.inventory import Inventory
 from harness.lab.loader import load_lab
 from harness.sim.ilo import BmcSpec, IloProcess, spec_from_lab
 from harness.sim.ilo.state import Server
-from harness.sim.ilo.uplinks import TABLE, UplinkFollower, blocked
+from harness.sim.ilo.uplinks import UplinkFollower, blocked, table_name
 from harness.sim.scenarios import realised_lab, resolve
 from tests.conftest import SIM_LAB
 from tests.ilo.conftest import GEN10, PASSWORD, USER, session, wait_post
@@ -68,7 +68,7 @@ def test_follower_loads_and_removes_the_table_with_a_recording_runner() -> None:
     assert len(calls) == 1
     argv, ns, rules = calls[0]
     assert (argv, ns) == (["nft", "-f", "-"], "lh-x-esx03")
-    assert f"table netdev {TABLE} {{" in rules
+    assert f"table netdev {table_name(GEN10)} {{" in rules
     assert 'hook ingress device "a"' in rules and 'hook egress device "b"' in rules
     assert '"f"' not in rules
 
@@ -80,7 +80,26 @@ def test_follower_loads_and_removes_the_table_with_a_recording_runner() -> None:
             await asyncio.sleep(0.01)
 
     asyncio.run(asyncio.wait_for(fix_and_reset(), 5))
-    assert calls[1][2] == f"table netdev {TABLE}\ndelete table netdev {TABLE}\n"
+    table = table_name(GEN10)
+    assert calls[1][2] == f"table netdev {table}\ndelete table netdev {table}\n"
+
+
+def test_each_bmc_owns_its_table() -> None:
+    """Servers cabled to one switch share its namespace: a healthy server's follower must not
+    delete the drops another server's follower loaded there."""
+    calls: list[tuple[list[str], str, str]] = []
+
+    def runner(argv: list[str], *, ns: str, stdin: str, check: bool = True) -> None:
+        calls.append((argv, ns, stdin))
+
+    spec = f10_spec({"esx03/vmnic6": ("lh-x-sw01", ["a"])})["bmcs"][0]
+    sick = UplinkFollower(Server(BmcSpec.from_json(spec)), runner)
+    healthy = UplinkFollower(Server(BmcSpec.from_json({**spec, "name": "srv-other"})), runner)
+    healthy.server.adapters[2].lldp_agent = True
+    sick.sync()
+    healthy.sync()
+    assert "drop" in calls[0][2] and table_name(GEN10) in calls[0][2]
+    assert table_name(GEN10) not in calls[1][2]  # the healthy one touches only its own table
 
 
 def test_no_uplinks_no_nft(tmp_path: Path) -> None:
@@ -105,7 +124,8 @@ def _ping(ns: str, address: str) -> bool:
 
 
 def _table(ns: str) -> bool:
-    return subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "netdev", TABLE],
+    return subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "netdev",
+                           table_name(GEN10)],
                           capture_output=True, check=False).returncode == 0
 
 
@@ -155,7 +175,7 @@ def test_real_uplink_drops_until_redfish_fix_and_reset(namespaces: tuple[str, st
         assert _ping(peer, "198.18.252.1")
     # a healthy lab at start: the emulator removes a table left from before
     subprocess.run(["ip", "netns", "exec", host, "nft", "-f", "-"], check=True, text=True,
-                   input=f"table netdev {TABLE} {{ }}\n")
+                   input=f"table netdev {table_name(GEN10)} {{ }}\n")
     with IloProcess.start(f10_spec({"esx03/vmnic6": (host, ["u6"])}, scenario=False),
                           tmp_path / "healthy"):
         assert not _table(host)

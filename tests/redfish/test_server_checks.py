@@ -121,7 +121,7 @@ def test_inventory_differences_are_version_skew(start_ilo: StartIlo) -> None:
     ilo = start_ilo(drift)
     facts = read_server(ilo.bmc(GEN10))
     findings = check_inventory(ilo.lab, GEN10, facts)
-    assert {(f.id, f.subject) for f in findings} == {("F08", GEN10), ("F08", f"{GEN10}/pcie1")}
+    assert {(f.id, f.subject) for f in findings} == {("F10", GEN10), ("F10", f"{GEN10}/pcie1")}
     firmware = about(findings, GEN10)[0]
     assert "iLO firmware is 2.30, the lab says 2.44" in firmware.message
     moved = next(f for f in findings if f.subject == f"{GEN10}/pcie1")

@@ -16,7 +16,12 @@ from pyVim.connect import Disconnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from harness.drivers.vsphere import DisruptiveOperationRefused, VsphereDriver
+from harness.drivers.vsphere import (
+    DisruptiveOperationRefused,
+    VsphereDriver,
+    VsphereError,
+    VsphereHostUnreachableError,
+)
 from harness.lab.model import Lab
 from harness.procedures.migration import migrate_management_vmk
 from harness.sim.vcenter import spec_from_lab
@@ -124,10 +129,26 @@ def test_moves_back_when_management_stops_answering(driver: VsphereDriver, lab: 
 def test_what_the_unguarded_move_does(driver: VsphereDriver, sim: Any) -> None:
     """Without the checks, vCenter's rollback saves the host; with rollback off the host is
     lost, which is what the procedure exists to prevent."""
-    with pytest.raises(Exception, match="NetworkDisruptedAndConfigRolledBack"):
+    with pytest.raises(VsphereError) as undone:
         driver.migrate_vmknic("esx01", "vmk0", "dvpg-dead", allow_disruptive=True)
+    assert undone.value.fault == "vim.fault.NetworkDisruptedAndConfigRolledBack"
     assert _vmk0(driver).port_group == "Management Network"
     _set_rollback(sim[1], False)
-    with pytest.raises(Exception, match="disconnected"):
+    with pytest.raises(VsphereHostUnreachableError, match="disconnected"):
         driver.migrate_vmknic("esx01", "vmk0", "dvpg-dead", allow_disruptive=True)
     assert driver.snapshot().hosts["esx01"].connection_state == "disconnected"
+
+
+def test_reports_a_lost_host_and_how_to_recover(driver: VsphereDriver, lab: Lab, sim: Any,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the move loses the host anyway (here: the checks are fooled into passing a dead
+    target, with rollback off), the report says so and how to recover, not "moved"."""
+    from harness.procedures import migration
+
+    monkeypatch.setattr(migration, "_target_problems", lambda *a: ([], 10))
+    _set_rollback(sim[1], False)
+    monkeypatch.setattr(driver, "network_rollback", lambda: True)  # as if read before the change
+    report = migrate_management_vmk(driver, lab, "esx01", "vmk0", "dvpg-dead",
+                                    allow_disruptive=True)
+    assert report.outcome == "host lost", report.text()
+    assert "console" in report.steps[-1]

@@ -51,7 +51,6 @@ from harness.lab.inventory import TlsEndpoint
 
 T = TypeVar("T")
 
-ROLLBACK_OPTION = "config.vpxd.network.rollback"
 WORKERS = 4  # concurrent per-host calls: enough to hide latency, gentle on hostd/vpxd
 TASK_TIMEOUT = 120.0
 
@@ -209,7 +208,8 @@ class VsphereDriver:
         try:
             values = self.conn.retrying(step, lambda: manager.QueryOptions(prefix))
         except VsphereError as exc:
-            if exc.fault == "InvalidName":  # vCenter's answer when nothing has that prefix
+            # vCenter's answer when nothing has that prefix
+            if (exc.fault or "").rsplit(".", 1)[-1] == "InvalidName":
                 return {}
             raise
         return {str(v.key): v.value for v in values}
@@ -217,7 +217,7 @@ class VsphereDriver:
     def network_rollback(self) -> bool | None:
         """config.vpxd.network.rollback (F01); None when vCenter does not report it. vCenter
         keeps settings as strings: "false" is off, anything else (and absence) is on."""
-        value = self.vcenter_settings(ROLLBACK_OPTION).get(ROLLBACK_OPTION)
+        value = self.vcenter_settings(mapping.ROLLBACK_OPTION).get(mapping.ROLLBACK_OPTION)
         if value is None:
             return None
         return str(value).strip().lower() != "false"

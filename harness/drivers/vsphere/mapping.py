@@ -44,8 +44,13 @@ from harness.drivers.vsphere.vmomi import vim
 # What the checks read by default. Keyed reads keep the answer small on real ESXi, whose
 # config.option holds over a thousand settings and config.firewall dozens of rulesets.
 DEFAULT_OPTION_KEYS: tuple[str, ...] = ("Mem.ShareForceSalting",)
-DEFAULT_SERVICES: tuple[str, ...] = ("ntpd", "TSM-SSH")
-DEFAULT_RULESETS: tuple[str, ...] = ("ntpClient",)
+# vSphere's own names for what the checks, the driver and the sim provisioner share
+NTP_SERVICE = "ntpd"
+NTP_RULESET = "ntpClient"
+ROLLBACK_OPTION = "config.vpxd.network.rollback"  # a vCenter advanced setting (F01)
+
+DEFAULT_SERVICES: tuple[str, ...] = (NTP_SERVICE, "TSM-SSH")
+DEFAULT_RULESETS: tuple[str, ...] = (NTP_RULESET,)
 
 
 @dataclass(frozen=True)

@@ -330,7 +330,8 @@ async def start(specs: list[BmcSpec], cert_dir: Path) -> Running:
         if any(p.uplink for a in spec.adapters for p in a.ports):
             follower = UplinkFollower(bmc.server)
             bmc.server.applied_hooks.append(follower)
-            await follower(bmc.server)
+            # at start a failure is fatal: a sim whose F10 state is not in force must not serve
+            await asyncio.to_thread(follower.sync)
         cert, key_file = make_self_signed(spec.address, spec.name, cert_dir)
         family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
         try:

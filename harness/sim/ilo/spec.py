@@ -116,6 +116,12 @@ class BmcSpec:
             if gen not in ("ilo4", "ilo5"):
                 raise IloSpecError(f"{where}: generation {gen!r} is not one of ilo4, ilo5")
             for a in adapters:
+                for port in a.ports:
+                    # drops go only into namespaces the sim made, never the machine's own
+                    if port.uplink is not None and not port.uplink.netns.startswith("lh-"):
+                        raise IloSpecError(f"{where}: adapter {a.name!r} port {port.number}: "
+                                           f"uplink netns {port.uplink.netns!r} is not one the "
+                                           "sim created (lh-...)")
                 if a.model not in ADAPTERS:
                     raise IloSpecError(f"{where}: adapter {a.name!r} model {a.model!r} is not one "
                                        f"of {', '.join(ADAPTERS)}")

@@ -10,6 +10,7 @@ the fixed setting, the table goes. Ports without an uplink in the spec are never
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -17,7 +18,13 @@ from typing import Any
 from harness.sim.dataplane import netns
 from harness.sim.ilo.state import Server
 
-TABLE = "lh_ilo_f10"
+TABLE = "lh_ilo_f10"  # one table per BMC: TABLE + "_" + a name made safe for nft
+
+
+def table_name(server: str) -> str:
+    """This server's table: several servers' uplinks share a switch namespace, and each BMC
+    must replace only its own drops."""
+    return f"{TABLE}_" + re.sub(r"[^A-Za-z0-9_]", "_", server)
 # Adapters whose upstream needs DCBX to pass traffic (the F10 incident's 530SFP+).
 NO_TRAFFIC_WITHOUT_DCB = frozenset({"530SFP+"})
 
@@ -35,11 +42,11 @@ def blocked(server: Server) -> dict[str, list[str]]:
     return out
 
 
-def ruleset(ifaces: Sequence[str]) -> str:
+def ruleset(ifaces: Sequence[str], table: str = TABLE) -> str:
     """Replace the table atomically: (re)create it with drop chains, or only delete it."""
-    lines = [f"table netdev {TABLE}", f"delete table netdev {TABLE}"]
+    lines = [f"table netdev {table}", f"delete table netdev {table}"]
     if ifaces:
-        lines.append(f"table netdev {TABLE} {{")
+        lines.append(f"table netdev {table} {{")
         for i, ifname in enumerate(ifaces):
             lines += [f'  chain in{i} {{ type filter hook ingress device "{ifname}" '
                       "priority -500; policy drop; }",
@@ -58,6 +65,7 @@ class UplinkFollower:
         self.namespaces = sorted({p.uplink.netns for a in server.spec.adapters for p in a.ports
                                   if p.uplink is not None})
         self.applied: dict[str, tuple[str, ...]] = {}
+        self.table = table_name(server.spec.name)
 
     def sync(self) -> None:
         """Load or delete the table where the wanted state differs from what was last loaded.
@@ -70,10 +78,10 @@ class UplinkFollower:
             ifaces = tuple(sorted(set(want.get(ns, []))))
             if self.applied.get(ns) == ifaces:
                 continue
-            self.runner(["nft", "-f", "-"], ns=ns, stdin=ruleset(ifaces))
+            self.runner(["nft", "-f", "-"], ns=ns, stdin=ruleset(ifaces, self.table))
             self.applied[ns] = ifaces
             what = f"drop every frame on {', '.join(ifaces)}" if ifaces else "pass traffic"
-            print(f"{self.server.spec.name}: uplinks in {ns} {what} (nft table {TABLE})",
+            print(f"{self.server.spec.name}: uplinks in {ns} {what} (nft table {self.table})",
                   file=sys.stderr, flush=True)
 
     async def __call__(self, server: Server) -> None:

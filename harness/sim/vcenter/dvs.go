@@ -141,7 +141,12 @@ func (s *DVSwitch) ReconfigureDvsTask(ctx *simulator.Context, req *types.Reconfi
 			return nil, &types.ConcurrentAccess{}
 		}
 		// Validate every member change before touching anything: a failed spec changes nothing.
+		inSpec := map[types.ManagedObjectReference]bool{}
 		for _, m := range spec.Host {
+			if inSpec[m.Host] {
+				return nil, &types.InvalidArgument{InvalidProperty: "host"} // one entry per host
+			}
+			inSpec[m.Host] = true
 			ns := s.env.netsys[m.Host]
 			if ns == nil {
 				return nil, &types.ManagedObjectNotFound{Obj: m.Host}
@@ -163,7 +168,16 @@ func (s *DVSwitch) ReconfigureDvsTask(ctx *simulator.Context, req *types.Reconfi
 				return nil, f
 			}
 		}
-		saved := s.env.snapshotAll()
+		// the hosts this change can touch: those in the spec, and every member when the
+		// switch-wide policy changes
+		touched := make([]types.ManagedObjectReference, 0, len(spec.Host))
+		for _, m := range spec.Host {
+			touched = append(touched, m.Host)
+		}
+		if spec.DefaultPortConfig != nil || spec.UplinkPortPolicy != nil {
+			touched = append(touched, s.Summary.HostMember...)
+		}
+		saved := s.env.snapshotHosts(ctx, touched)
 		var savedCfg types.VMwareDVSConfigInfo
 		deepCopy(cfg, &savedCfg)
 		for _, m := range spec.Host {
@@ -438,7 +452,7 @@ func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *ty
 		}
 		var saved types.DVPortgroupConfigInfo
 		deepCopy(c, &saved)
-		hosts := p.env.snapshotAll()
+		hosts := p.env.snapshotHosts(ctx, p.Host) // the member hosts of this port group
 		if spec.Name != "" && spec.Name != c.Name {
 			c.Name = spec.Name
 			p.Name = spec.Name

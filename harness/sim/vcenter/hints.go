@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -148,6 +150,10 @@ func (s *NetworkSystem) lldpNeighbours() (map[string][]lldpNeighbour, error) {
 	raw, err := exec.CommandContext(ctx, cmd, "-u", l.Socket, "-f", "json0",
 		"show", "neighbors", "details", "hidden").Output()
 	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && len(exit.Stderr) > 0 {
+			return nil, fmt.Errorf("lldpcli -u %s: %v: %s", l.Socket, err, strings.TrimSpace(string(exit.Stderr)))
+		}
 		return nil, err
 	}
 	var doc struct {

@@ -14,7 +14,7 @@ import os
 import shutil
 import ssl
 import subprocess
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -90,7 +90,6 @@ def build_binary(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
 
 
 def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
-                  dead: Collection[tuple[str, str]] = (),
                   lldp: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
     """The simulator spec of a lab: vCenter identity, datacenter, cluster and hosts.
 
@@ -100,7 +99,6 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
     Args:
         lab: a validated lab with a `vcenter`.
         clock_offsets: host name -> seconds its clock is off (time-drift scenarios).
-        dead: (host, vmnic) uplinks whose switch port passes nothing (data-plane faults).
         lldp: host -> {"socket": lldpd control socket, "interfaces": {ifname: vmnic}}, so
             QueryNetworkHint answers from the host's lldpd neighbour table.
 
@@ -123,7 +121,9 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
             entry["clock_offset_s"] = float(offsets[name])
         carried = uplink_carriage(lab).get(name)
         if carried is not None:
-            entry["uplinks"] = {vmnic: {"vlans": vlans, "link": (name, vmnic) not in dead}
+            # VLAN carriage from the cabling; link state is not fed from the data plane (F10/F11
+            # faults live there), so the F01 guard judges paths by VLAN only
+            entry["uplinks"] = {vmnic: {"vlans": vlans, "link": True}
                                 for vmnic, vlans in carried.items()}
         if lldp and name in lldp:
             entry["lldp"] = dict(lldp[name])

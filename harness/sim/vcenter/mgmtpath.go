@@ -53,10 +53,18 @@ func (ns *NetworkSystem) restore(ctx *simulator.Context, saved types.HostNetwork
 	})
 }
 
-func (e *simEnv) snapshotAll() []hostSnapshot {
-	out := make([]hostSnapshot, 0, len(e.netsys))
-	for _, ns := range e.netsys {
-		out = append(out, ns.snapshot())
+// snapshotHosts saves the network state of the given hosts, each read under its own lock (a
+// change elsewhere may be running on other hosts).
+func (e *simEnv) snapshotHosts(ctx *simulator.Context, hosts []types.ManagedObjectReference) []hostSnapshot {
+	out := make([]hostSnapshot, 0, len(hosts))
+	seen := map[types.ManagedObjectReference]bool{}
+	for _, ref := range hosts {
+		ns := e.netsys[ref]
+		if ns == nil || seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		ctx.WithLock(ns.host, func() { out = append(out, ns.snapshot()) })
 	}
 	return out
 }
@@ -83,7 +91,9 @@ func (e *simEnv) rollbackEnabled() bool {
 func (e *simEnv) guardManagement(ctx *simulator.Context, saved []hostSnapshot) types.BaseMethodFault {
 	var cut []hostSnapshot
 	for _, h := range saved {
-		if h.reachable && !h.ns.managementReachable() {
+		var lost bool
+		ctx.WithLock(h.ns.host, func() { lost = h.reachable && !h.ns.managementReachable() })
+		if lost {
 			cut = append(cut, h)
 		}
 	}

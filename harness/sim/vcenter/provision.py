@@ -31,6 +31,8 @@ from typing import Any
 from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
+from harness.checks.intent import security_view
+from harness.drivers.vsphere.mapping import NTP_RULESET, NTP_SERVICE, ROLLBACK_OPTION
 from harness.lab.model import DistributedSwitch, Lab, Security, Teaming, VmkNic
 from harness.sim.dataplane.plan import stable_mac as dataplane_mac
 from harness.sim.scenarios import Scenario, VsphereFaults, realised_lab
@@ -42,9 +44,6 @@ vim: Any = _vim
 vmodl: Any = _vmodl
 
 PROVISIONED_KEY = "labharness.provisioned"
-ROLLBACK_KEY = "config.vpxd.network.rollback"
-NTP_SERVICE = "ntpd"
-NTP_RULESET = "ntpClient"
 TASK_TIMEOUT_S = 120.0
 
 # Lab vmknic services -> VirtualNicManager NIC types. iSCSI (port binding to a software iSCSI
@@ -64,11 +63,6 @@ TCPIP_STACKS: dict[str, str] = {
 }
 # Policy values when neither the port group nor its switch sets one (vSphere's defaults; the
 # same as harness.checks.intent, which the round-trip tests compare against).
-SECURITY_DEFAULTS: dict[str, tuple[bool, bool, bool]] = {
-    "standard": (False, True, True),      # allow_promiscuous, mac_changes, forged_transmits
-    "distributed": (False, False, False),
-}
-
 _D = vim.dvs.VmwareDistributedVirtualSwitch
 VIEW_TYPES = [vim.HostSystem, vim.Datacenter, vim.ClusterComputeResource, vim.Datastore,
               vim.DistributedVirtualSwitch, vim.dvs.DistributedVirtualPortgroup, vim.Network,
@@ -208,11 +202,10 @@ def _pg_order(pg: Teaming, uplinks: list[str]) -> tuple[list[str], list[str]] | 
 
 
 def _switch_security(kind: str, sec: Security) -> tuple[bool, bool, bool]:
-    d = SECURITY_DEFAULTS[kind]
-    values = (sec.allow_promiscuous, sec.mac_changes, sec.forged_transmits)
-    return (values[0] if values[0] is not None else d[0],
-            values[1] if values[1] is not None else d[1],
-            values[2] if values[2] is not None else d[2])
+    """A switch's security: what the lab sets, else vSphere's default for that switch kind
+    (the same defaults the intent view uses)."""
+    view = security_view(kind, sec, Security())
+    return (view.allow_promiscuous, view.mac_changes, view.forged_transmits)
 
 
 def _standard_switch_spec(mtu: int, uplinks: list[str], team: _Team,
@@ -727,10 +720,10 @@ def provision(si: Any, lab: Lab, *, vsphere_faults: VsphereFaults | None = None
             raise ProvisionError(f"lab {lab.name}", "check against the vCenter",
                                  "\n  " + "\n  ".join(plan.problems), report)
         with s.stage("vCenter settings"):
-            s.call("vCenter", f"UpdateOptions {PROVISIONED_KEY}, {ROLLBACK_KEY}",
+            s.call("vCenter", f"UpdateOptions {PROVISIONED_KEY}, {ROLLBACK_OPTION}",
                    s.content.setting.UpdateOptions, changedValue=[
                        vim.option.OptionValue(key=PROVISIONED_KEY, value=f"lab {lab.name}"),
-                       vim.option.OptionValue(key=ROLLBACK_KEY,
+                       vim.option.OptionValue(key=ROLLBACK_OPTION,
                                               value=str(vc.network_rollback).lower())])
         with s.stage("standard switches"):
             for hname in lab.hosts:
