@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.checks.compat import assess_host, default_table
 from harness.incidents import INCIDENTS, Incident
 from harness.lab.model import Lab
 from harness.sim.dataplane.plan import DataplanePlan
@@ -335,12 +336,6 @@ def _f05_vsphere(lab: Lab) -> VsphereFaults:
 
 # -- F08: a host patched past what its vCenter supports --------------------------------------
 
-# ESXi GA builds: the first of these newer than the vCenter's major.minor is beyond its support
-# (VMware's interoperability matrix: a vCenter manages hosts of its own release and older).
-ESXI_RELEASES: tuple[tuple[str, int], ...] = (
-    ("6.7.0", 8169922), ("7.0.0", 15843807), ("8.0.0", 20513097))
-
-
 def _release(version: str) -> tuple[int, int]:
     major, minor = version.split(".")[:2]
     return int(major), int(minor)
@@ -350,13 +345,22 @@ def _f08_realise(data: dict[str, Any]) -> None:
     lab = Lab.model_validate(data)
     if lab.vcenter is None or not lab.hosts:
         raise ScenarioError("F08 needs a vCenter and a host")
-    vc = _release(lab.vcenter.version)
-    newer = next(((v, b) for v, b in ESXI_RELEASES if _release(v) > vc), None)
+    # the same compatibility table the F08 check reads: the oldest ESXi release it says this
+    # vCenter cannot manage is the patch that went one step too far
+    table = default_table()
+    vc = (table.vcenter_release(lab.vcenter.version, lab.vcenter.build)
+          if lab.vcenter.build else table.newest_vcenter_release(lab.vcenter.version))
+    if vc is None:
+        raise ScenarioError(f"F08: vCenter {lab.vcenter.version} is not in the compatibility "
+                            "table")
+    releases = sorted((r for rs in table.esxi.values() for r in rs), key=lambda r: r.released)
+    newer = next((r for r in releases
+                  if assess_host(table, vc, r.version, r.build).verdict == "too_new"), None)
     if newer is None:
-        raise ScenarioError(f"F08 knows no ESXi release newer than vCenter {lab.vcenter.version}")
+        raise ScenarioError(f"F08 knows no ESXi release newer than vCenter {vc.release} manages")
     # the most recently patched host is the one that went too far
     host = max(lab.hosts, key=lambda h: (_release(lab.hosts[h].version), lab.hosts[h].build))
-    data["hosts"][host]["version"], data["hosts"][host]["build"] = newer
+    data["hosts"][host]["version"], data["hosts"][host]["build"] = newer.version, newer.build
 
 
 # -- F14: a VM imported from Workstation keeps its MAC ---------------------------------------
