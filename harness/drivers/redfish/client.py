@@ -199,6 +199,7 @@ class RedfishBmc:
             self._client.set_session_location(resp.session_location)
             self._logged_in = True
             if any(m.short_id == "PasswordChangeRequired" for m in messages):
+                self.logout()  # free the session slot it holds: nobody will use it
                 raise RedfishAuthError("the BMC requires a password change before use",
                                        bmc=self.name, method="POST", path=path,
                                        status=status, messages=messages)
