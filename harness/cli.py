@@ -469,6 +469,63 @@ def depot_profiles(
         _print_profiles(contents)
 
 
+vsphere_app = typer.Typer(help="Careful changes through vCenter (each guarded and verified).",
+                          no_args_is_help=True)
+app.add_typer(vsphere_app, name="vsphere")
+
+
+def _ping(address: str) -> bool:
+    """Does the address answer ICMP echo from this machine (one try, 1 s)?"""
+    import subprocess
+
+    done = subprocess.run(["ping", "-n", "-q", "-c", "1", "-W", "1", address],
+                          capture_output=True, check=False)
+    return done.returncode == 0
+
+
+@vsphere_app.command("migrate-vmk")
+def vsphere_migrate_vmk(
+    host: Annotated[str, typer.Option(help="ESXi host as the lab names it")],
+    vmk: Annotated[str, typer.Option(help="the management VMkernel NIC, e.g. vmk0")],
+    to: Annotated[str, typer.Option(help="target port group (standard or distributed)")],
+    lab: Annotated[Path | None, typer.Option(help="lab file [default: labs/sim.yaml]")] = None,
+    inventory: Annotated[Path | None, typer.Option(
+        help="inventory [default: inventory/sim.yaml]")] = None,
+    ping: Annotated[bool, typer.Option(
+        help="verify the vmk answers ICMP from this machine after the move (real labs)")] = False,
+    allow_disruptive: Annotated[bool, typer.Option(
+        "--allow-disruptive", help="required: this changes the lab")] = False,
+) -> None:
+    """F01: move a management vmk without losing the host. Checks first (network rollback on,
+    host connected, the target carries the vmk's VLAN on a working uplink), moves, verifies,
+    and moves it back on loss. Exit 0 moved, 1 refused or rolled back or lost, 2 bad input."""
+    from harness.drivers.vsphere import VsphereDriver, VsphereError
+    from harness.procedures.migration import migrate_management_vmk
+
+    try:
+        model = load_lab(lab or DEFAULT_LAB)
+        loaded = load_inventory(inventory or DEFAULT_SIM_INVENTORY, model)
+    except InputFileError as exc:
+        raise _bad_input(exc) from None
+    endpoint = loaded.inventory.vcenter
+    if endpoint is None:
+        err.print(f"inventory {loaded.inventory.name} has no `vcenter`", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    if not (allow_disruptive and model.disruptive_allowed):
+        err.print("this moves a VMkernel NIC: pass --allow-disruptive, on a lab that says "
+                  "`disruptive_allowed: true`", style="red")
+        raise typer.Exit(EXIT_BAD_INPUT)
+    try:
+        with VsphereDriver.connect(endpoint, loaded.base_dir, allow_disruptive=True) as vc:
+            report = migrate_management_vmk(vc, model, host, vmk, to,
+                                            reachable=_ping if ping else None)
+    except VsphereError as exc:
+        err.print(escape(str(exc)), style="red")
+        raise typer.Exit(1) from None
+    out.print(escape(report.text()))
+    raise typer.Exit(0 if report.outcome == "moved" else 1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
