@@ -61,13 +61,19 @@ func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
 	// Every host joins with the template's identity first, and gets the lab's afterwards: the
 	// simulator re-reads all member hosts' versions on each AddHost with a parser that knows
 	// only some ESXi versions (it panics on 7.0.3, which real 7.0 U3 hosts report).
-	hosts := make([]*simulator.HostSystem, 0, len(spec.Hosts))
+	// All AddHost tasks are started first and then awaited: waiting on each in turn costs a
+	// property-collector round trip per host, which dominated start-up for large labs.
+	tasks := make([]*object.Task, 0, len(spec.Hosts))
 	for _, hs := range spec.Hosts {
 		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: hs.Name, Force: true}, true, nil, nil)
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
 		}
-		res, err := task.WaitForResult(ctx, nil)
+		tasks = append(tasks, task)
+	}
+	hosts := make([]*simulator.HostSystem, 0, len(spec.Hosts))
+	for i, hs := range spec.Hosts {
+		res, err := tasks[i].WaitForResult(ctx, nil)
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -34,7 +35,17 @@ func main() {
 	specPath := flag.String("spec", "", "JSON inventory spec (required)")
 	ready := flag.String("ready", "", "file to write one JSON line to once serving")
 	certDir := flag.String("cert-dir", "", "directory for the generated vcsim.crt/vcsim.key (default: next to -ready)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of start-up to this file (for `go tool pprof`)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatalf("-cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatalf("-cpuprofile: %v", err)
+		}
+	}
 	log.SetPrefix("lh-vcsim: ")
 	if *password == "" {
 		// The launcher passes it this way so the password is not in the process list.
@@ -79,6 +90,9 @@ func main() {
 	u.User = nil // the ready file is read by tooling; never put the password in it
 	info := readyInfo{URL: u.String(), PID: os.Getpid(), Hosts: len(spec.Hosts),
 		StartupS: time.Since(start).Seconds(), CertFile: certPath}
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile() // start-up only: the server's idle time would drown it
+	}
 	line, _ := json.Marshal(info)
 	if *ready != "" {
 		// Write then rename, so a poller never reads half a line.
