@@ -14,7 +14,8 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 LOG_TAIL_LINES = 40
 
@@ -82,3 +83,27 @@ def end(proc: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+class ProcessHandle:
+    """What a started simulator offers once it serves: stop by PID, running, `with`.
+
+    Subclasses are dataclasses with a `_proc` field (the Popen that `start_and_wait` returned).
+    """
+
+    _proc: subprocess.Popen[bytes]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the process by its PID (SIGTERM, then SIGKILL after `timeout`) and reap it."""
+        end(self._proc, timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._proc.poll() is None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

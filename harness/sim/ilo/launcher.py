@@ -15,7 +15,6 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from harness.sim import readyfile
@@ -46,7 +45,7 @@ class IloEndpoint:
 
 
 @dataclass
-class IloProcess:
+class IloProcess(readyfile.ProcessHandle):
     """A running emulator process and every BMC it serves."""
 
     pid: int
@@ -88,18 +87,3 @@ class IloProcess:
                      for e in info["endpoints"]}
         return cls(pid=proc.pid, endpoints=endpoints, workdir=workdir, log_file=log_file,
                    _proc=proc)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """End the emulator by its PID (SIGTERM, then SIGKILL after `timeout`) and reap it."""
-        readyfile.end(self._proc, timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._proc.poll() is None
-
-    def __enter__(self) -> IloProcess:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()

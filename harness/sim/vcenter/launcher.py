@@ -17,7 +17,6 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -139,7 +138,7 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
 
 
 @dataclass
-class VcsimProcess:
+class VcsimProcess(readyfile.ProcessHandle):
     """A running `lh-vcsim`: where it serves, its PID and the certificate to trust."""
 
     url: str
@@ -199,18 +198,3 @@ class VcsimProcess:
                    hosts=int(info["hosts"]), startup_s=float(info["startup_s"]),
                    workdir=workdir, log_file=log_file, argv=list(argv),
                    _proc=proc)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """End the simulator by its PID (SIGTERM, then SIGKILL after `timeout`) and reap it."""
-        readyfile.end(self._proc, timeout)
-
-    @property
-    def running(self) -> bool:
-        return self._proc.poll() is None
-
-    def __enter__(self) -> VcsimProcess:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
