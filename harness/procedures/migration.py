@@ -102,7 +102,7 @@ def _where_now(driver: VsphereDriver, report: MigrationReport, what: str) -> Mig
                             "console (DCUI > Network Restore Options), then reconnect it")
         return report
     where = _port_group_name(snapshot, vmk)
-    report.outcome = "moved" if where == report.target else "rolled back"
+    report.outcome = "moved" if where == report.target else "rolled back"  # "moved": unverified
     report.steps.append(f"{what}; vCenter reports {report.device} on {where}")
     return report
 
@@ -151,9 +151,14 @@ def migrate_management_vmk(driver: VsphereDriver, lab: Lab, host: str, device: s
             report.steps.append(f"vCenter undid the move ({exc.fault}); {device} stays on "
                                 f"{source}")
             return report
-        # anything else (a timeout, a dropped connection): do not guess, look
-        return _where_now(driver, report, f"the move failed ({exc.reason})")
-    report.steps.append(f"moved {device} to {target}; vCenter still reports {host} connected")
+        # anything else (a timeout, a dropped connection): do not guess, look; if it did land
+        # on the target, management is verified below like after any move
+        _where_now(driver, report, f"the move failed ({exc.reason})")
+        if report.outcome != "moved":
+            return report
+    else:
+        report.steps.append(f"moved {device} to {target}; vCenter still reports {host} "
+                            "connected")
     if reachable is None or address is None or reachable(address):
         report.outcome = "moved"
         if reachable is not None and address is not None:

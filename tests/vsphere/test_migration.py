@@ -21,6 +21,7 @@ from harness.drivers.vsphere import (
     VsphereDriver,
     VsphereError,
     VsphereHostUnreachableError,
+    VsphereTimeoutError,
 )
 from harness.lab.model import Lab
 from harness.procedures.migration import migrate_management_vmk
@@ -152,3 +153,25 @@ def test_reports_a_lost_host_and_how_to_recover(driver: VsphereDriver, lab: Lab,
                                     allow_disruptive=True)
     assert report.outcome == "host lost", report.text()
     assert "console" in report.steps[-1]
+
+
+def test_an_unclear_failure_is_looked_at_and_still_verified(
+        driver: VsphereDriver, lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The move lands but the wait times out: the procedure reads where the vmk is, and then
+    verifies management as after any move (here it stays silent, so it moves it back)."""
+    real = driver.migrate_vmknic
+    calls: list[str] = []
+
+    def flaky(host: str, device: str, port_group: str, **kw: Any) -> Any:
+        calls.append(port_group)
+        moved = real(host, device, port_group, **kw)
+        if len(calls) == 1:
+            raise VsphereTimeoutError("vc", f"{host}: verify {device}", "no update in time")
+        return moved
+
+    monkeypatch.setattr(driver, "migrate_vmknic", flaky)
+    report = migrate_management_vmk(driver, lab, "esx01", "vmk0", "dvpg-mgmt",
+                                    reachable=lambda ip: False, allow_disruptive=True)
+    assert calls == ["dvpg-mgmt", "Management Network"], report.text()
+    assert report.outcome == "rolled back"
+    assert _vmk0(driver).port_group == "Management Network"

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -23,13 +24,14 @@ type DateTimeSystem struct {
 	mo.HostDateTimeSystem
 
 	host   *simulator.HostSystem
-	offset time.Duration
+	offset atomic.Int64 // time.Duration; written by UpdateDateTime and ServiceSystem's ntpd start
 }
 
 var utc = types.HostDateTimeSystemTimeZone{Key: "UTC", Name: "UTC", Description: "UTC", GmtOffset: 0}
 
 func newDateTimeSystem(h *simulator.HostSystem, offset time.Duration) *DateTimeSystem {
-	d := &DateTimeSystem{host: h, offset: offset}
+	d := &DateTimeSystem{host: h}
+	d.offset.Store(int64(offset))
 	d.Self = types.ManagedObjectReference{Type: "HostDateTimeSystem", Value: "dateTimeSystem-" + h.Self.Value}
 	d.DateTimeInfo = types.HostDateTimeInfo{TimeZone: utc, SystemClockProtocol: "ntp",
 		NtpConfig: &types.HostNtpConfig{}}
@@ -93,12 +95,12 @@ func (d *DateTimeSystem) publish(ctx *simulator.Context, leaves ...string) {
 
 // QueryDateTime returns the host's clock: real time plus the host's offset.
 func (d *DateTimeSystem) QueryDateTime(ctx *simulator.Context, req *types.QueryDateTime) soap.HasFault {
-	return &methods.QueryDateTimeBody{Res: &types.QueryDateTimeResponse{Returnval: time.Now().Add(d.offset).UTC()}}
+	return &methods.QueryDateTimeBody{Res: &types.QueryDateTimeResponse{Returnval: time.Now().Add(time.Duration(d.offset.Load())).UTC()}}
 }
 
 // UpdateDateTime sets the host's clock, which is to say its offset from real time.
 func (d *DateTimeSystem) UpdateDateTime(ctx *simulator.Context, req *types.UpdateDateTime) soap.HasFault {
-	d.offset = time.Until(req.DateTime)
+	d.offset.Store(int64(time.Until(req.DateTime)))
 	return &methods.UpdateDateTimeBody{Res: &types.UpdateDateTimeResponse{}}
 }
 
@@ -129,7 +131,7 @@ type ServiceSystem struct {
 func (s *ServiceSystem) ntpStep(id string) {
 	if id == "ntpd" && s.clock != nil && s.clock.DateTimeInfo.NtpConfig != nil &&
 		len(s.clock.DateTimeInfo.NtpConfig.Server) > 0 {
-		s.clock.offset = 0
+		s.clock.offset.Store(0)
 	}
 }
 
