@@ -1,7 +1,9 @@
 """`labharness`: validate and lint lab files, print their schema, and run the suites.
 
-Exit codes: 0 success; 1 tests failed or lint found errors; 2 bad input (lab, inventory,
-options); 5 no test selected; 130 interrupted.
+Exit codes are `harness.errors.ExitCode`: 0 success; 1 tests failed or lint found errors;
+2 bad input (lab, inventory, options); 5 no test selected; 130 interrupted. Every error
+labharness raises on purpose (`LabharnessError`) is caught once, in `main`, and printed as one
+clear message.
 """
 
 from __future__ import annotations
@@ -11,30 +13,30 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from harness.backend import CAPABILITIES, backend_for
+from harness.backend import CAPABILITIES
 from harness.checks import run_design_checks, view_from_lab
 from harness.checks.finding import Finding
-from harness.depot import DepotBundle, DepotError, read_bundle
-from harness.incidents import INCIDENTS
+from harness.depot import DepotBundle, read_bundle
+from harness.errors import ExitCode, LabharnessError, OptionError
+from harness.incidents import INCIDENTS, SCENARIO_ALL
 from harness.lab.loader import LoadedInventory, load_inventory, load_lab
 from harness.lab.model import Lab
 from harness.lab.schema import committed_schema_path, render_schema
 from harness.lab.source import InputFileError, load_yaml
-from harness.pytest_plugin.plugin import parse_scenarios
+from harness.pytest_plugin.inputs import resolve_inputs
 from harness.report.summary import RunSummary, SummaryCollector, new_summary
 from harness.sim import lifecycle
-from harness.sim.dataplane import kernel
-from harness.sim.dataplane.netns import NetnsError
-from harness.sim.dataplane.plan import PlanError
-from harness.sim.scenarios import SCENARIO_ALL, SCENARIOS, Scenario, ScenarioError
+from harness.sim.errors import SimError
+from harness.sim.scenarios import SCENARIOS, Scenario
 from harness.sim.scenarios import resolve as resolve_scenarios
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -42,13 +44,21 @@ DEFAULT_LAB = PROJECT_ROOT / "labs" / "sim.yaml"
 DEFAULT_SIM_INVENTORY = PROJECT_ROOT / "inventory" / "sim.yaml"
 SUITES_DIR = PROJECT_ROOT / "suites"
 
-EXIT_FAILED = 1
-EXIT_BAD_INPUT = 2
-EXIT_NO_TESTS = 5
-EXIT_INTERRUPTED = 130
+class _Commands(TyperGroup):
+    """The command group: the one place an error labharness raises ends a command, printed
+    as the user should see it and with its exit code (never a traceback)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabharnessError as exc:
+            report_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+
 
 app = typer.Typer(
     name="labharness",
+    cls=_Commands,
     help="Hardware-in-the-loop test harness for vSphere labs and HPE server builds.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -58,12 +68,16 @@ out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
-def _bad_input(exc: InputFileError) -> typer.Exit:
-    for problem in exc.problems:
-        err.print(escape(str(problem)), style="red")
-    n = len(exc.problems)
-    err.print(f"{n} problem{'s' if n != 1 else ''}", style="bold red")
-    return typer.Exit(EXIT_BAD_INPUT)
+def report_error(exc: LabharnessError) -> None:
+    """Print an error as the user should see it: every problem of a file, or one line."""
+    if isinstance(exc, InputFileError):
+        for problem in exc.problems:
+            err.print(escape(str(problem)), style="red")
+        n = len(exc.problems)
+        err.print(f"{n} problem{'s' if n != 1 else ''}", style="bold red")
+        return
+    prefix = "simulated lab: " if isinstance(exc, SimError) else ""
+    err.print(escape(f"{prefix}{exc}"), style="red")
 
 
 def _is_inventory(path: Path) -> bool:
@@ -80,10 +94,7 @@ def validate(
     is allowed. Exit 2 if any file has a problem."""
     lab_model: Lab | None = None
     if lab is not None:
-        try:
-            lab_model = load_lab(lab)
-        except InputFileError as exc:
-            raise _bad_input(exc) from None
+        lab_model = load_lab(lab)
     failed = 0
     for path in files:
         try:
@@ -103,7 +114,7 @@ def validate(
                 err.print(escape(str(problem)), style="red")
     if failed:
         err.print(f"{failed} of {len(files)} file(s) invalid", style="bold red")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise typer.Exit(ExitCode.BAD_INPUT)
 
 
 @app.command()
@@ -114,15 +125,14 @@ def schema(
 ) -> None:
     """Print the JSON Schema of lab (or inventory) files, for editors and other tools."""
     if kind not in ("lab", "inventory"):
-        err.print(f"--kind must be lab or inventory, not {kind!r}", style="red")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise OptionError(f"--kind must be lab or inventory, not {kind!r}")
     text = render_schema("lab" if kind == "lab" else "inventory")
     if check:
         path = committed_schema_path("lab" if kind == "lab" else "inventory")
         if not path.exists() or path.read_text(encoding="utf-8") != text:
             err.print(f"{path} is stale: run labharness schema --kind {kind} --output {path}",
                       style="red")
-            raise typer.Exit(EXIT_FAILED)
+            raise typer.Exit(ExitCode.FAILED)
         out.print(f"{path} is up to date")
         return
     if output is not None:
@@ -149,12 +159,8 @@ def lint(
     """Check a lab's design against the field incidents. Exit 1 on findings of severity
     --fail-on (error by default) or worse."""
     if fail_on not in ("error", "warning"):
-        err.print(f"--fail-on must be error or warning, not {fail_on!r}", style="red")
-        raise typer.Exit(EXIT_BAD_INPUT)
-    try:
-        model = load_lab(lab)
-    except InputFileError as exc:
-        raise _bad_input(exc) from None
+        raise OptionError(f"--fail-on must be error or warning, not {fail_on!r}")
+    model = load_lab(lab)
     findings = run_design_checks(view_from_lab(model))
     if json_output:
         import json
@@ -166,7 +172,7 @@ def lint(
         out.print(f"lab {model.name}: no findings")
     failing = {"error"} if fail_on == "error" else {"error", "warning"}
     if any(f.severity in failing for f in findings):
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -235,21 +241,11 @@ def run(
     """Run the suites against a lab and write allure-results/, junit.xml and summary.json."""
     lab_path = lab or DEFAULT_LAB
     inv_path = inventory if inventory is not None else (None if lab else DEFAULT_SIM_INVENTORY)
-    try:
-        model = load_lab(lab_path)
-        loaded: LoadedInventory | None = (
-            load_inventory(inv_path, model) if inv_path is not None else None)
-    except InputFileError as exc:
-        raise _bad_input(exc) from None
-    sim_problem = None
-    if loaded is not None and loaded.inventory.backend == "sim":
-        sim_problem = kernel.detect().problem()
-    backend = backend_for(loaded, sim_problem)
-    try:
-        scenarios = parse_scenarios(list(scenario or []), backend)
-    except pytest.UsageError as exc:
-        err.print(escape(str(exc)), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    inputs = resolve_inputs(lab_path, inv_path, list(scenario or []))
+    model, loaded, backend, scenarios = (inputs.lab, inputs.inventory, inputs.backend,
+                                         inputs.scenarios)
+    assert model is not None  # a lab path is always given here
+    sim_problem = inputs.sim_problem
 
     where = _report_dir(report_dir)
     summary = new_summary(model.name, str(inv_path) if inv_path else None, backend.kind,
@@ -258,10 +254,6 @@ def run(
         reason = backend.why_not(capability)
         if reason is not None:
             summary.notes.append(f"{what}: not available ({reason}); tests that need it skip")
-    if scenarios and sim_problem is not None:
-        err.print(f"--scenario needs the simulated lab, which cannot be built here: "
-                  f"{sim_problem}", style="red")
-        raise typer.Exit(EXIT_BAD_INPUT)
     args = [
         str(SUITES_DIR), "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
         "-p", "no:cacheprovider", "-q", f"--lab={lab_path}",
@@ -290,9 +282,6 @@ def run(
         code = pytest.main(args, plugins=[SummaryCollector(summary)])
     except KeyboardInterrupt:
         code = pytest.ExitCode.INTERRUPTED
-    except (lifecycle.SimError, PlanError, ScenarioError, NetnsError) as exc:
-        err.print(f"the simulated lab could not be built: {escape(str(exc))}", style="red")
-        raise typer.Exit(EXIT_FAILED) from None
     finally:
         if sim_built and not keep:
             lifecycle.down(model.name)
@@ -303,15 +292,15 @@ def run(
     summary.write(where / "summary.json")
     if code == pytest.ExitCode.INTERRUPTED:
         err.print("interrupted", style="red")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(ExitCode.INTERRUPTED)
     if code == pytest.ExitCode.USAGE_ERROR:
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise typer.Exit(ExitCode.BAD_INPUT)
     _print_summary(summary, where)
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         err.print("no test selected", style="yellow")
-        raise typer.Exit(EXIT_NO_TESTS)
+        raise typer.Exit(ExitCode.NO_TESTS)
     if summary.failed or code != pytest.ExitCode.OK:
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 sim_app = typer.Typer(help="The simulated lab on this machine: up, down, status, scenarios.",
@@ -322,24 +311,16 @@ app.add_typer(sim_app, name="sim")
 def _sim_inputs(lab: Path | None, inventory: Path | None) -> tuple[Lab, LoadedInventory]:
     lab_path = lab or DEFAULT_LAB
     inv_path = inventory or DEFAULT_SIM_INVENTORY
-    try:
-        model = load_lab(lab_path)
-        loaded = load_inventory(inv_path, model)
-    except InputFileError as exc:
-        raise _bad_input(exc) from None
+    model = load_lab(lab_path)
+    loaded = load_inventory(inv_path, model)
     if loaded.inventory.backend != "sim":
-        err.print(f"{inv_path}: backend is {loaded.inventory.backend}; the simulated lab needs "
-                  "a sim inventory (backend: sim)", style="red")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise OptionError(f"{inv_path}: backend is {loaded.inventory.backend}; the simulated "
+                          "lab needs a sim inventory (backend: sim)")
     return model, loaded
 
 
 def _scenarios(names_: list[str] | None) -> list[Scenario]:
-    try:
-        return resolve_scenarios([n for v in names_ or [] for n in v.split(",") if n])
-    except ScenarioError as exc:
-        err.print(escape(str(exc)), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    return resolve_scenarios([n for v in names_ or [] for n in v.split(",") if n])
 
 
 @sim_app.command("up")
@@ -351,11 +332,7 @@ def sim_up(
     """Build the simulated lab (removing leftovers of an earlier run first)."""
     model, loaded = _sim_inputs(lab, inventory)
     chosen = _scenarios(scenario)
-    try:
-        state = lifecycle.up(model, loaded.inventory, chosen, base_dir=loaded.base_dir)
-    except (lifecycle.SimError, PlanError, ScenarioError, NetnsError) as exc:
-        err.print(f"sim up failed: {escape(str(exc))}", style="red")
-        raise typer.Exit(EXIT_FAILED) from None
+    state = lifecycle.up(model, loaded.inventory, chosen, base_dir=loaded.base_dir)
     out.print(f"lab {model.name} up in {state.timings.get('up_s')} s: {len(state.namespaces)} "
               f"namespaces, {len(state.daemons)} daemons")
     for fault in state.faults:
@@ -365,11 +342,7 @@ def sim_up(
 @sim_app.command("down")
 def sim_down(lab: Annotated[str, typer.Option(help="lab name")] = "sim") -> None:
     """Stop the simulated lab's daemons and delete its namespaces."""
-    try:
-        report = lifecycle.down(lab)
-    except lifecycle.SimError as exc:
-        err.print(escape(str(exc)), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    report = lifecycle.down(lab)
     out.print(f"lab {lab} down: stopped {len(report.stopped)} daemons, removed "
               f"{len(report.removed)} namespaces")
 
@@ -382,11 +355,7 @@ def sim_status(
     """What runs: namespaces, daemons, endpoints and how to log in (exit 1 if not running)."""
     import json
 
-    try:
-        info = lifecycle.status(lab)
-    except lifecycle.SimError as exc:
-        err.print(escape(str(exc)), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    info = lifecycle.status(lab)
     if json_output:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
     elif not info.get("running"):
@@ -411,7 +380,7 @@ def sim_status(
         for f in info.get("faults", []):
             out.print(f"fault {escape(f)}")
     if not info.get("running"):
-        raise typer.Exit(EXIT_FAILED)
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @sim_app.command("scenarios")
@@ -456,11 +425,7 @@ def depot_profiles(
 ) -> None:
     """List the image profiles of an ESXi offline bundle: name, vendor, acceptance level, VIB
     count, creation time. Exit 2 if the file is not a readable bundle."""
-    try:
-        contents = read_bundle(bundle)
-    except DepotError as exc:
-        err.print(escape(str(exc)), style="red")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+    contents = read_bundle(bundle)
     if json_output:
         import json
 
@@ -499,29 +464,20 @@ def vsphere_migrate_vmk(
     """F01: move a management vmk without losing the host. Checks first (network rollback on,
     host connected, the target carries the vmk's VLAN on a working uplink), moves, verifies,
     and moves it back on loss. Exit 0 moved, 1 refused or rolled back or lost, 2 bad input."""
-    from harness.drivers.vsphere import VsphereDriver, VsphereError
+    from harness.drivers.vsphere import VsphereDriver
     from harness.procedures.migration import migrate_management_vmk
 
-    try:
-        model = load_lab(lab or DEFAULT_LAB)
-        loaded = load_inventory(inventory or DEFAULT_SIM_INVENTORY, model)
-    except InputFileError as exc:
-        raise _bad_input(exc) from None
+    model = load_lab(lab or DEFAULT_LAB)
+    loaded = load_inventory(inventory or DEFAULT_SIM_INVENTORY, model)
     endpoint = loaded.inventory.vcenter
     if endpoint is None:
-        err.print(f"inventory {loaded.inventory.name} has no `vcenter`", style="red")
-        raise typer.Exit(EXIT_BAD_INPUT)
+        raise OptionError(f"inventory {loaded.inventory.name} has no `vcenter`")
     if not (allow_disruptive and model.disruptive_allowed):
-        err.print("this moves a VMkernel NIC: pass --allow-disruptive, on a lab that says "
-                  "`disruptive_allowed: true`", style="red")
-        raise typer.Exit(EXIT_BAD_INPUT)
-    try:
-        with VsphereDriver.connect(endpoint, loaded.base_dir, allow_disruptive=True) as vc:
-            report = migrate_management_vmk(vc, model, host, vmk, to,
-                                            reachable=_ping if ping else None)
-    except VsphereError as exc:
-        err.print(escape(str(exc)), style="red")
-        raise typer.Exit(1) from None
+        raise OptionError("this moves a VMkernel NIC: pass --allow-disruptive, on a lab that "
+                          "says `disruptive_allowed: true`")
+    with VsphereDriver.connect(endpoint, loaded.base_dir, allow_disruptive=True) as vc:
+        report = migrate_management_vmk(vc, model, host, vmk, to,
+                                        reachable=_ping if ping else None)
     out.print(escape(report.text()))
     raise typer.Exit(0 if report.outcome == "moved" else 1)
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SCENARIO_ALL = "field-incidents"
+"""The scenario name that applies every incident the simulated lab reproduces."""
+
 
 @dataclass(frozen=True)
 class Incident:

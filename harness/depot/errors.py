@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from harness.errors import InputError
+
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -13,7 +15,7 @@ def _one_line(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-class DepotError(Exception):
+class DepotError(InputError):
     """An offline bundle that cannot be read as an ESXi depot.
 
     Attributes:

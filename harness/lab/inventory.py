@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
+from harness.errors import InputError
 from harness.lab.types import ElementName, StrictModel
 
 SecretRef = Annotated[
@@ -42,7 +43,7 @@ class Secret:
     __str__ = __repr__
 
 
-class SecretError(Exception):
+class SecretError(InputError):
     """A secret reference cannot be resolved; says which reference and why, never a value."""
 
 

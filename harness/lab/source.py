@@ -18,6 +18,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from harness.errors import InputError
+
 PathPart = str | int
 DataPath = tuple[PathPart, ...]
 
@@ -57,7 +59,7 @@ class Problem:
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
-class InputFileError(Exception):
+class InputFileError(InputError):
     """A lab or inventory file could not be loaded; carries every problem found in it."""
 
     def __init__(self, problems: Sequence[Problem]) -> None:

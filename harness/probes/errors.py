@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from harness.errors import LabharnessError
+
 Detail = str | int | float | bool | None
 
 
-class ProbeFailure(Exception):
+class ProbeFailure(LabharnessError):
     """A probe could not be carried out; `detail` holds the structured facts behind `message`."""
 
     wire_type: ClassVar[str] = "ProbeFailed"

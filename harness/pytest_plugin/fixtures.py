@@ -30,6 +30,7 @@ from harness.pytest_plugin.state import (
 )
 from harness.sim import lifecycle
 from harness.sim.dataplane import daemons
+from harness.sim.errors import SimError
 from harness.sim.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
@@ -106,7 +107,7 @@ def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
     try:
         state = lifecycle.up(lab, inventory.inventory, [SCENARIOS[s] for s in wanted],
                              base_dir=inventory.base_dir)
-    except lifecycle.SimError as exc:
+    except SimError as exc:
         pytest.skip(f"the simulated lab could not be built: {exc}")
     try:
         yield state

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.backend import CAPABILITIES, Backend, backend_for
+from harness.backend import CAPABILITIES
 from harness.checks.catalog import SUBJECT_KINDS
 from harness.checks.intent import view_from_lab
 from harness.checks.network import NETWORK_SUBJECTS
 from harness.checks.server import SERVER_SUBJECTS
-from harness.incidents import INCIDENTS, find_incident
-from harness.lab.loader import load_inventory, load_lab
+from harness.errors import LabharnessError
+from harness.incidents import SCENARIO_ALL, find_incident
 from harness.lab.source import InputFileError
 from harness.pytest_plugin.assertions import current_item
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
@@ -36,6 +35,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     sim_state,
     vcenter,
 )
+from harness.pytest_plugin.inputs import resolve_inputs
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -47,10 +47,6 @@ from harness.pytest_plugin.state import (
     SCENARIOS_KEY,
     SUBJECT_PROPERTY,
 )
-from harness.sim.dataplane import kernel
-from harness.sim.scenarios import SCENARIO_ALL, SCENARIOS
-
-SIM_SCENARIOS: frozenset[str] = frozenset(SCENARIOS)
 
 MARKERS = {
     "incident(id)": "the field incident (F01-F14) a test guards against; labels reports",
@@ -87,51 +83,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker, text in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
-    lab_path = config.getoption("--lab", None)
-    inv_path = config.getoption("--inventory", None)
     try:
-        lab_model = load_lab(Path(lab_path)) if lab_path else None
-        loaded = load_inventory(Path(inv_path), lab_model) if inv_path else None
+        inputs = resolve_inputs(config.getoption("--lab", None),
+                                config.getoption("--inventory", None),
+                                config.getoption("--scenario", None) or [])
     except InputFileError as exc:
         raise pytest.UsageError("labharness: invalid input\n" + str(exc)) from None
-    config.stash[LAB_KEY] = lab_model
-    config.stash[INVENTORY_KEY] = loaded
-    sim_problem = None
-    if loaded is not None and loaded.inventory.backend == "sim":
-        sim_problem = kernel.detect().problem()
-    config.stash[BACKEND_KEY] = backend_for(loaded, sim_problem)
+    except LabharnessError as exc:
+        raise pytest.UsageError(f"labharness: {exc}") from None
+    config.stash[LAB_KEY] = inputs.lab
+    config.stash[INVENTORY_KEY] = inputs.inventory
+    config.stash[BACKEND_KEY] = inputs.backend
+    config.stash[SCENARIOS_KEY] = inputs.scenarios
     config.stash[KEEP_SIM_KEY] = bool(config.getoption("--keep-sim", False))
-    config.stash[SCENARIOS_KEY] = parse_scenarios(config.getoption("--scenario", None) or [],
-                                                  config.stash[BACKEND_KEY])
     config.stash[DISRUPTIVE_KEY] = bool(config.getoption("--allow-disruptive", False))
-
-
-def parse_scenarios(values: list[str], on: Backend) -> tuple[str, ...]:
-    """Scenario names -> incident ids; raise a UsageError naming what is allowed."""
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
-    if not names:
-        return ()
-    incidents = []
-    for name in names:
-        incident = find_incident(name)
-        if incident is None and name != SCENARIO_ALL:
-            allowed = ", ".join(f"{i.id}/{i.slug}" for i in INCIDENTS.values())
-            raise pytest.UsageError(f"labharness: unknown scenario {name!r}; use an incident id "
-                                    f"or slug ({allowed}) or {SCENARIO_ALL}")
-        incidents.append(incident)
-    if on.kind != "sim":
-        raise pytest.UsageError("labharness: --scenario applies faults to the simulated lab only; "
-                                "use a sim inventory (inventory/sim.yaml)")
-    ids: list[str] = []
-    for incident in incidents:
-        if incident is None:  # field-incidents: every scenario the sim reproduces
-            ids.extend(sorted(SIM_SCENARIOS))
-        elif incident.id not in SIM_SCENARIOS:
-            raise pytest.UsageError(f"labharness: scenario {incident.label} is not reproduced by "
-                                    "the simulated lab yet")
-        else:
-            ids.append(incident.id)
-    return tuple(dict.fromkeys(ids))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

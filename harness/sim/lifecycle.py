@@ -28,6 +28,7 @@ from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
 from harness.sim.dataplane import build as dp_build
 from harness.sim.dataplane import daemons, kernel, names, netns
 from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
+from harness.sim.errors import SimError
 from harness.sim.ilo import IloProcess, IloSpecError, IloStartError
 from harness.sim.ilo import spec_from_lab as ilo_spec_from_lab
 from harness.sim.scenarios import FdbFault, NftFault, Scenario, realised_lab
@@ -35,10 +36,6 @@ from harness.sim.vcenter.launcher import VcsimError, VcsimProcess
 from harness.sim.vcenter.provision import ProvisionError, provision, vcenter_build
 
 RUN_ROOT = Path("/run/labharness")
-
-
-class SimError(Exception):
-    """The simulated lab cannot be brought up (what is missing or what failed)."""
 
 
 def run_dir(lab: str) -> Path:

@@ -20,9 +20,10 @@ from harness.lab.model import Lab
 from harness.sim import lifecycle
 from harness.sim.dataplane import daemons, names, netns
 from harness.sim.dataplane.plan import SIM_SPACE
+from harness.sim.errors import SimError
 
 
-class SiteUnavailable(Exception):
+class SiteUnavailable(SimError):
     """No probe can run at that place in this lab (the reason says why)."""
 
 

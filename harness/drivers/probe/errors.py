@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.errors import LabharnessError
 
-class ProbeError(Exception):
+
+class ProbeError(LabharnessError):
     """A probe request failed.
 
     Attributes:

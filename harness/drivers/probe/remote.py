@@ -42,6 +42,7 @@ def staged_sources() -> dict[str, bytes]:
     """
     files: dict[str, bytes] = {
         "harness/__init__.py": b'"""Probe agent subset of labharness (copied by remote.py)."""\n',
+        "harness/errors.py": (_HARNESS / "errors.py").read_bytes(),
         "harness/drivers/__init__.py": b"",
         "harness/drivers/probe/__init__.py": b"",
         "harness/drivers/probe/agent.py": (_HARNESS / "drivers/probe/agent.py").read_bytes(),

@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.errors import LabharnessError
+
 
 @dataclass(frozen=True)
 class RedfishMessage:
@@ -54,7 +56,7 @@ def messages_of(body: Any) -> tuple[RedfishMessage, ...]:
     return tuple(RedfishMessage.from_json(i) for i in items if isinstance(i, Mapping))
 
 
-class RedfishError(Exception):
+class RedfishError(LabharnessError):
     """A Redfish operation on one BMC failed.
 
     Attributes:

@@ -13,11 +13,12 @@ from typing import Any
 
 import paramiko
 
+from harness.errors import LabharnessError
 from harness.lab.inventory import SecretError, SshEndpoint, resolve_secret
 
 
 @dataclass
-class SshError(Exception):
+class SshError(LabharnessError):
     """An SSH connection or command failed: which host, what step, why."""
 
     host: str

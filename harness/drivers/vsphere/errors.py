@@ -15,9 +15,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from harness.drivers.vsphere.vmomi import vim, vmodl
+from harness.errors import LabharnessError
 
 
-class VsphereError(Exception):
+class VsphereError(LabharnessError):
     """A vSphere request failed.
 
     Attributes:

@@ -13,11 +13,13 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from harness.sim.errors import SimError
+
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class NetnsError(Exception):
+class NetnsError(SimError):
     """A namespace operation or a command run in a namespace failed."""
 
     def __init__(self, message: str, *, ns: str = "", argv: Sequence[str] = (),

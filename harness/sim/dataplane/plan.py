@@ -25,6 +25,7 @@ from harness.checks.intent import host_port_groups
 from harness.lab.inventory import Inventory
 from harness.lab.model import Lab
 from harness.sim.dataplane import names
+from harness.sim.errors import SimError
 
 Role = Literal["host", "switch", "router", "vm", "edge", "mgmt", "client"]
 STACK_TABLES = {"vmotion": 101, "vxlan": 102, "provisioning": 103}
@@ -35,7 +36,7 @@ VXLAN_PORT = 4789
 BEACON_ETHERTYPE = 0x8922  # ESXi's beacon frames
 
 
-class PlanError(Exception):
+class PlanError(SimError):
     """The lab cannot be realised by the simulated data plane; says which element and why."""
 
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.sim import readyfile
+from harness.sim.errors import SimError
 
 
-class IloStartError(Exception):
+class IloStartError(SimError):
     """The emulator exited or did not become ready; `detail` holds the tail of its log."""
 
     def __init__(self, what: str, detail: str = "") -> None:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from harness.lab.catalog import ADAPTERS, BMC_OF_MODEL
 from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import Lab
+from harness.sim.errors import SimError
 
 Generation = Literal["ilo4", "ilo5"]
 # Firmware a lab leaves unset: what a freshly delivered server of that generation reports.
@@ -29,7 +30,7 @@ SESSION_LIMIT = 8
 SESSION_TIMEOUT_S = 1800
 
 
-class IloSpecError(Exception):
+class IloSpecError(SimError):
     """The lab, the inventory or a spec file cannot be turned into emulated BMCs."""
 
 

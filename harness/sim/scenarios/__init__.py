@@ -13,16 +13,15 @@ Three kinds of change, all real mechanisms:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.compat import assess_host, default_table
-from harness.incidents import INCIDENTS, Incident
+from harness.incidents import INCIDENTS, SCENARIO_ALL, Incident, find_incident
 from harness.lab.model import Lab
 from harness.sim.dataplane.plan import DataplanePlan
-
-SCENARIO_ALL = "field-incidents"
+from harness.sim.errors import SimError, UnknownScenarioError
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class FdbFault:
 Fault = NftFault | FdbFault
 
 
-class ScenarioError(Exception):
+class ScenarioError(SimError):
     """A scenario cannot be applied to this lab (it lacks what the fault needs)."""
 
 
@@ -408,27 +407,26 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
-def resolve(names: list[str]) -> list[Scenario]:
-    """Scenario names (incident ids, slugs, or `field-incidents`) -> scenarios.
+def resolve(names: Sequence[str]) -> list[Scenario]:
+    """Scenario names (incident ids, slugs, `field-incidents`; commas allowed) -> scenarios, in
+    the order given, each once.
 
     Raises:
-        ScenarioError: a name is not an incident or not reproduced by the sim.
+        UnknownScenarioError: a name is not an incident, or not one the sim reproduces.
     """
-    from harness.incidents import find_incident
-
     out: list[Scenario] = []
-    for name in names:
+    for name in (n.strip() for v in names for n in v.split(",") if n.strip()):
         if name == SCENARIO_ALL:
             out.extend(SCENARIOS.values())
             continue
         incident = find_incident(name)
         if incident is None:
             allowed = ", ".join(f"{s.id}/{s.incident.slug}" for s in SCENARIOS.values())
-            raise ScenarioError(f"unknown scenario {name!r}; the sim reproduces {allowed} "
-                                f"({SCENARIO_ALL} for all)")
+            raise UnknownScenarioError(f"unknown scenario {name!r}; the sim reproduces "
+                                       f"{allowed} ({SCENARIO_ALL} for all)")
         if incident.id not in SCENARIOS:
-            raise ScenarioError(f"scenario {incident.label} is not reproduced by the simulated "
-                                "lab yet")
+            raise UnknownScenarioError(f"scenario {incident.label} is not reproduced by the "
+                                       "simulated lab yet")
         out.append(SCENARIOS[incident.id])
     return list({s.id: s for s in out}.values())
 

@@ -23,13 +23,14 @@ from urllib.parse import urlsplit
 from harness.checks.network import uplink_carriage
 from harness.lab.model import Lab
 from harness.sim import readyfile
+from harness.sim.errors import SimError
 
 GO_DIR = Path(__file__).resolve().parent
 BUILD_DIR = GO_DIR / ".build"
 BINARY_PREFIX = "lh-vcsim-"
 
 
-class VcsimError(Exception):
+class VcsimError(SimError):
     """The simulated vCenter could not be built, configured or started."""
 
     def __init__(self, what: str, detail: str = "") -> None:

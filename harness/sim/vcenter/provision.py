@@ -35,6 +35,7 @@ from harness.checks.intent import security_view
 from harness.drivers.vsphere.mapping import NTP_RULESET, NTP_SERVICE, ROLLBACK_OPTION
 from harness.lab.model import DistributedSwitch, Lab, Security, Teaming, VmkNic
 from harness.sim.dataplane.plan import stable_mac as dataplane_mac
+from harness.sim.errors import SimError
 from harness.sim.scenarios import Scenario, VsphereFaults, realised_lab
 from harness.sim.scenarios import vsphere_faults as scenario_faults
 from harness.sim.vcenter.launcher import spec_from_lab
@@ -111,7 +112,7 @@ class ProvisionReport:
         return "\n".join(lines)
 
 
-class ProvisionError(Exception):
+class ProvisionError(SimError):
     """A lab element could not be built; names the element, the vSphere call and the fault.
 
     `report` holds what was done before the failure (stages, calls, built elements).
