@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.drivers.vsphere import VsphereConnection, VsphereDriver, mapping
-from harness.drivers.vsphere.facts import HostFacts
 from harness.drivers.vsphere.vmomi import vim
+from harness.facts.vsphere import HostFacts
 from harness.lab.inventory import Secret
 from harness.sim.vcenter import VcsimProcess, build_binary
 

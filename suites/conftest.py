@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from harness.checks.finding import JsonValue
-from harness.checks.intent import host_port_groups
-from harness.checks.network import Heard, UplinkKey, expected_neighbours
+from harness.facts import JsonValue
+from harness.facts.wire import Heard, UplinkKey
 from harness.lab.model import Lab
+from harness.lab.views import expected_neighbours, host_port_groups
 from harness.sim.probesites import SimProbeSites
 
 T = TypeVar("T")

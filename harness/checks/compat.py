@@ -22,7 +22,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationError
 
-from harness.checks.finding import Finding, JsonValue, Source
+from harness.checks.finding import Finding, Source
+from harness.facts import JsonValue
 from harness.lab.errors import problems_from_validation
 from harness.lab.source import InputFileError, Problem, SourceDocument, load_yaml
 from harness.lab.types import StrictModel

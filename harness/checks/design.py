@@ -10,9 +10,10 @@ from collections import Counter
 from itertools import combinations
 
 from harness.checks.compat import check_host_versions
-from harness.checks.finding import Finding, JsonValue
-from harness.checks.intent import VXLAN_MIN_MTU
+from harness.checks.finding import Finding
 from harness.checks.view import DesignView, HostView
+from harness.facts import JsonValue
+from harness.lab.views import VXLAN_MIN_MTU
 
 # VMware's range for statically assigned MACs (vSphere Networking: "Static MAC addresses").
 STATIC_MAC_LOW = 0x005056000000

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from harness.facts import JsonValue
 from harness.incidents import INCIDENTS
 
 Severity = Literal["error", "warning", "info"]
 Source = Literal["intent", "observed"]
 
-JsonValue = str | int | float | bool | None | list[Any] | dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -9,69 +9,12 @@ itself, its personality or DCB/LLDP agent (F10).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
-from harness.checks.finding import Finding, JsonValue
-from harness.checks.intent import VXLAN_MIN_MTU, host_port_groups
+from harness.checks.finding import Finding
+from harness.facts import JsonValue
+from harness.facts.wire import Heard, PathObservation, UplinkKey
 from harness.lab.model import Lab
-
-UplinkKey = tuple[str, str]  # (host, vmnic)
-
-
-@dataclass(frozen=True)
-class Heard:
-    """One CDP/LLDP neighbour heard on an interface."""
-
-    protocol: str  # cdp | lldp
-    device: str
-    port: str
-
-
-@dataclass(frozen=True)
-class PathObservation:
-    """A probe along a path between two lab endpoints."""
-
-    source: str  # `esx01/vmk1`, `web01/ethernet0`
-    target: str  # `esx02/vmk1`, an address
-    ok: bool
-    detail: str
-    evidence: Mapping[str, JsonValue] = field(default_factory=dict)
-
-
-def expected_neighbours(lab: Lab) -> dict[UplinkKey, tuple[str, str, tuple[str, ...]]]:
-    """(host, vmnic) -> (switch hostname, port name, protocols) from the cabling plan."""
-    out: dict[UplinkKey, tuple[str, str, tuple[str, ...]]] = {}
-    for cable in lab.cabling:
-        (a, ap), (b, bp) = cable.ends
-        for (host, vmnic), (sw, port) in (((a, ap), (b, bp)), ((b, bp), (a, ap))):
-            if host in lab.hosts and sw in lab.physical_switches:
-                switch = lab.physical_switches[sw]
-                protocols = tuple(cable.discovery or switch.discovery)
-                out[(host, vmnic)] = (switch.hostname, port, protocols)
-    return out
-
-
-def uplink_carriage(lab: Lab) -> dict[str, dict[str, list[int]]]:
-    """host -> vmnic -> the VLANs its switch port carries, as the host sees them (0: untagged).
-
-    A trunk carries its allowed VLANs tagged and its native VLAN untagged; an access port
-    carries its VLAN untagged. The F01 checks and the simulated vCenter use it to tell whether a
-    management VMkernel NIC has a working uplink.
-    """
-    out: dict[str, dict[str, list[int]]] = {}
-    for cable in lab.cabling:
-        for (host, vmnic), (sw, port) in (cable.ends, cable.ends[::-1]):
-            if host not in lab.hosts or sw not in lab.physical_switches:
-                continue
-            sp = lab.physical_switches[sw].ports.get(port)
-            if sp is None:
-                continue
-            if sp.mode == "access":
-                vlans = [0]
-            else:
-                vlans = sorted({*sp.vlans, *([0] if sp.native_vlan is not None else [])})
-            out.setdefault(host, {})[vmnic] = vlans
-    return out
+from harness.lab.views import VXLAN_MIN_MTU, expected_neighbours, host_port_groups
 
 
 def adapter_of(lab: Lab, host: str, vmnic: str) -> tuple[str, list[str]] | None:

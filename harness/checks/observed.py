@@ -18,19 +18,12 @@ The lab's intent is kept only where vCenter has no such fact:
 
 from __future__ import annotations
 
-from harness.checks.intent import SECURITY_DEFAULTS, view_from_lab
-from harness.checks.view import (
-    DesignView,
-    HostView,
-    PortGroupView,
-    SecurityView,
-    TeamView,
-    VCenterView,
-    VmknicView,
-    VmNicView,
-    VmView,
-)
-from harness.drivers.vsphere.facts import (
+from harness.checks.intent import view_from_lab
+from harness.checks.view import DesignView, HostView, VCenterView, VmknicView, VmNicView, VmView
+from harness.facts.vsphere import (
+    DEFAULT_OPTION_KEYS,
+    SERVICE_OF_NIC_TYPE,
+    STACK_OF_NETSTACK,
     DvPortGroupFacts,
     DvsFacts,
     HostFacts,
@@ -39,24 +32,8 @@ from harness.drivers.vsphere.facts import (
     Snapshot,
     TeamingFacts,
 )
-from harness.drivers.vsphere.mapping import DEFAULT_OPTION_KEYS
 from harness.lab.model import Lab
-
-# VirtualNicManager nic types -> the lab's vmknic service names.
-NIC_TYPE_SERVICE = {
-    "management": "management",
-    "vmotion": "vmotion",
-    "vSphereProvisioning": "provisioning",
-    "faultToleranceLogging": "ft",
-    "vsan": "vsan",
-}
-# netStackInstanceKey -> the lab's tcpip_stack names.
-NETSTACK = {
-    "defaultTcpipStack": "default",
-    "vmotion": "vmotion",
-    "vxlan": "vxlan",
-    "vSphereProvisioning": "provisioning",
-}
+from harness.lab.views import SECURITY_DEFAULTS, PortGroupView, SecurityView, TeamView
 
 
 def _security(kind: str, *layers: SecurityFacts) -> SecurityView:
@@ -145,7 +122,7 @@ def _host_view(host: HostFacts, snapshot: Snapshot, lab: Lab) -> HostView:
         lab_vmk = intent.vmknics.get(vmk.device) if intent else None
         if lab_vmk is not None and lab_vmk.port_group != port_group:
             lab_vmk = None  # not the vmknic the lab means: take nothing from its intent
-        services = [NIC_TYPE_SERVICE[t] for t in vmk.services if t in NIC_TYPE_SERVICE]
+        services = [SERVICE_OF_NIC_TYPE[t] for t in vmk.services if t in SERVICE_OF_NIC_TYPE]
         if vmk.netstack == "vxlan":
             services.append("vxlan")  # NSX-V VTEPs live on the vxlan stack; no nic type says so
         if lab_vmk is not None and "iscsi" in lab_vmk.services:
@@ -153,7 +130,7 @@ def _host_view(host: HostFacts, snapshot: Snapshot, lab: Lab) -> HostView:
         vmknics[vmk.device] = VmknicView(
             name=vmk.device, port_group=port_group, ip=vmk.ip, mtu=vmk.mtu,
             services=tuple(dict.fromkeys(services)),
-            tcpip_stack=NETSTACK.get(vmk.netstack, vmk.netstack),
+            tcpip_stack=STACK_OF_NETSTACK.get(vmk.netstack, vmk.netstack),
             subnet_shared_with=tuple(lab_vmk.subnet_shared_with) if lab_vmk else ())
     build = int(host.build) if host.build and host.build.isdigit() else 0
     return HostView(

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Literal
 
-from harness.checks.finding import Finding, JsonValue, Severity
-from harness.drivers.redfish.facts import AdapterFacts, FunctionFacts, ServerFacts
-from harness.drivers.redfish.settings import FixPlan, SettingsChange
+from harness.checks.finding import Finding, Severity
+from harness.facts import JsonValue
+from harness.facts.redfish import AdapterFacts, FixPlan, FunctionFacts, ServerFacts, SettingsChange
 from harness.lab.catalog import ADAPTERS
 from harness.lab.model import Adapter, HpeServer, Lab
 

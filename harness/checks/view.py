@@ -12,44 +12,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
 from harness.checks.finding import Source
-
-
-@dataclass(frozen=True)
-class TeamView:
-    """Effective teaming of a port group on one host, uplinks named as vmnics."""
-
-    load_balancing: str
-    active: tuple[str, ...]
-    standby: tuple[str, ...]
-    failure_detection: str  # link_status | beacon_probing
-    notify_switches: bool
-    failback: bool
-
-    @property
-    def uplinks(self) -> tuple[str, ...]:
-        return self.active + self.standby
-
-
-@dataclass(frozen=True)
-class SecurityView:
-    """Effective layer-2 security of a port group."""
-
-    allow_promiscuous: bool
-    mac_changes: bool
-    forged_transmits: bool
-
-
-@dataclass(frozen=True)
-class PortGroupView:
-    """A port group as one host sees it, with policies resolved through inheritance."""
-
-    name: str
-    switch: str
-    switch_kind: str  # standard | distributed
-    switch_mtu: int
-    vlan: int
-    security: SecurityView
-    teaming: TeamView
+from harness.lab.views import PortGroupView, UnderlayHop
 
 
 @dataclass(frozen=True)
@@ -110,15 +73,6 @@ class NlbView:
     cluster_mac: str
     port_group: str
     members: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class UnderlayHop:
-    """An element of the VXLAN underlay that frames between VTEPs cross, with its MTU."""
-
-    subject: str  # `opnsense01/underlay_a`, `sw01/TenGigabitEthernet1/1/1`, `vtep-a`
-    what: str  # router interface | switch port | network | NSX transport
-    mtu: int
 
 
 @dataclass(frozen=True)

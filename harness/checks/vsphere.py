@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from harness.checks.finding import Finding, JsonValue
-from harness.checks.network import (
-    Heard,
-    UplinkKey,
-    check_neighbours,
-    expected_neighbours,
-    uplink_carriage,
-)
-from harness.drivers.vsphere.facts import (
+from harness.checks.finding import Finding
+from harness.checks.network import check_neighbours
+from harness.facts import JsonValue
+from harness.facts.vsphere import (
+    NTP_RULESET,
+    NTP_SERVICE,
+    ROLLBACK_OPTION,
     ClockOffset,
     DvPortGroupFacts,
     HostFacts,
@@ -26,8 +24,9 @@ from harness.drivers.vsphere.facts import (
     Snapshot,
     VmknicFacts,
 )
-from harness.drivers.vsphere.mapping import NTP_RULESET, NTP_SERVICE, ROLLBACK_OPTION
+from harness.facts.wire import Heard, UplinkKey
 from harness.lab.model import Lab
+from harness.lab.views import expected_neighbours, uplink_carriage
 
 
 def mark_sides(intent: Iterable[Finding], observed: Iterable[Finding]) -> list[Finding]:

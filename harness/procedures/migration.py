@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from harness.checks.finding import Finding
-from harness.checks.network import uplink_carriage
 from harness.checks.vsphere import check_management_paths, management_uplinks
 from harness.drivers.vsphere import VsphereDriver, VsphereError
 from harness.drivers.vsphere.errors import VsphereHostUnreachableError
-from harness.drivers.vsphere.facts import DvPortFacts, Snapshot, VmknicFacts
+from harness.facts.vsphere import DvPortFacts, Snapshot, VmknicFacts
 from harness.lab.model import Lab
+from harness.lab.views import uplink_carriage
 
 Outcome = Literal["moved", "refused", "rolled back", "host lost"]
 Reachable = Callable[[str], bool]  # vmk address -> answers?

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from harness.checks.finding import Finding
-from harness.checks.intent import host_port_groups
 from harness.lab.model import Lab
+from harness.lab.views import host_port_groups
 from harness.pytest_plugin import assert_no_findings, record_findings
 from harness.sim.probesites import SimProbeSites
 

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks.finding import Finding, JsonValue
+from harness.checks.finding import Finding
 from harness.checks.network import (
-    Heard,
-    PathObservation,
-    UplinkKey,
     check_neighbours,
     check_uplinks,
     diagnose_path,
@@ -18,6 +15,8 @@ from harness.checks.network import (
     path_finding,
 )
 from harness.drivers.probe.errors import ProbeError
+from harness.facts import JsonValue
+from harness.facts.wire import Heard, PathObservation, UplinkKey
 from harness.lab.model import Lab
 from harness.probes.flood import measure_flood
 from harness.pytest_plugin import assert_no_findings

@@ -7,19 +7,14 @@ from __future__ import annotations
 import allure
 import pytest
 
-from harness.checks.finding import Finding, JsonValue
-from harness.checks.intent import VXLAN_MIN_MTU
-from harness.checks.network import (
-    PathObservation,
-    UplinkKey,
-    diagnose_path,
-    edge_uplink,
-    mtu_finding,
-    path_finding,
-)
+from harness.checks.finding import Finding
+from harness.checks.network import diagnose_path, edge_uplink, mtu_finding, path_finding
 from harness.drivers.probe.client import AgentClient
 from harness.drivers.probe.errors import ProbeError
+from harness.facts import JsonValue
+from harness.facts.wire import PathObservation, UplinkKey
 from harness.lab.model import Lab
+from harness.lab.views import VXLAN_MIN_MTU
 from harness.pytest_plugin import assert_no_findings
 from harness.sim.probesites import SimProbeSites
 

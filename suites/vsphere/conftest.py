@@ -12,12 +12,12 @@ from harness.backend import Backend
 from harness.checks import DESIGN_CHECKS
 from harness.checks.catalog import run_design_checks
 from harness.checks.intent import view_from_lab
-from harness.checks.network import expected_neighbours
 from harness.checks.observed import snapshot_option_keys, view_from_snapshot
 from harness.checks.view import DesignView
 from harness.checks.vsphere import mark_sides
 from harness.drivers.vsphere import ClockOffset, NetworkHintFacts, Snapshot, VsphereDriver
 from harness.lab.model import Lab
+from harness.lab.views import expected_neighbours
 from harness.pytest_plugin.fixtures import DesignFindings
 from harness.pytest_plugin.state import LAB_KEY
 

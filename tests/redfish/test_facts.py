@@ -11,11 +11,10 @@ from harness.drivers.redfish.errors import (
     PreconditionFailedError,
     PropertyUnknownError,
     PropertyValueError,
-    RedfishMessage,
     RedfishPayloadError,
     messages_of,
 )
-from harness.drivers.redfish.facts import (
+from harness.drivers.redfish.parse import (
     firmware_of,
     generation_of,
     parse_bios,
@@ -24,6 +23,7 @@ from harness.drivers.redfish.facts import (
     parse_settings,
     slot_from,
 )
+from harness.facts.redfish import RedfishMessage
 
 # iLO 5 1.x service root (proliantutils root.json, shortened)
 ILO5_ROOT: dict[str, Any] = {

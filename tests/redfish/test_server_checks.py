@@ -21,7 +21,7 @@ from harness.checks.server import (
     plan_adapter_fixes,
 )
 from harness.drivers.redfish import RemediationRefused, read_server, remediate
-from harness.drivers.redfish.facts import ResetAction
+from harness.facts.redfish import ResetAction
 from harness.lab.model import Lab
 from tests.redfish.conftest import (
     GEN9,
@@ -88,7 +88,7 @@ def test_gen9_fault_is_reported_as_a_manual_fix_when_ilo4_shows_it(ilo: Ilo) -> 
     facts = read_server(ilo.bmc(GEN9))
     flexlom = facts.adapter_in("flexlom")
     assert flexlom is not None
-    from harness.drivers.redfish.facts import FunctionFacts
+    from harness.facts.redfish import FunctionFacts
     fn = FunctionFacts("/x/1/", "1", 1, "FibreChannelOverEthernet", (), True, None, None)
     shown = replace(facts, adapters=tuple(replace(a, functions=(fn,)) if a is flexlom else a
                                           for a in facts.adapters))

@@ -22,9 +22,10 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
-from harness.checks.intent import host_port_groups
+from harness.facts.vsphere import NIC_TYPE_OF_SERVICE, STACK_OF_NETSTACK
 from harness.lab.loader import load_lab
 from harness.lab.model import Lab
+from harness.lab.views import host_port_groups
 from harness.sim.dataplane.plan import stable_mac as dataplane_mac
 from harness.sim.scenarios import (
     SCENARIOS,
@@ -35,9 +36,7 @@ from harness.sim.scenarios import (
 )
 from harness.sim.vcenter import VcsimProcess
 from harness.sim.vcenter.provision import (
-    NIC_TYPES,
     PROVISIONED_KEY,
-    TCPIP_STACKS,
     ProvisionError,
     ProvisionReport,
     provision,
@@ -48,7 +47,7 @@ from tests.vcenter.conftest import PASSWORD, USER
 
 HOSTS = ("esx01", "esx02", "esx03")
 VSPHERE_SCENARIOS = ("F04", "F05", "F08", "F09", "F11", "F12", "F14")
-STACK_NAMES = {v: k for k, v in TCPIP_STACKS.items()}
+STACK_NAMES = STACK_OF_NETSTACK
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +274,8 @@ def expected(lab: Lab, faults: VsphereFaults) -> dict[str, Any]:
             "vmknics": {v: {
                 "port_group": k.port_group, "ip": f"{k.ip.ip}/{k.ip.netmask}", "mtu": k.mtu,
                 "tcpip_stack": k.tcpip_stack, "mac": k.mac or dataplane_mac(hname, v),
-                "services": tuple(sorted(NIC_TYPES[s] for s in k.services if s in NIC_TYPES))}
+                "services": tuple(sorted(NIC_TYPE_OF_SERVICE[s] for s in k.services
+                                         if s in NIC_TYPE_OF_SERVICE))}
                 for v, k in host.vmknics.items()},
             "ntp_servers": tuple(host.ntp_servers if host.ntp_servers is not None
                                  else lab.ntp.servers),

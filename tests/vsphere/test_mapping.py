@@ -10,7 +10,7 @@ from pyVmomi import vim
 
 from harness.checks.observed import view_from_snapshot
 from harness.drivers.vsphere import mapping
-from harness.drivers.vsphere.facts import (
+from harness.facts.vsphere import (
     CdpFacts,
     DvPortFacts,
     DvPortGroupFacts,

@@ -19,8 +19,8 @@ from harness.drivers.vsphere import (
     VsphereTimeoutError,
 )
 from harness.drivers.vsphere.collector import wait_until
-from harness.drivers.vsphere.facts import SecurityFacts
 from harness.drivers.vsphere.operations import wait_task
+from harness.facts.vsphere import SecurityFacts
 from harness.lab.model import Lab
 from harness.sim.vcenter import spec_from_lab
 from tests.vsphere import labstate

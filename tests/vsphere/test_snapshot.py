@@ -7,7 +7,7 @@ from ipaddress import IPv4Interface
 from typing import Any
 
 from harness.drivers.vsphere import Snapshot, VsphereDriver
-from harness.drivers.vsphere.facts import (
+from harness.facts.vsphere import (
     DiscoveryFacts,
     PolicyFacts,
     SecurityFacts,

@@ -15,7 +15,6 @@ from harness.drivers.redfish.errors import (
     RedfishAuthError,
     RedfishConnectionError,
     RedfishError,
-    RedfishMessage,
     RedfishPayloadError,
     RedfishRequestError,
     RemediationRefused,
@@ -23,24 +22,21 @@ from harness.drivers.redfish.errors import (
     ResourceMissingError,
     SettingsNotAppliedError,
 )
-from harness.drivers.redfish.facts import (
+from harness.drivers.redfish.power import PowerCycleUnsupported, power_cycle, restart
+from harness.drivers.redfish.settings import ApplyResult, apply_settings, remediate
+from harness.drivers.redfish.walk import read_server
+from harness.facts.redfish import (
     AdapterFacts,
     BiosFacts,
+    FixPlan,
     FunctionFacts,
     PortFacts,
     PowerFacts,
+    RedfishMessage,
     ServerFacts,
+    SettingsChange,
     SettingsState,
 )
-from harness.drivers.redfish.power import PowerCycleUnsupported, power_cycle, restart
-from harness.drivers.redfish.settings import (
-    ApplyResult,
-    FixPlan,
-    SettingsChange,
-    apply_settings,
-    remediate,
-)
-from harness.drivers.redfish.walk import read_server
 
 __all__ = [
     "AdapterFacts",

@@ -12,33 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import LabharnessError
-
-
-@dataclass(frozen=True)
-class RedfishMessage:
-    """One entry of `@Message.ExtendedInfo` or of `@Redfish.Settings.Messages`."""
-
-    message_id: str
-    args: tuple[str, ...] = ()
-    related: tuple[str, ...] = ()
-    message: str = ""
-
-    @property
-    def short_id(self) -> str:
-        """`Base.1.4.PropertyUnknown` -> `PropertyUnknown` (iLO 4 also writes `Base.1.0:X`)."""
-        return self.message_id.replace(":", ".").rsplit(".", 1)[-1]
-
-    @classmethod
-    def from_json(cls, item: Mapping[str, Any]) -> RedfishMessage:
-        # iLO 4 spells it MessageID; newer firmware MessageId.
-        mid = item.get("MessageId", item.get("MessageID", ""))
-        return cls(str(mid), tuple(str(a) for a in item.get("MessageArgs") or ()),
-                   tuple(str(r) for r in item.get("RelatedProperties") or ()),
-                   str(item.get("Message") or ""))
-
-    def text(self) -> str:
-        args = f" ({', '.join(self.args)})" if self.args else ""
-        return f"{self.message_id}{args}"
+from harness.facts.redfish import RedfishMessage
 
 
 def messages_of(body: Any) -> tuple[RedfishMessage, ...]:

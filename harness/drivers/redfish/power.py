@@ -19,7 +19,8 @@ from harness.drivers.redfish.errors import (
     RedfishPayloadError,
     ResetTimeoutError,
 )
-from harness.drivers.redfish.facts import PowerFacts, parse_power
+from harness.drivers.redfish.parse import parse_power
+from harness.facts.redfish import PowerFacts
 
 FINISHED = "FinishedPost"
 DEFAULT_TIMEOUT_S = 900.0  # a DL360 with several option ROMs can take 5-10 minutes to POST

@@ -15,49 +15,14 @@ from typing import Any
 
 from harness.drivers.redfish.client import RedfishBmc
 from harness.drivers.redfish.errors import (
-    RedfishMessage,
     RemediationRefused,
     SettingsNotAppliedError,
     SettingsOutcome,
     messages_of,
 )
-from harness.drivers.redfish.facts import at, etag_of, parse_settings
+from harness.drivers.redfish.parse import at, etag_of, parse_settings
 from harness.drivers.redfish.power import DEFAULT_POLL_S, DEFAULT_TIMEOUT_S, ResetRecord, restart
-
-
-@dataclass(frozen=True)
-class SettingsChange:
-    """One intended change.
-
-    Attributes:
-        subject: what it is about, in the lab's words (`srv-esx03/flexlom/port1`).
-        resource: the current resource, whose `@Redfish.Settings` reports the outcome.
-        settings_uri: where the pending values are PATCHed.
-        body: the PATCH body.
-        expect: JSON path (`a/b/0/c`) in `resource` -> the value it must have after the reset.
-    """
-
-    subject: str
-    resource: str
-    settings_uri: str
-    body: Mapping[str, Any]
-    expect: Mapping[str, Any]
-    description: str
-
-
-@dataclass(frozen=True)
-class FixPlan:
-    """What it takes to make one server match the lab: Redfish changes and, where the BMC cannot
-    write, what to change by hand."""
-
-    server: str
-    changes: tuple[SettingsChange, ...] = ()
-    manual: tuple[str, ...] = ()  # known wrong, and only a hand can change it
-    unverified: tuple[str, ...] = ()  # the BMC cannot show it: check (and fix) by hand
-
-    @property
-    def empty(self) -> bool:
-        return not self.changes and not self.manual and not self.unverified
+from harness.facts.redfish import FixPlan, RedfishMessage, SettingsChange
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,7 @@ from typing import Any
 
 from harness.drivers.redfish.client import RedfishBmc
 from harness.drivers.redfish.errors import RedfishPayloadError, ResourceMissingError
-from harness.drivers.redfish.facts import (
-    AdapterFacts,
-    ServerFacts,
+from harness.drivers.redfish.parse import (
     etag_of,
     firmware_of,
     generation_of,
@@ -29,6 +27,7 @@ from harness.drivers.redfish.facts import (
     parse_network_adapter,
     parse_power,
 )
+from harness.facts.redfish import AdapterFacts, ServerFacts
 
 EXPAND = "?$expand=."
 

@@ -21,9 +21,8 @@ from harness.drivers.vsphere.errors import (
     VsphereTimeoutError,
     VsphereTlsError,
 )
-from harness.drivers.vsphere.facts import ClockOffset, NetworkHintFacts, Snapshot
-from harness.drivers.vsphere.mapping import DEFAULT_OPTION_KEYS
 from harness.drivers.vsphere.operations import NtpState, PolicyPatch
+from harness.facts.vsphere import DEFAULT_OPTION_KEYS, ClockOffset, NetworkHintFacts, Snapshot
 
 __all__ = [
     "DEFAULT_OPTION_KEYS",

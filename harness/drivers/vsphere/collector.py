@@ -18,7 +18,10 @@ from typing import Any
 from harness.drivers.vsphere import mapping
 from harness.drivers.vsphere.connection import VsphereConnection
 from harness.drivers.vsphere.errors import VsphereTimeoutError
-from harness.drivers.vsphere.facts import (
+from harness.drivers.vsphere.mapping import Prop
+from harness.drivers.vsphere.vmomi import vim, vmodl
+from harness.facts.vsphere import (
+    DEFAULT_OPTION_KEYS,
     DvPortGroupFacts,
     DvsFacts,
     HostFacts,
@@ -26,8 +29,6 @@ from harness.drivers.vsphere.facts import (
     VcenterFacts,
     VmFacts,
 )
-from harness.drivers.vsphere.mapping import Prop
-from harness.drivers.vsphere.vmomi import vim, vmodl
 
 PC = vmodl.query.PropertyCollector
 
@@ -115,7 +116,7 @@ def vcenter_facts(content: Any) -> VcenterFacts:
 
 
 def take_snapshot(conn: VsphereConnection, *,
-                  option_keys: Sequence[str] | None = mapping.DEFAULT_OPTION_KEYS,
+                  option_keys: Sequence[str] | None = DEFAULT_OPTION_KEYS,
                   service_keys: Sequence[str] | None = mapping.DEFAULT_SERVICES,
                   ruleset_keys: Sequence[str] | None = mapping.DEFAULT_RULESETS,
                   page_size: int | None = None) -> Snapshot:

@@ -35,7 +35,12 @@ from harness.drivers.vsphere.errors import (
     VsphereError,
     VsphereNotFoundError,
 )
-from harness.drivers.vsphere.facts import (
+from harness.drivers.vsphere.mapping import Prop
+from harness.drivers.vsphere.operations import MigrationTarget, NtpState, PolicyPatch
+from harness.drivers.vsphere.vmomi import vim
+from harness.facts.vsphere import (
+    DEFAULT_OPTION_KEYS,
+    ROLLBACK_OPTION,
     ClockOffset,
     HostManagers,
     NetworkHintFacts,
@@ -44,9 +49,6 @@ from harness.drivers.vsphere.facts import (
     Snapshot,
     VmknicFacts,
 )
-from harness.drivers.vsphere.mapping import Prop
-from harness.drivers.vsphere.operations import MigrationTarget, NtpState, PolicyPatch
-from harness.drivers.vsphere.vmomi import vim
 from harness.lab.inventory import TlsEndpoint
 
 T = TypeVar("T")
@@ -116,7 +118,7 @@ class VsphereDriver:
     # -----------------------------------------------------------------------------------------
     # reads
 
-    def snapshot(self, *, option_keys: Sequence[str] | None = mapping.DEFAULT_OPTION_KEYS,
+    def snapshot(self, *, option_keys: Sequence[str] | None = DEFAULT_OPTION_KEYS,
                  service_keys: Sequence[str] | None = mapping.DEFAULT_SERVICES,
                  ruleset_keys: Sequence[str] | None = mapping.DEFAULT_RULESETS,
                  page_size: int | None = None) -> Snapshot:
@@ -217,7 +219,7 @@ class VsphereDriver:
     def network_rollback(self) -> bool | None:
         """config.vpxd.network.rollback (F01); None when vCenter does not report it. vCenter
         keeps settings as strings: "false" is off, anything else (and absence) is on."""
-        value = self.vcenter_settings(mapping.ROLLBACK_OPTION).get(mapping.ROLLBACK_OPTION)
+        value = self.vcenter_settings(ROLLBACK_OPTION).get(ROLLBACK_OPTION)
         if value is None:
             return None
         return str(value).strip().lower() != "false"

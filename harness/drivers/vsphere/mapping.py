@@ -15,7 +15,11 @@ from dataclasses import dataclass, replace
 from ipaddress import IPv4Interface
 from typing import Any
 
-from harness.drivers.vsphere.facts import (
+from harness.drivers.vsphere.vmomi import vim
+from harness.facts.vsphere import (
+    DEFAULT_OPTION_KEYS,
+    NTP_RULESET,
+    NTP_SERVICE,
     CdpFacts,
     DiscoveryFacts,
     DvPortFacts,
@@ -39,15 +43,6 @@ from harness.drivers.vsphere.facts import (
     VmNicFacts,
     VswitchFacts,
 )
-from harness.drivers.vsphere.vmomi import vim
-
-# What the checks read by default. Keyed reads keep the answer small on real ESXi, whose
-# config.option holds over a thousand settings and config.firewall dozens of rulesets.
-DEFAULT_OPTION_KEYS: tuple[str, ...] = ("Mem.ShareForceSalting",)
-# vSphere's own names for what the checks, the driver and the sim provisioner share
-NTP_SERVICE = "ntpd"
-NTP_RULESET = "ntpClient"
-ROLLBACK_OPTION = "config.vpxd.network.rollback"  # a vCenter advanced setting (F01)
 
 DEFAULT_SERVICES: tuple[str, ...] = (NTP_SERVICE, "TSM-SSH")
 DEFAULT_RULESETS: tuple[str, ...] = (NTP_RULESET,)

@@ -21,8 +21,8 @@ from harness.drivers.vsphere.errors import (
     VsphereTaskError,
     VsphereTimeoutError,
 )
-from harness.drivers.vsphere.facts import HostManagers, PolicyFacts, VmknicFacts
 from harness.drivers.vsphere.vmomi import vim, vmodl
+from harness.facts.vsphere import HostManagers, PolicyFacts, VmknicFacts
 
 PC = vmodl.query.PropertyCollector
 NTP_SERVICE = "ntpd"

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Literal
 
-from harness.checks.intent import host_port_groups
 from harness.lab.inventory import Inventory
 from harness.lab.model import Lab
+from harness.lab.views import host_port_groups
 from harness.sim.dataplane import names
 from harness.sim.errors import SimError
 

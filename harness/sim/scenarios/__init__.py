@@ -216,7 +216,7 @@ def _f11_faults(lab: Lab, plan: DataplanePlan) -> list[Fault]:
 
 
 def _vmotion_active(lab: Lab, host: str) -> list[str]:
-    from harness.checks.intent import host_port_groups
+    from harness.lab.views import host_port_groups
 
     vmk = next((v for v in lab.hosts[host].vmknics.values() if "vmotion" in v.services), None)
     if vmk is None:
@@ -250,7 +250,7 @@ def _f11_realise(data: dict[str, Any]) -> None:
     """The vMotion port group behind the silenced uplink uses beacon probing on fewer than
     three uplinks: it cannot tell which uplink failed, so it keeps the silent one (the data
     plane's teaming controller does the same), and vCenter shows a policy the check flags."""
-    from harness.checks.intent import host_port_groups
+    from harness.lab.views import host_port_groups
 
     lab = Lab.model_validate(data)
     for cable in lab.cabling:

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.checks.network import uplink_carriage
 from harness.lab.model import Lab
+from harness.lab.views import uplink_carriage
 from harness.sim import readyfile
 from harness.sim.errors import SimError
 

@@ -31,9 +31,15 @@ from typing import Any
 from pyVmomi import vim as _vim
 from pyVmomi import vmodl as _vmodl
 
-from harness.checks.intent import security_view
-from harness.drivers.vsphere.mapping import NTP_RULESET, NTP_SERVICE, ROLLBACK_OPTION
+from harness.facts.vsphere import (
+    NETSTACK_OF_STACK,
+    NIC_TYPE_OF_SERVICE,
+    NTP_RULESET,
+    NTP_SERVICE,
+    ROLLBACK_OPTION,
+)
 from harness.lab.model import DistributedSwitch, Lab, Security, Teaming, VmkNic
+from harness.lab.views import security_view
 from harness.sim.dataplane.plan import stable_mac as dataplane_mac
 from harness.sim.errors import SimError
 from harness.sim.scenarios import Scenario, VsphereFaults, realised_lab
@@ -47,21 +53,6 @@ vmodl: Any = _vmodl
 PROVISIONED_KEY = "labharness.provisioned"
 TASK_TIMEOUT_S = 120.0
 
-# Lab vmknic services -> VirtualNicManager NIC types. iSCSI (port binding to a software iSCSI
-# adapter) and VXLAN (the NSX VTEP, marked by the vxlan TCP/IP stack) are not NIC types.
-NIC_TYPES: dict[str, str] = {
-    "management": "management",
-    "vmotion": "vmotion",
-    "provisioning": "vSphereProvisioning",
-    "ft": "faultToleranceLogging",
-    "vsan": "vsan",
-}
-TCPIP_STACKS: dict[str, str] = {
-    "default": "defaultTcpipStack",
-    "vmotion": "vmotion",
-    "provisioning": "vSphereProvisioning",
-    "vxlan": "vxlan",
-}
 # Policy values when neither the port group nor its switch sets one (vSphere's defaults; the
 # same as harness.checks.intent, which the round-trip tests compare against).
 _D = vim.dvs.VmwareDistributedVirtualSwitch
@@ -322,7 +313,7 @@ def _vmknic_spec(host: str, device: str, vmk: VmkNic) -> Any:
         ip=vim.host.IpConfig(dhcp=False, ipAddress=str(vmk.ip.ip),
                              subnetMask=str(vmk.ip.netmask)),
         mac=vmk.mac or dataplane_mac(host, device), mtu=vmk.mtu,
-        netStackInstanceKey=TCPIP_STACKS[vmk.tcpip_stack])
+        netStackInstanceKey=NETSTACK_OF_STACK[vmk.tcpip_stack])
 
 
 def _option_value(value: str | int | float | bool) -> str:
@@ -665,9 +656,10 @@ def _plan(lab: Lab, inv: _Inventory, faults: VsphereFaults) -> _Plan:
                 add(f"{where}: {hname} has no port group {vmk.port_group!r}")
             if vname in existing:
                 stack = found.vnics[vname].spec.netStackInstanceKey or "defaultTcpipStack"
-                if stack != TCPIP_STACKS[vmk.tcpip_stack]:
+                if stack != NETSTACK_OF_STACK[vmk.tcpip_stack]:
                     add(f"{where}: {vname} exists on TCP/IP stack {stack}; the lab wants "
-                        f"{TCPIP_STACKS[vmk.tcpip_stack]}, which only re-creating it can change")
+                        f"{NETSTACK_OF_STACK[vmk.tcpip_stack]}, which only re-creating it can "
+                        "change")
                 continue
             free = next(n for n in range(len(existing) + 1) if f"vmk{n}" not in existing)
             if f"vmk{free}" != vname:
@@ -981,8 +973,8 @@ def _vmknics(s: _Session, plan: _Plan, hname: str, dvs_info: Mapping[str, _DvsIn
 def _nic_types(s: _Session, plan: _Plan, hname: str) -> None:
     host = plan.lab.hosts[hname]
     found = plan.inv.hosts[hname]
-    want = {(NIC_TYPES[svc], vname) for vname, vmk in host.vmknics.items()
-            for svc in vmk.services if svc in NIC_TYPES}
+    want = {(NIC_TYPE_OF_SERVICE[svc], vname) for vname, vmk in host.vmknics.items()
+            for svc in vmk.services if svc in NIC_TYPE_OF_SERVICE}
     iscsi = [v for v, vmk in host.vmknics.items() if "iscsi" in vmk.services]
     if iscsi:
         s.report.notes.append(f"{hname} {', '.join(iscsi)}: iSCSI is no VMkernel NIC type; port "

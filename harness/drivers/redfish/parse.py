@@ -1,4 +1,4 @@
-"""Typed facts of one HPE server as its iLO reports them, and the parsers that make them.
+"""Parsers that turn an iLO's Redfish documents into the typed facts of `harness.facts.redfish`.
 
 Parsers take a JSON document and its URL and never fetch; a field the harness cannot do without
 raises RedfishPayloadError naming its JSON path and URL, anything else missing becomes None
@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from harness.drivers.redfish.errors import RedfishMessage, RedfishPayloadError
+from harness.drivers.redfish.errors import RedfishPayloadError
+from harness.facts.redfish import (
+    AdapterFacts,
+    BiosFacts,
+    FunctionFacts,
+    Generation,
+    LldpNeighbour,
+    PortFacts,
+    PowerFacts,
+    RedfishMessage,
+    ResetAction,
+    Scalar,
+    SettingsState,
+)
 
-Generation = Literal["ilo4", "ilo5"]
-Scalar = str | int | float | bool | None
-
-# settings messages that mean "applied" (or "will apply at the next reset")
-OK_MESSAGES = frozenset({"Success", "SystemResetRequired", "Created", "ResetRequired"})
-STORAGE_TYPES = {"iSCSI": "iSCSI", "FibreChannelOverEthernet": "FCoE", "FCoE": "FCoE",
-                 "FibreChannel": "FibreChannel"}
 BIOS_META = frozenset({"Id", "Name", "Description", "Type", "AttributeRegistry", "Modified",
                        "SettingsResult", "SettingsObject", "Oem", "links", "Links", "Actions"})
 
@@ -92,21 +97,6 @@ def etag_of(doc: Mapping[str, Any], header: str | None) -> str | None:
 # settings objects
 
 
-@dataclass(frozen=True)
-class SettingsState:
-    """`@Redfish.Settings` (or iLO 4 `SettingsResult`): where pending values go and what the
-    last apply (at a reset) said about them."""
-
-    settings_uri: str | None
-    etag: str | None
-    time: str | None
-    messages: tuple[RedfishMessage, ...] = ()
-
-    @property
-    def failures(self) -> tuple[RedfishMessage, ...]:
-        return tuple(m for m in self.messages if m.short_id not in OK_MESSAGES)
-
-
 def parse_settings(doc: Mapping[str, Any]) -> SettingsState | None:
     block = doc.get("@Redfish.Settings")
     settings_uri = None
@@ -128,24 +118,6 @@ def parse_settings(doc: Mapping[str, Any]) -> SettingsState | None:
 
 # ---------------------------------------------------------------------------------------------
 # BIOS
-
-
-@dataclass(frozen=True)
-class BiosFacts:
-    """Current BIOS attributes, the pending ones and the last apply's messages."""
-
-    uri: str
-    settings_uri: str | None
-    registry: str | None
-    current: Mapping[str, Scalar]
-    pending: Mapping[str, Scalar]
-    pending_etag: str | None
-    result: SettingsState | None
-
-    def pending_changes(self) -> dict[str, tuple[Scalar, Scalar]]:
-        """Attributes whose pending value differs: name -> (current, pending)."""
-        return {k: (self.current.get(k), v) for k, v in self.pending.items()
-                if k in self.current and self.current[k] != v}
 
 
 def bios_attributes(doc: Mapping[str, Any]) -> dict[str, Scalar]:
@@ -170,91 +142,6 @@ def parse_bios(current: Mapping[str, Any], url: str, pending: Mapping[str, Any] 
 
 # ---------------------------------------------------------------------------------------------
 # adapters, ports, functions
-
-
-@dataclass(frozen=True)
-class LldpNeighbour:
-    """What the adapter port received from the switch over LLDP."""
-
-    chassis_id: str | None
-    port_id: str | None
-    system_name: str | None
-    dcbx: bool  # DCB TLVs (ETS/PFC) were received
-
-
-@dataclass(frozen=True)
-class PortFacts:
-    """A physical port of an adapter."""
-
-    uri: str | None
-    number: int
-    link_status: str | None
-    speed_mbps: int | None
-    mac: str | None
-    neighbour: LldpNeighbour | None = None
-
-
-@dataclass(frozen=True)
-class FunctionFacts:
-    """A NetworkDeviceFunction: the personality one port presents to the host."""
-
-    uri: str
-    id: str
-    port: int | None
-    func_type: str | None  # NetDevFuncType: Ethernet, iSCSI, FibreChannelOverEthernet, ...
-    capabilities: tuple[str, ...]
-    device_enabled: bool | None
-    etag: str | None
-    result: SettingsState | None
-
-
-@dataclass(frozen=True)
-class AdapterFacts:
-    """A network adapter as the iLO reports it.
-
-    Attributes:
-        slot: `embedded`, `flexlom` or `pcieN`, derived from its location; None if unknown.
-        lldp_agent: Oem.Hpe.Controllers[].EmbeddedLLDPFunctions.Enabled (the DCB/DCBX agent);
-            None when the BMC does not report it (iLO 4).
-        writable: Redfish may change its configuration (iLO 5, RedfishConfiguration Enabled).
-        source: `NetworkAdapter` (DMTF, iLO 5) or `BaseNetworkAdapter` (HPE, read-only).
-    """
-
-    uri: str
-    id: str
-    name: str
-    part_number: str | None
-    serial: str | None
-    firmware: str | None
-    slot: str | None
-    dcb_capable: bool | None
-    lldp_agent: bool | None
-    redfish_configuration: str | None
-    writable: bool
-    source: Literal["NetworkAdapter", "BaseNetworkAdapter"]
-    etag: str | None = None
-    settings_uri: str | None = None
-    result: SettingsState | None = None
-    ports: tuple[PortFacts, ...] = ()
-    functions: tuple[FunctionFacts, ...] = ()
-
-    def port(self, number: int) -> PortFacts | None:
-        return next((p for p in self.ports if p.number == number), None)
-
-    def functions_on(self, port: int) -> tuple[FunctionFacts, ...]:
-        return tuple(f for f in self.functions if f.port == port)
-
-    def personality(self, port: int) -> str | None:
-        """The port's storage personality (`iSCSI`, `FCoE`) or `Ethernet`; None when the BMC
-        shows no function for the port (iLO 4 cannot)."""
-        types = [f.func_type for f in self.functions_on(port)
-                 if f.func_type and f.device_enabled is not False]
-        storage = [STORAGE_TYPES[t] for t in types if t in STORAGE_TYPES]
-        if storage:
-            return storage[0]
-        if "Ethernet" in types:
-            return "Ethernet"
-        return "Disabled" if self.functions_on(port) else None
 
 
 _SLOT_PATTERNS = (
@@ -373,25 +260,6 @@ def parse_base_adapter(doc: Mapping[str, Any], url: str) -> AdapterFacts:
 # the server
 
 
-@dataclass(frozen=True)
-class ResetAction:
-    """A reset action the BMC advertises: where to POST and which ResetType values it takes."""
-
-    target: str
-    types: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class PowerFacts:
-    """Power and POST state and the reset actions (from ComputerSystem)."""
-
-    power_state: str | None
-    post_state: str | None
-    reset: ResetAction | None
-    oem_reset: ResetAction | None  # HpeComputerSystemExt.SystemReset (ColdBoot, AuxCycle)
-    boot_marker: str | None  # changes on every POST (PostDiscoveryCompleteTimeStamp)
-
-
 def parse_power(doc: Mapping[str, Any], url: str) -> PowerFacts:
     def action(block: Any, param: str) -> ResetAction | None:
         if not isinstance(block, Mapping) or not isinstance(block.get("target"), str):
@@ -408,36 +276,6 @@ def parse_power(doc: Mapping[str, Any], url: str) -> PowerFacts:
                                "Actions/Oem/#HpeComputerSystemExt.SystemReset"), "ResetType"),
         boot_marker=_str(first(doc, "Oem/Hpe/PostDiscoveryCompleteTimeStamp",
                                "Oem/Hp/PostDiscoveryCompleteTimeStamp")))
-
-
-@dataclass(frozen=True)
-class ServerFacts:
-    """Everything the server-build checks need from one BMC, read in one walk.
-
-    Attributes:
-        name: the server's name in the lab.
-        firmware: the iLO firmware version, `2.72`.
-        requests: HTTP requests the walk itself sent (login and logout not included).
-    """
-
-    name: str
-    url: str
-    generation: Generation
-    manager_type: str
-    firmware: str | None
-    model: str | None
-    serial: str | None
-    system_uri: str
-    power: PowerFacts
-    bios: BiosFacts
-    adapters: tuple[AdapterFacts, ...]
-    adapter_view: str  # which collection the adapters came from
-    requests: int = 0
-    elapsed_ms: float = 0.0
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-    def adapter_in(self, slot: str) -> AdapterFacts | None:
-        return next((a for a in self.adapters if a.slot == slot), None)
 
 
 def generation_of(root: Mapping[str, Any], *, bmc: str, url: str) -> tuple[Generation, str]:

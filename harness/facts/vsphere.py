@@ -1,4 +1,5 @@
-"""Typed, immutable facts of one vCenter snapshot, in vSphere's own terms.
+"""Typed, immutable facts of one vCenter snapshot, in vSphere's own terms, and the vSphere
+names the checks, the driver and the sim's provisioner share.
 
 These records hold what vCenter reported, unresolved: a distributed port group's policy field is
 None when vCenter leaves it unset (inheritance from the switch is resolved by the reader, e.g.
@@ -13,6 +14,34 @@ from datetime import datetime
 from ipaddress import IPv4Interface
 
 OptionValue = str | int | float | bool
+
+# vSphere's own names for what the checks, the driver and the sim provisioner share
+NTP_SERVICE = "ntpd"
+NTP_RULESET = "ntpClient"
+ROLLBACK_OPTION = "config.vpxd.network.rollback"  # a vCenter advanced setting (F01)
+# What the checks read by default. Keyed reads keep the answer small on real ESXi, whose
+# config.option holds over a thousand settings and config.firewall dozens of rulesets.
+DEFAULT_OPTION_KEYS: tuple[str, ...] = ("Mem.ShareForceSalting",)
+
+# The lab's words and vSphere's, both ways. A lab vmknic service -> the VirtualNicManager nic
+# type that carries it (iSCSI port binding and NSX-V VTEPs are no nic types: iSCSI lives in
+# the software iSCSI adapter, a VTEP is marked by the vxlan TCP/IP stack).
+NIC_TYPE_OF_SERVICE: Mapping[str, str] = {
+    "management": "management",
+    "vmotion": "vmotion",
+    "provisioning": "vSphereProvisioning",
+    "ft": "faultToleranceLogging",
+    "vsan": "vsan",
+}
+SERVICE_OF_NIC_TYPE: Mapping[str, str] = {v: k for k, v in NIC_TYPE_OF_SERVICE.items()}
+# A lab tcpip_stack -> the vmknic's netStackInstanceKey.
+NETSTACK_OF_STACK: Mapping[str, str] = {
+    "default": "defaultTcpipStack",
+    "vmotion": "vmotion",
+    "vxlan": "vxlan",
+    "provisioning": "vSphereProvisioning",
+}
+STACK_OF_NETSTACK: Mapping[str, str] = {v: k for k, v in NETSTACK_OF_STACK.items()}
 
 
 @dataclass(frozen=True)
