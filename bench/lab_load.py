@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 
 from harness.checks import run_design_checks, view_from_lab
 from harness.lab import load_lab
+from harness.lab.reference import shipped_reference
 
 LAB = Path(__file__).resolve().parent.parent / "labs" / "sim.yaml"
 
@@ -36,7 +37,7 @@ def main() -> None:
     ours = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(n):
-        run_design_checks(view_from_lab(lab))
+        run_design_checks(view_from_lab(lab), shipped_reference())
     lint = time.perf_counter() - start
     print(f"plain ruamel safe load: {baseline / n * 1000:.1f} ms per load ({n} loads)")
     print(f"labharness load_lab:    {ours / n * 1000:.1f} ms per load (strict, located, validated)")

@@ -30,6 +30,7 @@ from harness.errors import ExitCode, LabharnessError, OptionError
 from harness.incidents import INCIDENTS, SCENARIO_ALL
 from harness.lab.loader import LoadedInventory, load_inventory, load_lab
 from harness.lab.model import Lab
+from harness.lab.reference import shipped_reference
 from harness.lab.schema import committed_schema_path, render_schema
 from harness.lab.source import InputFileError, load_yaml
 from harness.pytest_plugin.inputs import resolve_inputs
@@ -161,7 +162,7 @@ def lint(
     if fail_on not in ("error", "warning"):
         raise OptionError(f"--fail-on must be error or warning, not {fail_on!r}")
     model = load_lab(lab)
-    findings = run_design_checks(view_from_lab(model))
+    findings = run_design_checks(view_from_lab(model), shipped_reference())
     if json_output:
         import json
 

@@ -11,8 +11,11 @@ from harness.checks import DESIGN_CHECKS, Finding, run_design_checks, view_from_
 from harness.checks.design import check_page_sharing, check_vm_mac_range, check_vmknic_subnets
 from harness.incidents import INCIDENTS
 from harness.lab import Lab, load_lab
+from harness.lab.reference import shipped_reference
 from tests.conftest import SIM_LAB, LabWriter
 from tests.faults import DESIGN_FAULTS, DesignFault
+
+REF = shipped_reference()
 
 
 def _triples(findings: list[Finding]) -> set[tuple[str, str, str]]:
@@ -20,12 +23,13 @@ def _triples(findings: list[Finding]) -> set[tuple[str, str, str]]:
 
 
 def test_healthy_lab_has_no_findings() -> None:
-    assert run_design_checks(view_from_lab(load_lab(SIM_LAB))) == []
+    assert run_design_checks(view_from_lab(load_lab(SIM_LAB)), REF) == []
 
 
 @pytest.mark.parametrize("fault", DESIGN_FAULTS, ids=lambda f: f.name)
 def test_fault_yields_exactly_its_findings(fault: DesignFault, faulty_lab: LabWriter) -> None:
-    findings = run_design_checks(view_from_lab(load_lab(faulty_lab(fault.change))))
+    findings = run_design_checks(view_from_lab(load_lab(faulty_lab(fault.change))),
+                                 shipped_reference())
     assert _triples(findings) == fault.expected
     for f in findings:
         assert f.source == "intent"
@@ -44,7 +48,7 @@ def test_findings_stay_within_their_checks_subjects(fault: DesignFault,
     """The design suite gives each subject a test; a finding outside them would go unseen."""
     view = view_from_lab(load_lab(faulty_lab(fault.change)))
     by_name = {c.name: c for c in DESIGN_CHECKS}
-    for f in run_design_checks(view):
+    for f in run_design_checks(view, REF):
         assert f.subject in by_name[f.check].subjects(view)
 
 
@@ -61,7 +65,7 @@ def test_vmknic_subnets_honours_declared_sharing_and_stacks(faulty_lab: LabWrite
         d["hosts"]["esx01"]["vmknics"]["vmk2"]["subnet_shared_with"] = []
         d["hosts"]["esx01"]["vmknics"]["vmk3"]["subnet_shared_with"] = []
 
-    findings = check_vmknic_subnets(view_from_lab(_lab(faulty_lab, share_undeclared)))
+    findings = check_vmknic_subnets(view_from_lab(_lab(faulty_lab, share_undeclared)), REF)
     assert _triples(findings) == {("F12", "vmknic-subnets", "esx01/vmk3")}
     assert "vmk2" in findings[0].message
 
@@ -69,7 +73,7 @@ def test_vmknic_subnets_honours_declared_sharing_and_stacks(faulty_lab: LabWrite
         share_undeclared(d)
         d["hosts"]["esx01"]["vmknics"]["vmk3"]["tcpip_stack"] = "provisioning"
 
-    assert check_vmknic_subnets(view_from_lab(_lab(faulty_lab, own_stack))) == []
+    assert check_vmknic_subnets(view_from_lab(_lab(faulty_lab, own_stack)), REF) == []
 
 
 def test_mac_range_bounds_and_override(faulty_lab: LabWriter) -> None:
@@ -81,7 +85,7 @@ def test_mac_range_bounds_and_override(faulty_lab: LabWriter) -> None:
         d["vms"]["nlb01"]["nics"]["ethernet0"]["mac"] = "00:0c:29:00:00:02"
         d["vms"]["nlb01"]["nics"]["ethernet0"]["mac_type"] = "generated"
 
-    findings = check_vm_mac_range(view_from_lab(_lab(faulty_lab, macs)))
+    findings = check_vm_mac_range(view_from_lab(_lab(faulty_lab, macs)), REF)
     assert _triples(findings) == {("F14", "vm-mac-range", "web02/ethernet0")}
 
 
@@ -113,7 +117,7 @@ def test_page_sharing_matrix(faulty_lab: LabWriter, intent: str | None, salting:
         for vm, salt in salts.items():
             d["vms"][vm]["extra_config"] = {"sched.mem.pshare.salt": salt}
 
-    findings = [f for f in check_page_sharing(view_from_lab(_lab(faulty_lab, change)))
+    findings = [f for f in check_page_sharing(view_from_lab(_lab(faulty_lab, change)), REF)
                 if f.subject == "esx01"]
     assert bool(findings) is finding
 
@@ -137,7 +141,8 @@ def test_port_group_policy_inheritance() -> None:
 
 def test_findings_round_trip_through_json(faulty_lab: LabWriter) -> None:
     fault = DESIGN_FAULTS[0]
-    for f in run_design_checks(view_from_lab(load_lab(faulty_lab(fault.change)))):
+    for f in run_design_checks(view_from_lab(load_lab(faulty_lab(fault.change))),
+                               shipped_reference()):
         assert Finding.from_dict(f.to_dict()) == f
 
 
@@ -149,4 +154,4 @@ def test_finding_rejects_unknown_incident() -> None:
 def test_labs_dir_is_lint_clean() -> None:
     """Every lab shipped under labs/ (not only the default) is a healthy example."""
     for path in sorted(Path(SIM_LAB).parent.rglob("*.yaml")):
-        assert run_design_checks(view_from_lab(load_lab(path))) == [], path
+        assert run_design_checks(view_from_lab(load_lab(path)), REF) == [], path

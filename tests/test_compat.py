@@ -17,17 +17,16 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.checks import view_from_lab
-from harness.checks.compat import (
-    COMPAT_TABLE,
-    check_host_versions,
-    default_table,
-    load_compat_table,
-)
+from harness.checks.compat import check_host_versions
 from harness.checks.design import check_version_skew
 from harness.cli import app
 from harness.lab import load_lab
+from harness.lab.compat import COMPAT_TABLE, load_compat_table
+from harness.lab.reference import shipped_reference
 from harness.lab.source import InputFileError
 from tests.conftest import ROOT, LabWriter
+
+TABLE = shipped_reference().compat
 
 # First builds of releases, as KB 2143832 / KB 2143838 give them (see the table's sources).
 ESXI = {
@@ -48,7 +47,7 @@ VCENTER = {
 
 def check(vcenter: str, *hosts: tuple[str, str, int], source: Any = "intent") -> list[Any]:
     version, build = VCENTER[vcenter]
-    return check_host_versions(version, build, hosts, source, vcenter_name="vcsa01")
+    return check_host_versions(version, build, hosts, source, vcenter_name="vcsa01", table=TABLE)
 
 
 def host(release: str, name: str = "esx01", build: int | None = None) -> tuple[str, str, int]:
@@ -122,7 +121,7 @@ def test_host_older_than_the_vcenter_manages_is_f08() -> None:
 
 def test_vcenter_api_build_maps_to_its_release() -> None:
     """vCenter 7.0 U1 reports 16858589 over the API; its ISO build is 16860138."""
-    table = default_table()
+    table = shipped_reference().compat
     for build in (16858589, 16860138):
         vc = table.vcenter_release("7.0.1", build)
         assert vc is not None and vc.release == "7.0 U1"
@@ -131,14 +130,14 @@ def test_vcenter_api_build_maps_to_its_release() -> None:
 
 def test_unknown_vcenter_is_a_warning_per_host_not_a_guess() -> None:
     findings = check_host_versions("9.0.0", 24755230, [host("8.0 U3"), host("8.0 U3", "esx02")],
-                                   "observed")
+                                   "observed", table=TABLE)
     assert [(f.severity, f.subject, f.source) for f in findings] == [
         ("warning", "esx01", "observed"), ("warning", "esx02", "observed")]
     assert "that vCenter release is not in the compatibility table" in findings[0].message
     assert "vCenter 6.0 GA to 8.0 U3" in findings[0].cause
     assert "harness/data/esxi_vcenter_compat.yaml" in findings[0].fix
     # a build older than the line's first release (a beta) is unknown too
-    (finding,) = check_host_versions("6.5.0", 4000000, [host("6.5 GA")], "intent")
+    (finding,) = check_host_versions("6.5.0", 4000000, [host("6.5 GA")], "intent", table=TABLE)
     assert finding.severity == "warning"
 
 
@@ -152,20 +151,20 @@ def test_unknown_host_build_or_line_is_a_warning() -> None:
 
 def test_without_a_vcenter_build_the_newest_release_of_the_version_is_assumed() -> None:
     """A lab may leave the build out: only skew that holds for every such release is reported."""
-    assert check_host_versions("6.5.0", None, [host("6.5 U3")], "intent") == []
-    (finding,) = check_host_versions("6.5.0", None, [host("6.7 GA")], "intent")
+    assert check_host_versions("6.5.0", None, [host("6.5 U3")], "intent", table=TABLE) == []
+    (finding,) = check_host_versions("6.5.0", None, [host("6.7 GA")], "intent", table=TABLE)
     assert "assumed the newest 6.5.0 release, 6.5 U3" in finding.cause
     assert finding.evidence["vcenter_build"] is None
-    (finding,) = check_host_versions("7.0.2", None, [host("7.0 U3")], "intent")
+    (finding,) = check_host_versions("7.0.2", None, [host("7.0 U3")], "intent", table=TABLE)
     assert "7.0 U2" in finding.message
-    assert check_host_versions("6.5", None, [host("6.5 U3")], "intent") == []
+    assert check_host_versions("6.5", None, [host("6.5 U3")], "intent", table=TABLE) == []
 
 
 # -- the table ---------------------------------------------------------------------------------
 
 
 def test_shipped_table_holds_the_key_facts() -> None:
-    table = default_table()
+    table = shipped_reference().compat
     assert set(table.vcenter) == {"6.0", "6.5", "6.7", "7.0", "8.0"}
     for line in ("7.0", "8.0"):
         assert [r.release for r in table.vcenter[line]] == [
@@ -244,7 +243,7 @@ def test_bad_table_is_refused_with_file_line_and_field(tmp_path: Path, rows: str
 
 
 def _lab_findings(faulty_lab: LabWriter, change: Any) -> list[Any]:
-    return check_version_skew(view_from_lab(load_lab(faulty_lab(change))))
+    return check_version_skew(view_from_lab(load_lab(faulty_lab(change))), shipped_reference())
 
 
 def test_design_check_on_the_lab(faulty_lab: LabWriter) -> None:

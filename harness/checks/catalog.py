@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from harness.checks import design
 from harness.checks.finding import Finding
 from harness.checks.view import DesignView
+from harness.lab.reference import Reference
 
-CheckFn = Callable[[DesignView], list[Finding]]
+CheckFn = Callable[[DesignView, Reference], list[Finding]]
 SubjectsFn = Callable[[DesignView], list[str]]
 
 
@@ -99,6 +100,6 @@ DESIGN_CHECKS: tuple[DesignCheck, ...] = (
 CHECKS_BY_NAME: dict[str, DesignCheck] = {c.name: c for c in DESIGN_CHECKS}
 
 
-def run_design_checks(view: DesignView) -> list[Finding]:
-    """Every design check over one view, in catalogue order."""
-    return [finding for check in DESIGN_CHECKS for finding in check.run(view)]
+def run_design_checks(view: DesignView, ref: Reference) -> list[Finding]:
+    """Every design check over one view, in catalogue order, against the reference tables."""
+    return [finding for check in DESIGN_CHECKS for finding in check.run(view, ref)]

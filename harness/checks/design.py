@@ -13,6 +13,7 @@ from harness.checks.compat import check_host_versions
 from harness.checks.finding import Finding
 from harness.checks.view import DesignView, HostView
 from harness.facts import JsonValue
+from harness.lab.reference import Reference
 from harness.lab.views import VXLAN_MIN_MTU
 
 # VMware's range for statically assigned MACs (vSphere Networking: "Static MAC addresses").
@@ -22,7 +23,7 @@ SALT_KEY = "sched.mem.pshare.salt"
 SALTING_OPTION = "Mem.ShareForceSalting"
 
 
-def check_vxlan_mtu(view: DesignView) -> list[Finding]:
+def check_vxlan_mtu(view: DesignView, ref: Reference) -> list[Finding]:
     """F02: VTEP vmknics, their switches and the underlay must carry 1600-byte frames."""
     out: list[Finding] = []
     for host in view.hosts.values():
@@ -66,7 +67,7 @@ def check_vxlan_mtu(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_nlb_port_group(view: DesignView) -> list[Finding]:
+def check_nlb_port_group(view: DesignView, ref: Reference) -> list[Finding]:
     """F09: a unicast NLB port group must accept MAC changes and forged transmits and must not
     notify switches."""
     out: list[Finding] = []
@@ -110,7 +111,7 @@ def check_nlb_port_group(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_beacon_uplinks(view: DesignView) -> list[Finding]:
+def check_beacon_uplinks(view: DesignView, ref: Reference) -> list[Finding]:
     """F11: beacon probing needs at least three uplinks to tell which one failed."""
     out: list[Finding] = []
     for host in view.hosts.values():
@@ -130,7 +131,7 @@ def check_beacon_uplinks(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_adapter_redundancy(view: DesignView) -> list[Finding]:
+def check_adapter_redundancy(view: DesignView, ref: Reference) -> list[Finding]:
     """F11: a team of two or more uplinks should not hang off one physical adapter."""
     out: list[Finding] = []
     for host in view.hosts.values():
@@ -150,7 +151,7 @@ def check_adapter_redundancy(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_vmknic_subnets(view: DesignView) -> list[Finding]:
+def check_vmknic_subnets(view: DesignView, ref: Reference) -> list[Finding]:
     """F12: two vmknics of a host on one TCP/IP stack must not share a subnet (unless meant to)."""
     out: list[Finding] = []
     for host in view.hosts.values():
@@ -177,7 +178,7 @@ def check_vmknic_subnets(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_vm_mac_range(view: DesignView) -> list[Finding]:
+def check_vm_mac_range(view: DesignView, ref: Reference) -> list[Finding]:
     """F14: static VM MACs must be inside 00:50:56:00:00:00-00:50:56:3F:FF:FF."""
     out: list[Finding] = []
     for vm in view.vms.values():
@@ -202,7 +203,7 @@ def check_vm_mac_range(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_ntp_servers(view: DesignView) -> list[Finding]:
+def check_ntp_servers(view: DesignView, ref: Reference) -> list[Finding]:
     """F05: every host has NTP servers."""
     return [
         Finding(
@@ -225,7 +226,7 @@ def _salting(host: HostView) -> int:
         return -1
 
 
-def check_page_sharing(view: DesignView) -> list[Finding]:
+def check_page_sharing(view: DesignView, ref: Reference) -> list[Finding]:
     """F04: Mem.ShareForceSalting and per-VM salts must give the page sharing the lab intends."""
     out: list[Finding] = []
     for host in view.hosts.values():
@@ -267,10 +268,10 @@ def check_page_sharing(view: DesignView) -> list[Finding]:
     return out
 
 
-def check_version_skew(view: DesignView) -> list[Finding]:
+def check_version_skew(view: DesignView, ref: Reference) -> list[Finding]:
     """F08: every host runs an ESXi build its vCenter release can manage."""
     if view.vcenter is None:
         return []
     hosts = [(h.name, h.version, h.build) for h in view.hosts.values()]
     return check_host_versions(view.vcenter.version, view.vcenter.build, hosts, view.source,
-                               vcenter_name=view.vcenter.name)
+                               vcenter_name=view.vcenter.name, table=ref.compat)

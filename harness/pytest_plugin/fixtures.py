@@ -20,6 +20,7 @@ from harness.checks.intent import view_from_lab
 from harness.checks.view import DesignView
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
+from harness.lab.reference import Reference, shipped_reference
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -82,9 +83,15 @@ class DesignFindings:
 
 
 @pytest.fixture(scope="session")
-def design_findings(design_view: DesignView) -> DesignFindings:
+def reference() -> Reference:
+    """The reference tables shipped with labharness (ESXi/vCenter compatibility, ...)."""
+    return shipped_reference()
+
+
+@pytest.fixture(scope="session")
+def design_findings(design_view: DesignView, reference: Reference) -> DesignFindings:
     """Every design check run once per session over the intent view."""
-    return DesignFindings(tuple(run_design_checks(design_view)))
+    return DesignFindings(tuple(run_design_checks(design_view, reference)))
 
 
 @pytest.fixture(scope="session")

@@ -31,6 +31,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     inventory,
     lab,
     probe_sites,
+    reference,
     router_hosts,
     sim_state,
     vcenter,

@@ -17,6 +17,7 @@ from harness.checks.view import DesignView
 from harness.checks.vsphere import mark_sides
 from harness.drivers.vsphere import ClockOffset, NetworkHintFacts, Snapshot, VsphereDriver
 from harness.lab.model import Lab
+from harness.lab.reference import Reference
 from harness.lab.views import expected_neighbours
 from harness.pytest_plugin.fixtures import DesignFindings
 from harness.pytest_plugin.state import LAB_KEY
@@ -51,10 +52,11 @@ def observed_view(snapshot: Snapshot, lab: Lab) -> DesignView:
 
 
 @pytest.fixture(scope="session")
-def observed_findings(observed_view: DesignView, design_view: DesignView) -> DesignFindings:
+def observed_findings(observed_view: DesignView, design_view: DesignView,
+                      reference: Reference) -> DesignFindings:
     """Design findings on what vCenter reports, each saying which side differs."""
-    return DesignFindings(tuple(mark_sides(run_design_checks(design_view),
-                                           run_design_checks(observed_view))))
+    return DesignFindings(tuple(mark_sides(run_design_checks(design_view, reference),
+                                           run_design_checks(observed_view, reference))))
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from harness.checks.observed import snapshot_option_keys, view_from_snapshot
 from harness.checks.view import DesignView
 from harness.drivers.vsphere import VsphereDriver
 from harness.lab.model import Lab
+from harness.lab.reference import shipped_reference
 from tests.vsphere import labstate
 
 
@@ -69,7 +70,7 @@ def test_view_has_the_intent_shape(driver: VsphereDriver, sim_lab: Lab) -> None:
 
 def test_healthy_host_passes_and_configured_faults_are_found(driver: VsphereDriver,
                                                              sim_lab: Lab) -> None:
-    findings = run_design_checks(observed(driver, sim_lab))
+    findings = run_design_checks(observed(driver, sim_lab), shipped_reference())
     assert all(f.source == "observed" for f in findings)
     assert on_host(findings, "esx01") == [], [f.text() for f in findings]
     # esx02 was left without NTP, esx03 has salting off while the lab wants intra-VM sharing
@@ -92,7 +93,7 @@ def test_beacon_probing_on_two_uplinks_is_found(driver: VsphereDriver, sim_lab: 
         "F11", "esx01/Management Network", "observed")
     assert finding.evidence["uplinks"] == ["vmnic0", "vmnic6"]
     # the lab file itself is fine: the difference is on the observed side only
-    assert check_beacon_uplinks(view_from_lab(sim_lab)) == []
+    assert check_beacon_uplinks(view_from_lab(sim_lab), shipped_reference()) == []
 
 
 def test_nlb_port_group_notifying_switches_is_found(driver: VsphereDriver, sim_lab: Lab,

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks.compat import assess_host, default_table
 from harness.incidents import INCIDENTS, SCENARIO_ALL, Incident, find_incident
 from harness.lab.model import Lab
 from harness.sim.dataplane.plan import DataplanePlan
@@ -335,6 +334,19 @@ def _f05_vsphere(lab: Lab) -> VsphereFaults:
 
 # -- F08: a host patched past what its vCenter supports --------------------------------------
 
+# The GA build of the ESXi line after each vCenter line, from VMware's ESXi release notes. A
+# vCenter never manages a newer ESXi line than its own, so a host on it is too new whatever the
+# compatibility table says: the scenario does not read that table, so a wrong row there makes
+# the F08 check miss this host instead of agreeing with the scenario by construction.
+NEXT_LINE_GA: dict[str, tuple[str, int]] = {
+    "5.5": ("6.0.0", 2494585),
+    "6.0": ("6.5.0", 4564106),
+    "6.5": ("6.7.0", 8169922),
+    "6.7": ("7.0.0", 15843807),
+    "7.0": ("8.0.0", 20513097),
+}
+
+
 def _release(version: str) -> tuple[int, int]:
     major, minor = version.split(".")[:2]
     return int(major), int(minor)
@@ -344,22 +356,12 @@ def _f08_realise(data: dict[str, Any]) -> None:
     lab = Lab.model_validate(data)
     if lab.vcenter is None or not lab.hosts:
         raise ScenarioError("F08 needs a vCenter and a host")
-    # the same compatibility table the F08 check reads: the oldest ESXi release it says this
-    # vCenter cannot manage is the patch that went one step too far
-    table = default_table()
-    vc = (table.vcenter_release(lab.vcenter.version, lab.vcenter.build)
-          if lab.vcenter.build else table.newest_vcenter_release(lab.vcenter.version))
-    if vc is None:
-        raise ScenarioError(f"F08: vCenter {lab.vcenter.version} is not in the compatibility "
-                            "table")
-    releases = sorted((r for rs in table.esxi.values() for r in rs), key=lambda r: r.released)
-    newer = next((r for r in releases
-                  if assess_host(table, vc, r.version, r.build).verdict == "too_new"), None)
-    if newer is None:
-        raise ScenarioError(f"F08 knows no ESXi release newer than vCenter {vc.release} manages")
+    line = ".".join(lab.vcenter.version.split(".")[:2])
+    if line not in NEXT_LINE_GA:
+        raise ScenarioError(f"F08 knows no ESXi line newer than vCenter {lab.vcenter.version}")
     # the most recently patched host is the one that went too far
     host = max(lab.hosts, key=lambda h: (_release(lab.hosts[h].version), lab.hosts[h].build))
-    data["hosts"][host]["version"], data["hosts"][host]["build"] = newer.version, newer.build
+    data["hosts"][host]["version"], data["hosts"][host]["build"] = NEXT_LINE_GA[line]
 
 
 # -- F14: a VM imported from Workstation keeps its MAC ---------------------------------------
