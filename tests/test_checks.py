@@ -46,10 +46,10 @@ def test_every_check_is_proven_by_a_fault() -> None:
 def test_findings_stay_within_their_checks_subjects(fault: DesignFault,
                                                    faulty_lab: LabWriter) -> None:
     """The design suite gives each subject a test; a finding outside them would go unseen."""
-    view = view_from_lab(load_lab(faulty_lab(fault.change)))
+    lab = load_lab(faulty_lab(fault.change))
     by_name = {c.name: c for c in DESIGN_CHECKS}
-    for f in run_design_checks(view, REF):
-        assert f.subject in by_name[f.check].subjects(view)
+    for f in run_design_checks(view_from_lab(lab), REF):
+        assert f.subject in by_name[f.check].subjects(lab)
 
 
 # -- finer points of individual checks -------------------------------------------------------

@@ -3,7 +3,6 @@
 from harness.checks.catalog import (
     CHECKS_BY_NAME,
     DESIGN_CHECKS,
-    SUBJECT_KINDS,
     DesignCheck,
     run_design_checks,
 )
@@ -14,7 +13,6 @@ from harness.checks.view import DesignView
 __all__ = [
     "CHECKS_BY_NAME",
     "DESIGN_CHECKS",
-    "SUBJECT_KINDS",
     "DesignCheck",
     "DesignView",
     "Finding",

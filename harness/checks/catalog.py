@@ -12,54 +12,11 @@ from dataclasses import dataclass
 from harness.checks import design
 from harness.checks.finding import Finding
 from harness.checks.view import DesignView
+from harness.lab.model import Lab
 from harness.lab.reference import Reference
+from harness.lab.subjects import subjects_of
 
 CheckFn = Callable[[DesignView, Reference], list[Finding]]
-SubjectsFn = Callable[[DesignView], list[str]]
-
-
-def hosts(view: DesignView) -> list[str]:
-    return sorted(view.hosts)
-
-
-def vmknics(view: DesignView) -> list[str]:
-    return [f"{h.name}/{v}" for h in view.hosts.values() for v in sorted(h.vmknics)]
-
-
-def port_groups(view: DesignView) -> list[str]:
-    return [f"{h.name}/{p}" for h in view.hosts.values() for p in sorted(h.port_groups)]
-
-
-def vxlan_path(view: DesignView) -> list[str]:
-    vteps = [f"{h.name}/{v.name}" for h in view.hosts.values() for v in h.vmknics.values()
-             if "vxlan" in v.services]
-    return vteps + list(dict.fromkeys(hop.subject for hop in view.underlay))
-
-
-def nlb_port_groups(view: DesignView) -> list[str]:
-    out: list[str] = []
-    for cluster in view.nlb_clusters.values():
-        for member in cluster.members:
-            vm = view.vms.get(member)
-            if vm is not None:
-                subject = f"{vm.host}/{cluster.port_group}"
-                if subject not in out:
-                    out.append(subject)
-    return out
-
-
-def vm_nics(view: DesignView) -> list[str]:
-    return [f"{vm.name}/{nic.label}" for vm in view.vms.values() for nic in vm.nics]
-
-
-SUBJECT_KINDS: dict[str, SubjectsFn] = {
-    "hosts": hosts,
-    "vmknics": vmknics,
-    "port_groups": port_groups,
-    "vxlan_path": vxlan_path,
-    "nlb_port_groups": nlb_port_groups,
-    "vm_nics": vm_nics,
-}
 
 
 @dataclass(frozen=True)
@@ -69,11 +26,12 @@ class DesignCheck:
     name: str
     incident: str
     run: CheckFn
-    subject_kind: str  # a key of SUBJECT_KINDS
+    subject_kind: str  # a key of harness.lab.subjects.SUBJECT_KINDS
     summary: str
 
-    def subjects(self, view: DesignView) -> list[str]:
-        return SUBJECT_KINDS[self.subject_kind](view)
+    def subjects(self, lab: Lab) -> list[str]:
+        """The subjects this check's findings can be about, in the lab."""
+        return subjects_of(lab, self.subject_kind)
 
 
 DESIGN_CHECKS: tuple[DesignCheck, ...] = (

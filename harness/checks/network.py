@@ -170,68 +170,6 @@ def mtu_finding(obs: PathObservation, path_mtu: int | None, required: int, hop: 
             "of the link")
 
 
-# -- subjects of the network and NSX suites (from the lab: the intent names what to test) -----
-
-
-def _vmk_with(lab: Lab, host: str, service: str) -> str | None:
-    return next((n for n, v in sorted(lab.hosts[host].vmknics.items()) if service in v.services),
-                None)
-
-
-def cabled_vmnics(lab: Lab) -> list[str]:
-    return [f"{h}/{v}" for h, v in sorted(expected_neighbours(lab))]
-
-
-def _pairs(lab: Lab, service: str) -> list[str]:
-    hosts = [h for h in lab.hosts if _vmk_with(lab, h, service)]
-    return [f"{a}->{b}" for a in hosts for b in hosts if a != b]
-
-
-def vmotion_pairs(lab: Lab) -> list[str]:
-    return _pairs(lab, "vmotion")
-
-
-def iscsi_pairs(lab: Lab) -> list[str]:
-    return _pairs(lab, "iscsi")
-
-
-def vtep_pairs(lab: Lab) -> list[str]:
-    return _pairs(lab, "vxlan")
-
-
-def nlb_clusters(lab: Lab) -> list[str]:
-    return sorted(lab.nlb_clusters)
-
-
-def routers(lab: Lab) -> list[str]:
-    return sorted(lab.routers)
-
-
-def overlay_paths(lab: Lab) -> list[str]:
-    """VM to VM across every pair of overlay VMs, and each overlay VM to the ESG's upstream."""
-    if lab.nsx is None:
-        return []
-    vms = [v for v, vm in lab.vms.items()
-           if any(n.port_group in lab.nsx.segments for n in vm.nics.values())]
-    paths = [f"{a}->{b}" for i, a in enumerate(vms) for b in vms[i + 1:]]
-    upstream = external_target(lab)
-    if upstream is not None:
-        paths += [f"{v}->{upstream}" for v in vms[:1]]
-    return paths
-
-
-def external_target(lab: Lab) -> str | None:
-    """The first hop beyond the ESG: the gateway of the network its uplink is on."""
-    if lab.nsx is None:
-        return None
-    for edge in lab.nsx.edges.values():
-        for iface in edge.interfaces.values():
-            if edge.kind == "esg" and iface.network is not None:
-                gateway = lab.networks[iface.network].gateway
-                return str(gateway) if gateway is not None else None
-    return None
-
-
 def edge_uplink(lab: Lab) -> tuple[str, str] | None:
     """(host, port group) of the ESG's uplink: the sim runs edges on the first transport-zone
     host, on the port group of the uplink network's VLAN."""
@@ -246,14 +184,3 @@ def edge_uplink(lab: Lab) -> tuple[str, str] | None:
                     if pg.vlan == vlan:
                         return host, pg.name
     return None
-
-
-NETWORK_SUBJECTS = {
-    "cabled_vmnics": cabled_vmnics,
-    "vmotion_pairs": vmotion_pairs,
-    "iscsi_pairs": iscsi_pairs,
-    "vtep_pairs": vtep_pairs,
-    "nlb_clusters": nlb_clusters,
-    "routers": routers,
-    "overlay_paths": overlay_paths,
-}

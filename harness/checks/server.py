@@ -12,7 +12,7 @@ else by hand in System Utilities, with the menu path to follow.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Literal
 
 from harness.checks.finding import Finding, Severity
@@ -25,25 +25,6 @@ from harness.lab.model import Adapter, HpeServer, Lab
 FUNC_TYPE = {"Ethernet": "Ethernet", "iSCSI": "iSCSI", "FCoE": "FibreChannelOverEthernet"}
 LLDP_AGENT_PATH = "Oem/Hpe/Controllers/0/EmbeddedLLDPFunctions/Enabled"
 UNVERIFIABLE: Severity = "info"  # severity of "the BMC cannot show this": the suites skip on it
-
-# ---------------------------------------------------------------------------------------------
-# subjects
-
-
-def servers(lab: Lab) -> list[str]:
-    return sorted(lab.servers)
-
-
-def adapter_ports(lab: Lab) -> list[str]:
-    return [f"{name}/{aname}/port{n}" for name, server in sorted(lab.servers.items())
-            for aname, adapter in server.adapters.items() for n in sorted(adapter.ports)]
-
-
-SERVER_SUBJECTS: dict[str, Callable[[Lab], list[str]]] = {
-    "servers": servers,
-    "adapter_ports": adapter_ports,
-}
-
 
 def about(findings: Iterable[Finding], subject: str) -> list[Finding]:
     """Findings about a subject or anything inside it (`srv-esx03` covers `srv-esx03/bios`)."""

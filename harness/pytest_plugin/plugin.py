@@ -15,13 +15,10 @@ from typing import Any
 import pytest
 
 from harness.backend import CAPABILITIES
-from harness.checks.catalog import SUBJECT_KINDS
-from harness.checks.intent import view_from_lab
-from harness.checks.network import NETWORK_SUBJECTS
-from harness.checks.server import SERVER_SUBJECTS
 from harness.errors import LabharnessError
 from harness.incidents import SCENARIO_ALL, find_incident
 from harness.lab.source import InputFileError
+from harness.lab.subjects import SUBJECT_KINDS, subjects_of
 from harness.pytest_plugin.assertions import current_item
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
     backend,
@@ -52,8 +49,7 @@ from harness.pytest_plugin.state import (
 MARKERS = {
     "incident(id)": "the field incident (F01-F14) a test guards against; labels reports",
     "needs(capability)": "backend capability the test needs: " + ", ".join(CAPABILITIES),
-    "per_subject(kind)": "one test per lab subject of a kind: "
-                         + ", ".join([*SUBJECT_KINDS, *NETWORK_SUBJECTS, *SERVER_SUBJECTS]),
+    "per_subject(kind)": "one test per lab subject of a kind: " + ", ".join(SUBJECT_KINDS),
     "disruptive": "changes the lab (reboots, BMC writes, uplink blocks); needs "
                   "--allow-disruptive and a lab with disruptive_allowed: true",
 }
@@ -105,20 +101,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if marker is None or "subject" not in metafunc.fixturenames:
         return
     kind = marker.args[0] if marker.args else None
-    lab_kinds = {**NETWORK_SUBJECTS, **SERVER_SUBJECTS}  # subjects read from the lab itself
-    if kind not in SUBJECT_KINDS and kind not in lab_kinds:
+    if kind not in SUBJECT_KINDS:
         raise pytest.UsageError(f"{metafunc.definition.nodeid}: per_subject({kind!r}): use one "
-                                f"of {', '.join([*SUBJECT_KINDS, *lab_kinds])}")
+                                f"of {', '.join(SUBJECT_KINDS)}")
     lab_model = metafunc.config.stash.get(LAB_KEY, None)
     if lab_model is None:
         metafunc.parametrize("subject", [pytest.param(None, id="no-lab", marks=pytest.mark.skip(
             reason="no lab given: pass --lab FILE (or set LABHARNESS_LAB)"))])
         return
-    subjects = (SUBJECT_KINDS[kind](view_from_lab(lab_model)) if kind in SUBJECT_KINDS
-                else lab_kinds[kind](lab_model))
+    subjects = subjects_of(lab_model, kind)
     if not subjects:
         metafunc.parametrize("subject", [pytest.param(None, id="none", marks=pytest.mark.skip(
-            reason=f"lab {lab_model.name} has no {kind.replace('_', ' ')}"))])
+            reason=f"lab {lab_model.name} has no {SUBJECT_KINDS[kind].what}"))])
         return
     metafunc.parametrize("subject", subjects, ids=subjects)
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import DESIGN_CHECKS, DesignView
+from harness.checks import DESIGN_CHECKS
+from harness.lab.model import Lab
 from harness.pytest_plugin import assert_no_findings
 from harness.pytest_plugin.fixtures import DesignFindings
 
@@ -76,8 +77,7 @@ def test_vm_mac_range(design_findings: DesignFindings, subject: str) -> None:
     assert_no_findings(design_findings.of("vm-mac-range", subject))
 
 
-def test_every_finding_has_a_test(design_findings: DesignFindings,
-                                  design_view: DesignView) -> None:
+def test_every_finding_has_a_test(design_findings: DesignFindings, lab: Lab) -> None:
     """A finding about a subject that no test above covers must not pass unseen."""
-    covered = {(c.name, s) for c in DESIGN_CHECKS for s in c.subjects(design_view)}
+    covered = {(c.name, s) for c in DESIGN_CHECKS for s in c.subjects(lab)}
     assert_no_findings(f for f in design_findings.findings if (f.check, f.subject) not in covered)

@@ -11,7 +11,6 @@ import pytest
 from harness.backend import Backend
 from harness.checks import DESIGN_CHECKS
 from harness.checks.catalog import run_design_checks
-from harness.checks.intent import view_from_lab
 from harness.checks.observed import snapshot_option_keys, view_from_snapshot
 from harness.checks.view import DesignView
 from harness.checks.vsphere import mark_sides
@@ -33,11 +32,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("design_case", [pytest.param(None, id="no-lab", marks=pytest.mark.skip(
             reason="no lab given: pass --lab FILE (or set LABHARNESS_LAB)"))])
         return
-    view = view_from_lab(lab)
     metafunc.parametrize("design_case", [
         pytest.param((check.name, subject), id=f"{check.name}-{subject}",
                      marks=pytest.mark.incident(check.incident))
-        for check in DESIGN_CHECKS for subject in check.subjects(view)])
+        for check in DESIGN_CHECKS for subject in check.subjects(lab)])
 
 
 @pytest.fixture(scope="session")

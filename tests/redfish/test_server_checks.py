@@ -12,7 +12,6 @@ import pytest
 from harness.checks.finding import Finding
 from harness.checks.server import (
     about,
-    adapter_ports,
     check_adapter_ports,
     check_bios_nics,
     check_inventory,
@@ -23,6 +22,7 @@ from harness.checks.server import (
 from harness.drivers.redfish import RemediationRefused, read_server, remediate
 from harness.facts.redfish import ResetAction
 from harness.lab.model import Lab
+from harness.lab.subjects import subjects_of
 from tests.redfish.conftest import (
     GEN9,
     GEN10,
@@ -200,6 +200,6 @@ def test_adapter_that_redfish_may_not_configure_gets_manual_steps(start_ilo: Sta
 
 
 def test_port_subjects_come_from_the_lab(sim_lab: Lab) -> None:
-    ports = adapter_ports(sim_lab)
+    ports = subjects_of(sim_lab, "adapter_ports")
     assert f"{GEN10}/flexlom/port1" in ports and f"{GEN9}/lom/port4" in ports
     assert len(ports) == 3 * 8  # three servers, 4 + 2 + 2 ports each
