@@ -70,6 +70,14 @@ def test_schema_check_and_output(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "lab or inventory" in bad.stderr
 
 
+def test_incident_docs_are_made_from_the_catalogue() -> None:
+    from harness.incidents import INCIDENTS
+
+    assert labharness("incidents", "--check").returncode == 0
+    markdown = labharness("incidents", "--markdown").stdout
+    assert all(f"| {i.id} | {i.slug} |" in markdown for i in INCIDENTS.values())
+
+
 def test_run_default_lab_writes_reports(tmp_path: Path) -> None:
     result = labharness("run", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from harness.facts import JsonValue
-from harness.incidents import INCIDENTS
+from harness.incidents import ID_SPAN, INCIDENTS
 
 Severity = Literal["error", "warning", "info"]
 Source = Literal["intent", "observed"]
@@ -37,7 +37,7 @@ class Finding:
 
     def __post_init__(self) -> None:
         if self.id not in INCIDENTS:
-            raise ValueError(f"finding id {self.id!r} is not an incident id (F01-F14)")
+            raise ValueError(f"finding id {self.id!r} is not an incident id ({ID_SPAN})")
 
     def to_dict(self) -> dict[str, JsonValue]:
         """The summary.json form."""

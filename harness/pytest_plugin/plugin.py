@@ -16,7 +16,7 @@ import pytest
 
 from harness.backend import CAPABILITIES
 from harness.errors import LabharnessError
-from harness.incidents import SCENARIO_ALL, find_incident
+from harness.incidents import ID_SPAN, SCENARIO_ALL, find_incident
 from harness.lab.source import InputFileError
 from harness.lab.subjects import SUBJECT_KINDS, subjects_of
 from harness.pytest_plugin.assertions import current_item
@@ -47,7 +47,7 @@ from harness.pytest_plugin.state import (
 )
 
 MARKERS = {
-    "incident(id)": "the field incident (F01-F14) a test guards against; labels reports",
+    "incident(id)": f"the field incident ({ID_SPAN}) a test guards against; labels reports",
     "needs(capability)": "backend capability the test needs: " + ", ".join(CAPABILITIES),
     "per_subject(kind)": "one test per lab subject of a kind: " + ", ".join(SUBJECT_KINDS),
     "disruptive": "changes the lab (reboots, BMC writes, uplink blocks); needs "
@@ -140,7 +140,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             incident = find_incident(str(mark.args[0])) if mark.args else None
             if incident is None:
                 errors.append(f"{item.nodeid}: incident({', '.join(map(repr, mark.args))}) is "
-                              "not an incident id (F01-F14)")
+                              f"not an incident id ({ID_SPAN})")
                 continue
             item.user_properties.append((INCIDENT_PROPERTY, incident.id))
             item.add_marker(pytest.mark.allure_label(incident.label, label_type="feature"))
