@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from harness.checks import run_design_checks, view_from_lab
+from harness.checks.catalog import run_design_checks
+from harness.checks.intent import view_from_lab
 from harness.lab import load_lab
 from harness.lab.reference import shipped_reference
 

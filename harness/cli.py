@@ -23,8 +23,9 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from harness.backend import CAPABILITIES
-from harness.checks import run_design_checks, view_from_lab
+from harness.checks.catalog import run_design_checks
 from harness.checks.finding import Finding
+from harness.checks.intent import view_from_lab
 from harness.depot import DepotBundle, read_bundle
 from harness.errors import ExitCode, LabharnessError, OptionError
 from harness.incidents import INCIDENTS, SCENARIO_ALL

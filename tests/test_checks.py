@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from harness.checks import DESIGN_CHECKS, Finding, run_design_checks, view_from_lab
+from harness.checks.catalog import DESIGN_CHECKS, run_design_checks
 from harness.checks.design import check_page_sharing, check_vm_mac_range, check_vmknic_subnets
+from harness.checks.finding import Finding
+from harness.checks.intent import view_from_lab
 from harness.incidents import INCIDENTS
 from harness.lab import Lab, load_lab
 from harness.lab.reference import shipped_reference

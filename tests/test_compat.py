@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from harness.checks import view_from_lab
 from harness.checks.compat import check_host_versions
 from harness.checks.design import check_version_skew
+from harness.checks.intent import view_from_lab
 from harness.cli import app
 from harness.lab import load_lab
 from harness.lab.compat import COMPAT_TABLE, load_compat_table

@@ -138,7 +138,7 @@ def test_disruptive_needs_the_flag_and_a_lab_that_allows_it(pytester: pytest.Pyt
 
 FAILING_CHECK = """
     import pytest
-    from harness.checks import Finding
+    from harness.checks.finding import Finding
     from harness.pytest_plugin import assert_no_findings
 
     @pytest.mark.incident("F12")

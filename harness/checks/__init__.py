@@ -1,22 +1,5 @@
-"""Checks: pure functions from a lab and facts to findings. No I/O here."""
+"""Checks: pure functions from a lab, reference data and facts to findings. No I/O here.
 
-from harness.checks.catalog import (
-    CHECKS_BY_NAME,
-    DESIGN_CHECKS,
-    DesignCheck,
-    run_design_checks,
-)
-from harness.checks.finding import Finding, Severity
-from harness.checks.intent import view_from_lab
-from harness.checks.view import DesignView
-
-__all__ = [
-    "CHECKS_BY_NAME",
-    "DESIGN_CHECKS",
-    "DesignCheck",
-    "DesignView",
-    "Finding",
-    "Severity",
-    "run_design_checks",
-    "view_from_lab",
-]
+Import what you need from its module (`harness.checks.catalog`, `.finding`, `.intent`, ...):
+this package imports nothing itself, so reading one finding does not load every check.
+"""

@@ -29,14 +29,11 @@ from harness.pytest_plugin.state import (
     LAB_KEY,
     SCENARIOS_KEY,
 )
-from harness.sim import lifecycle
-from harness.sim.dataplane import daemons
-from harness.sim.errors import SimError
-from harness.sim.scenarios import SCENARIOS
 
 if TYPE_CHECKING:
     from harness.drivers.redfish import RedfishBmc
     from harness.drivers.vsphere import VsphereDriver
+    from harness.sim.lifecycle import SimState
 
 
 @pytest.fixture(scope="session")
@@ -96,9 +93,14 @@ def design_findings(design_view: DesignView, reference: Reference) -> DesignFind
 
 @pytest.fixture(scope="session")
 def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
-              backend: Backend) -> Iterator[lifecycle.SimState]:
+              backend: Backend) -> Iterator[SimState]:
     """The running simulated lab: reused when `labharness run` (or `sim up`) built it with the
     same scenarios, else built here and torn down at the end of the session."""
+    from harness.sim import lifecycle
+    from harness.sim.dataplane import daemons
+    from harness.sim.errors import SimError
+    from harness.sim.scenarios import SCENARIOS
+
     if backend.kind != "sim":
         pytest.skip(f"backend {backend.kind} is not the simulated lab")
     problem = backend.why_not("probe")

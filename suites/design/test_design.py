@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import DESIGN_CHECKS
+from harness.checks.catalog import DESIGN_CHECKS
 from harness.lab.model import Lab
 from harness.pytest_plugin import assert_no_findings
 from harness.pytest_plugin.fixtures import DesignFindings

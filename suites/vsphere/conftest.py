@@ -9,8 +9,7 @@ import time
 import pytest
 
 from harness.backend import Backend
-from harness.checks import DESIGN_CHECKS
-from harness.checks.catalog import run_design_checks
+from harness.checks.catalog import DESIGN_CHECKS, run_design_checks
 from harness.checks.observed import snapshot_option_keys, view_from_snapshot
 from harness.checks.view import DesignView
 from harness.checks.vsphere import mark_sides

@@ -6,9 +6,10 @@ from typing import Any
 
 from pyVmomi import vim
 
-from harness.checks import run_design_checks, view_from_lab
+from harness.checks.catalog import run_design_checks
 from harness.checks.design import check_beacon_uplinks, check_nlb_port_group
 from harness.checks.finding import Finding
+from harness.checks.intent import view_from_lab
 from harness.checks.observed import snapshot_option_keys, view_from_snapshot
 from harness.checks.view import DesignView
 from harness.drivers.vsphere import VsphereDriver
