@@ -22,18 +22,19 @@ from typing import Any
 
 from harness.drivers.vsphere import VsphereConnection, VsphereDriver, mapping
 from harness.drivers.vsphere.vmomi import vim
-from harness.facts.vsphere import HostFacts
+from harness.facts.vsphere import DEFAULT_OPTION_KEYS, HostFacts
 from harness.lab.inventory import Secret
 from harness.sim.vcenter import VcsimProcess, build_binary
+from harness.sim.vcenter.spec import HostSpec, VcenterSpec, VcsimSpec
 
 USER, PASSWORD = "bench", "bench-password"
 
 
-def spec(n: int) -> dict[str, Any]:
-    hosts = [{"name": f"esx{i:04d}", "version": "6.5.0", "build": 5969303,
-              "vmnics": [f"vmnic{k}" for k in range(4)]} for i in range(n)]
-    return {"vcenter": {"name": "vcsa", "version": "6.5.0", "build": 8307201,
-                        "datacenter": "DC", "cluster": "CL"}, "hosts": hosts}
+def spec(n: int) -> VcsimSpec:
+    hosts = [HostSpec(name=f"esx{i:04d}", version="6.5.0", build=5969303,
+                      vmnics=[f"vmnic{k}" for k in range(4)]) for i in range(n)]
+    return VcsimSpec(vcenter=VcenterSpec(name="vcsa", version="6.5.0", build=8307201,
+                                         datacenter="DC", cluster="CL"), hosts=hosts)
 
 
 def _keyed(items: Any, keys: tuple[str, ...], key: Any, value: Any) -> dict[str, Any]:
@@ -63,7 +64,7 @@ def naive(conn: VsphereConnection) -> dict[str, HostFacts]:
                                lambda s: s.key, mapping.service),
             "firewall_rulesets": _keyed(h.config.firewall.ruleset, mapping.DEFAULT_RULESETS,
                                         lambda r: r.key, lambda r: bool(r.enabled)),
-            "options": _keyed(h.config.option, mapping.DEFAULT_OPTION_KEYS,
+            "options": _keyed(h.config.option, DEFAULT_OPTION_KEYS,
                               lambda o: o.key, mapping.option_value),
             "managers": {
                 "network_system": managers.networkSystem._moId,

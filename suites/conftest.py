@@ -63,11 +63,11 @@ def beacon_targets(lab: Lab, probe_sites: SimProbeSites, host: str) -> dict[int,
         if net.gateway is not None:
             targets.setdefault(net.vlan, []).append(str(net.gateway))
     for vmk in probe_sites.state.vmknics:
-        if vmk["host"] == host:
+        if vmk.host == host:
             continue
-        pg = host_port_groups(lab, vmk["host"]).get(vmk["port_group"])
+        pg = host_port_groups(lab, vmk.host).get(vmk.port_group)
         if pg is not None:
-            targets.setdefault(pg.vlan, []).append(vmk["ip"].split("/")[0])
+            targets.setdefault(pg.vlan, []).append(str(vmk.ip.ip))
     return targets
 
 

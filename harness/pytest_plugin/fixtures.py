@@ -33,7 +33,7 @@ from harness.pytest_plugin.state import (
 if TYPE_CHECKING:
     from harness.drivers.redfish import RedfishBmc
     from harness.drivers.vsphere import VsphereDriver
-    from harness.sim.lifecycle import SimState
+    from harness.sim.state import SimState
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,11 @@ deleting their namespaces: a process left in a namespace keeps it alive.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,12 @@ from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
 from harness.sim.errors import SimError
 from harness.sim.ilo import IloProcess, IloSpecError, IloStartError
 from harness.sim.ilo import spec_from_lab as ilo_spec_from_lab
-from harness.sim.scenarios import FdbFault, NftFault, Scenario, realised_lab
+from harness.sim.scenarios import FdbFault, NftFault, Scenario, realise
+from harness.sim.state import EndpointAccess, SimState, SshMaterial, save_state
+from harness.sim.state import load_state as _load
 from harness.sim.vcenter.launcher import VcsimError, VcsimProcess
 from harness.sim.vcenter.provision import ProvisionError, provision, vcenter_build
+from harness.sim.vcenter.spec import LldpSpec
 
 RUN_ROOT = Path("/run/labharness")
 
@@ -49,59 +51,20 @@ def ssh_dir(lab: str) -> Path:
     return run_dir(lab) / "ssh"
 
 
-@dataclass
-class SimState:
-    """What a running simulated lab consists of (state.json)."""
-
-    lab: str
-    namespaces: list[str]
-    root_ifaces: list[str]
-    daemons: list[daemons.DaemonRecord]
-    scenarios: list[str] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
-    endpoints: list[dict[str, Any]] = field(default_factory=list)
-    vmknics: list[dict[str, Any]] = field(default_factory=list)
-    ports: dict[str, list[Any]] = field(default_factory=dict)
-    vm_ifaces: dict[str, list[str]] = field(default_factory=dict)
-    clients: dict[str, list[str]] = field(default_factory=dict)
-    teams: dict[str, list[str]] = field(default_factory=dict)  # host ns -> port groups
-    ssh: dict[str, str] = field(default_factory=dict)
-    access: dict[str, dict[str, Any]] = field(default_factory=dict)  # endpoint -> how to log in
-    timings: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SimState:
-        data = dict(data)
-        data["daemons"] = [daemons.DaemonRecord(**d) for d in data.get("daemons", [])]
-        return cls(**data)
-
-
 def load_state(lab: str) -> SimState | None:
-    path = run_dir(lab) / "state.json"
-    try:
-        return SimState.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError) as exc:
-        raise SimError(f"{path} is unreadable ({exc}); remove it and run `labharness sim down`") \
-            from None
+    """The running lab's state, or None when none is recorded.
+
+    Raises:
+        SimError: the state file is unreadable (which field, and what to do).
+    """
+    return _load(run_dir(lab) / "state.json")
 
 
 def _write_state(state: SimState) -> None:
-    path = run_dir(state.lab) / "state.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    # owner-only: it records how to log in to the sim's endpoints
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(state.to_json(), indent=2, default=str))
-    tmp.replace(path)
+    save_state(state, run_dir(state.lab) / "state.json")
 
 
-def _ssh_material(lab: str, plan: DataplanePlan) -> dict[str, str]:
+def _ssh_material(lab: str, plan: DataplanePlan) -> SshMaterial:
     """A client key for the harness, a host key for the sim's sshd, and the known_hosts that
     pins it, so SSH to the sim keeps host-key verification on."""
     d = ssh_dir(lab)
@@ -115,7 +78,7 @@ def _ssh_material(lab: str, plan: DataplanePlan) -> dict[str, str]:
     lines = [f"[{ep.ip}]:{ep.port} {host_pub[0]} {host_pub[1]}" if ep.port != 22 else
              f"{ep.ip} {host_pub[0]} {host_pub[1]}" for ep in plan.endpoints if ep.kind == "ssh"]
     (d / "known_hosts").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return {"key_file": str(d / "id_ed25519"), "known_hosts": str(d / "known_hosts")}
+    return SshMaterial(key_file=str(d / "id_ed25519"), known_hosts=str(d / "known_hosts"))
 
 
 def _wait_for_teams(lab: str, host_namespaces: list[str], timeout: float = 5.0) -> None:
@@ -152,14 +115,14 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
     t0 = time.perf_counter()
     build = vcenter_build(lab, scenarios)
     rdir = run_dir(lab.name)
-    lldp = {spec.hostname: {"socket": str(rdir / f"lldpd-{spec.ns}.sock"),
-                            "interfaces": {i: i for i in spec.interfaces}}
+    lldp = {spec.hostname: LldpSpec(socket=str(rdir / f"lldpd-{spec.ns}.sock"),
+                                    interfaces={i: i for i in spec.interfaces})
             for spec in plan.lldp if spec.mode == "receive"}
-    for host in build.spec["hosts"]:
-        if host["name"] in lldp:
-            host["lldp"] = lldp[host["name"]]
+    vcsim_spec = build.spec.model_copy(update={"hosts": [
+        h.model_copy(update={"lldp": lldp[h.name]}) if h.name in lldp else h
+        for h in build.spec.hosts]})
     try:
-        proc = VcsimProcess.start(build.spec, f"{endpoint.ip}:{endpoint.port}",
+        proc = VcsimProcess.start(vcsim_spec, f"{endpoint.ip}:{endpoint.port}",
                                   inventory.vcenter.username, secret.reveal(),
                                   workdir=vcenter_dir(lab.name), netns=endpoint.ns)
     except VcsimError as exc:
@@ -200,9 +163,9 @@ def _switch_side(lab: Lab, plan: DataplanePlan) -> dict[str, tuple[str, list[str
     out: dict[str, tuple[str, list[str]]] = {}
     for cable in lab.cabling:
         for (host, vmnic), (sw, port) in (cable.ends, cable.ends[::-1]):
-            if host in lab.hosts and f"{sw}/{port}" in plan.ports:
-                ns, ifaces = plan.ports[f"{sw}/{port}"]
-                out[f"{host}/{vmnic}"] = (ns, list(ifaces))
+            links = plan.ports.get(f"{sw}/{port}")
+            if host in lab.hosts and links is not None:
+                out[f"{host}/{vmnic}"] = (links.ns, list(links.ifaces))
     return out
 
 
@@ -225,23 +188,20 @@ def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base
     state.timings["ilo_start_s"] = round(time.perf_counter() - t0, 3)
 
 
-def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, dict[str, Any]]:
-    """How to log in to each HTTPS endpoint, for `sim status --json`. Only a sim inventory's
-    `plain:` credentials are shown (the simulators' own, public ones); any env:/file: secret
-    stays a reference."""
+def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, EndpointAccess]:
+    """How to log in to each HTTPS endpoint, for `sim status --json`."""
     if inventory is None:
         return {}
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, EndpointAccess] = {}
     endpoints = [("vcenter", inventory.vcenter)] if inventory.vcenter is not None else []
     endpoints += sorted(inventory.bmcs.items())
     for name, ep in endpoints:
-        entry: dict[str, Any] = {"url": str(ep.url), "username": ep.username,
-                                 "verify_tls": ep.verify_tls, "ca_file": ep.ca_file}
-        if inventory.backend == "sim" and ep.password.startswith("plain:"):
-            entry["password"] = resolve_secret(ep.password, base_dir).reveal()
-        else:  # env:/file: stay references, even for a sim
-            entry["password_ref"] = ep.password
-        out[name] = entry
+        shown = inventory.backend == "sim" and ep.password.startswith("plain:")
+        out[name] = EndpointAccess(
+            url=str(ep.url), username=ep.username, verify_tls=ep.verify_tls,
+            ca_file=ep.ca_file,
+            password=resolve_secret(ep.password, base_dir).reveal() if shown else None,
+            password_ref=None if shown else ep.password)
     return out
 
 
@@ -264,7 +224,7 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         raise SimError(problem)
     down(lab.name)
     chosen = scenarios or []
-    realised = realised_lab(lab, chosen)
+    realised, changes = realise(lab, chosen)
     plan = plan_dataplane(realised, inventory)
     # leftovers of a crashed run whose state file is gone: only the exact names we build
     dp_build.teardown([n for n in plan.namespace_names() if n in netns.list_netns()])
@@ -272,7 +232,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     rdir.mkdir(parents=True, exist_ok=True)
     state = SimState(lab=lab.name, namespaces=plan.namespace_names(),
                      root_ifaces=list(plan.root_ifaces), daemons=[],
-                     scenarios=[s.id for s in chosen])
+                     scenarios=[s.id for s in chosen],
+                     faults=[f"{incident}: {c.text()}" for incident, c in changes])
     _write_state(state)  # from here on, `down` can clean up whatever exists
     try:
         t0 = time.perf_counter()
@@ -301,15 +262,12 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     except BaseException:
         down(lab.name)
         raise
-    state.endpoints = [{"name": e.name, "kind": e.kind, "ns": e.ns, "ip": str(e.ip),
-                        "port": e.port} for e in plan.endpoints]
+    state.endpoints = list(plan.endpoints)
     state.access = _access(inventory, base_dir)
-    state.vmknics = [{"host": v.host, "name": v.name, "ns": v.ns, "ip": str(v.ip), "mac": v.mac,
-                      "port_group": v.port_group, "services": list(v.services),
-                      "tcpip_stack": v.tcpip_stack} for v in plan.vmknics]
-    state.ports = {k: [ns, ifaces] for k, (ns, ifaces) in plan.ports.items()}
-    state.vm_ifaces = {k: [ns, i] for k, (ns, i) in plan.vm_ifaces.items()}
-    state.clients = {k: [ns, i, str(ip)] for k, (ns, i, ip) in plan.clients.items()}
+    state.vmknics = list(plan.vmknics)
+    state.ports = dict(plan.ports)
+    state.vm_ifaces = dict(plan.vm_ifaces)
+    state.clients = dict(plan.clients)
     state.teams = {ns: [t.port_group for t in teams] for ns, teams in plan.teams.items()}
     state.timings["up_s"] = round(time.perf_counter() - started, 3)
     _write_state(state)
@@ -347,7 +305,7 @@ def status(lab: str) -> dict[str, Any]:
     present = leftovers(lab)
     if state is None:
         return {"lab": lab, "running": False, "namespaces": present}
-    out = state.to_json()
+    out = state.model_dump(mode="json")
     out["running"] = True
     out["namespaces"] = [{"name": n, "present": n in present} for n in state.namespaces]
     out["daemons"] = [{**asdict(d), "running": daemons.is_running(d)} for d in state.daemons]

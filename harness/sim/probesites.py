@@ -13,14 +13,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
 from pathlib import Path
-from typing import Any
 
 from harness.drivers.probe.client import AgentClient, AgentPool
 from harness.lab.model import Lab
 from harness.sim import lifecycle
 from harness.sim.dataplane import daemons, names, netns
-from harness.sim.dataplane.plan import SIM_SPACE
+from harness.sim.dataplane.plan import SIM_SPACE, VmknicInfo
 from harness.sim.errors import SimError
+from harness.sim.state import SimState
 
 
 class SiteUnavailable(SimError):
@@ -32,11 +32,11 @@ class SimProbeSites:
     """Probe agents in the simulated lab's namespaces."""
 
     lab: Lab
-    state: lifecycle.SimState
+    state: SimState
     pool: AgentPool
 
     @classmethod
-    def start(cls, lab: Lab, state: lifecycle.SimState) -> SimProbeSites:
+    def start(cls, lab: Lab, state: SimState) -> SimProbeSites:
         wanted = [n for n in state.namespaces if not n.endswith("-mgmt")]
         pool = AgentPool.start(wanted, lifecycle.run_dir(lab.name) / "probe", [str(SIM_SPACE)],
                                ["*"])
@@ -56,27 +56,25 @@ class SimProbeSites:
         entry = self.state.vm_ifaces.get(f"{vm}/{nic}")
         if entry is None:
             raise SiteUnavailable(f"VM {vm} has no {nic} in the simulated lab")
-        return self.at(vm), entry[1]
+        return self.at(vm), entry.iface
 
     def client(self, cluster: str) -> tuple[AgentClient, str, IPv4Interface]:
         """The sim's client on an NLB cluster's network (not a lab element: a probe VM)."""
         entry = self.state.clients.get(cluster)
         if entry is None:
             raise SiteUnavailable(f"no probe client for NLB cluster {cluster}")
-        ns, iface, ip = entry
-        return self.pool.agent(ns), iface, IPv4Interface(ip)
+        return self.pool.agent(entry.ns), entry.iface, entry.ip
 
     def uplink_links(self, host: str, vmnic: str) -> list[str]:
         """The host-side interfaces of a cabled vmnic: the cable and its VLAN links."""
         entry = self.state.ports.get(f"{host}/{vmnic}")
-        return list(entry[1]) if entry else []
+        return list(entry.ifaces) if entry else []
 
-    def vmknic(self, host: str, service: str) -> dict[str, Any] | None:
+    def vmknic(self, host: str, service: str) -> VmknicInfo | None:
         """A host's vmknic with `service` as the sim realised it (name, ip, mac, port group)."""
         name = next((n for n, v in sorted(self.lab.hosts[host].vmknics.items())
                      if service in v.services), None)
-        return next((v for v in self.state.vmknics
-                     if v["host"] == host and v["name"] == name), None)
+        return self.state.vmknic(host, name) if name else None
 
     def evidence_path(self, name: str) -> Path:
         """Where a capture for a report goes (kept until the sim is torn down)."""
@@ -102,7 +100,7 @@ class SimProbeSites:
              if b == (host, vmnic)), None)
         if sw_port is None or sw_port not in self.state.ports:
             raise SiteUnavailable(f"{host}/{vmnic} is not cabled to a simulated switch")
-        ns, ifaces = self.state.ports[sw_port]
+        ns, ifaces = self.state.ports[sw_port].ns, self.state.ports[sw_port].ifaces
         table = "lh_drill"
         chains = "\n".join(
             f'chain i{i} {{ type filter hook ingress device "{x}" priority -400; policy drop; }}'

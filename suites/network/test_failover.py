@@ -56,7 +56,7 @@ def test_beacon_probing_fails_over(lab: Lab, probe_sites: SimProbeSites) -> None
     client = next((c for c in probe_sites.state.clients.values()), None)
     if client is None:
         pytest.skip("no probe client on the VM's network")
-    agent = probe_sites.pool.agent(client[0])
+    agent = probe_sites.pool.agent(client.ns)
     dst = str(nic.ip.ip)
     before, outage, after = _drill(probe_sites, vm.host, nic.port_group,
                                    lambda: agent.echo(dst, timeout=0.05).replied)
@@ -81,16 +81,16 @@ def test_link_status_black_holes_and_is_reported(lab: Lab, probe_sites: SimProbe
     a, b = hosts[:2]
     mine, theirs = probe_sites.vmknic(a, "vmotion"), probe_sites.vmknic(b, "vmotion")
     assert mine is not None and theirs is not None
-    pg = host_port_groups(lab, a)[mine["port_group"]]
+    pg = host_port_groups(lab, a)[mine.port_group]
     if pg.teaming.failure_detection != "link_status":
-        pytest.skip(f"{mine['port_group']} uses {pg.teaming.failure_detection}")
-    agent, dst = probe_sites.at(a), theirs["ip"].split("/")[0]
-    before, outage, after = _drill(probe_sites, a, mine["port_group"],
+        pytest.skip(f"{mine.port_group} uses {pg.teaming.failure_detection}")
+    agent, dst = probe_sites.at(a), str(theirs.ip.ip)
+    before, outage, after = _drill(probe_sites, a, mine.port_group,
                                    lambda: agent.echo(dst, timeout=0.05).replied)
     assert after == before, "link-status-only detection cannot see a silent uplink"
     assert outage >= 1.5, f"expected a black hole, measured {outage:.2f} s of outage"
     record_findings([Finding(
-        "F11", "warning", f"{a}/{mine['port_group']}",
+        "F11", "warning", f"{a}/{mine.port_group}",
         f"a silent {before} black-holed vMotion for the whole {outage:.1f} s drill",
         cause="link-status-only failover sees carrier, not upstream blocks",
         fix="use beacon probing with 3+ uplinks, or monitor upstream ports",

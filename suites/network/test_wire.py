@@ -70,9 +70,9 @@ def test_vmotion_leaves_by_the_vmotion_vmk(lab: Lab, probe_sites: SimProbeSites,
     a, b = _pair(subject)
     mine, theirs = probe_sites.vmknic(a, "vmotion"), probe_sites.vmknic(b, "vmotion")
     assert mine is not None and theirs is not None
-    dst = theirs["ip"].split("/")[0]
+    dst = str(theirs.ip.ip)
     result = probe_sites.at(a).egress_path(dst, candidates="vmk*", timeout=0.5)
-    obs = PathObservation(f"{a}/{mine['name']}", f"{b}/{theirs['name']}", result.echo_replied,
+    obs = PathObservation(f"{a}/{mine.name}", f"{b}/{theirs.name}", result.echo_replied,
                           f"left by {result.route_iface}", evidence={
                               "route_iface": result.route_iface, "route_src": result.route_src,
                               "arp_answered": result.arp_answered,
@@ -80,23 +80,23 @@ def test_vmotion_leaves_by_the_vmotion_vmk(lab: Lab, probe_sites: SimProbeSites,
                               "frames_out": dict(result.frames_out),
                               "reply_iface": result.reply_iface, "dst": dst})
     findings: list[Finding] = []
-    if result.route_iface != mine["name"]:
+    if result.route_iface != mine.name:
         findings.append(path_finding(
             obs, "F12", "vmotion-path",
-            f"vMotion traffic to {b}/{theirs['name']} ({dst}) leaves {a} by "
-            f"{result.route_iface}, not {mine['name']}"
+            f"vMotion traffic to {b}/{theirs.name} ({dst}) leaves {a} by "
+            f"{result.route_iface}, not {mine.name}"
             + ("" if result.echo_replied else "; nothing answered"),
-            cause=f"{result.route_iface} and {mine['name']} share the subnet of {dst}: the host "
+            cause=f"{result.route_iface} and {mine.name} share the subnet of {dst}: the host "
                   f"routes it out of {result.route_iface}, onto the wrong VLAN",
-            fix=f"give {mine['name']} its own subnet (or the vMotion TCP/IP stack)"))
+            fix=f"give {mine.name} its own subnet (or the vMotion TCP/IP stack)"))
     elif not result.echo_replied:
-        why = diagnose_path(lab, a, mine["port_group"], dead_uplinks) or \
-            diagnose_path(lab, b, theirs["port_group"], dead_uplinks)
+        why = diagnose_path(lab, a, mine.port_group, dead_uplinks) or \
+            diagnose_path(lab, b, theirs.port_group, dead_uplinks)
         incident, cause = why or ("F12", "no dead uplink explains it: check VLAN and ARP on "
                                           "both hosts")
         findings.append(path_finding(
             obs, incident, "vmotion-path",
-            f"vMotion traffic from {a}/{mine['name']} to {b}/{theirs['name']} gets no reply",
+            f"vMotion traffic from {a}/{mine.name} to {b}/{theirs.name} gets no reply",
             cause=cause, fix="restore the path (see the uplink findings)"))
     assert_no_findings(findings)
 
@@ -106,16 +106,16 @@ def _jumbo_path(lab: Lab, probe_sites: SimProbeSites, dead_uplinks: set[UplinkKe
     a, b = _pair(subject)
     mine, theirs = probe_sites.vmknic(a, service), probe_sites.vmknic(b, service)
     assert mine is not None and theirs is not None
-    required = lab.hosts[a].vmknics[mine["name"]].mtu
-    dst = theirs["ip"].split("/")[0]
-    obs = PathObservation(f"{a}/{mine['name']}", f"{b}/{theirs['name']}", True, "")
+    required = lab.hosts[a].vmknics[mine.name].mtu
+    dst = str(theirs.ip.ip)
+    obs = PathObservation(f"{a}/{mine.name}", f"{b}/{theirs.name}", True, "")
     try:
-        result = probe_sites.at(a).path_mtu(dst, iface=mine["name"], hi=required, lo=1200)
+        result = probe_sites.at(a).path_mtu(dst, iface=mine.name, hi=required, lo=1200)
     except ProbeError as exc:  # no ARP reply, nothing answered: the path itself is down
         if exc.error_type not in PATH_DOWN:
             raise  # the harness failed (agent gone, refused request): not a lab verdict
-        why = diagnose_path(lab, a, mine["port_group"], dead_uplinks) or \
-            diagnose_path(lab, b, theirs["port_group"], dead_uplinks)
+        why = diagnose_path(lab, a, mine.port_group, dead_uplinks) or \
+            diagnose_path(lab, b, theirs.port_group, dead_uplinks)
         if why is None:  # not an MTU question: the reachability tests judge this path
             pytest.skip(f"{what} path {obs.source} -> {obs.target} does not answer at any size "
                         f"({exc}); the path tests report why")

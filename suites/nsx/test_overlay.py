@@ -49,15 +49,15 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: SimProbeSites,
     a, b = subject.split("->")
     mine, theirs = probe_sites.vmknic(a, "vxlan"), probe_sites.vmknic(b, "vxlan")
     assert mine is not None and theirs is not None
-    dst = theirs["ip"].split("/")[0]
-    obs = PathObservation(f"{a}/{mine['name']}", f"{b}/{theirs['name']}", True, "")
+    dst = str(theirs.ip.ip)
+    obs = PathObservation(f"{a}/{mine.name}", f"{b}/{theirs.name}", True, "")
     try:
-        result = probe_sites.at(a).path_mtu(dst, iface=mine["name"], hi=VXLAN_MIN_MTU, lo=1200)
+        result = probe_sites.at(a).path_mtu(dst, iface=mine.name, hi=VXLAN_MIN_MTU, lo=1200)
     except ProbeError as exc:
         if exc.error_type not in PATH_DOWN:
             raise  # the harness failed, not the underlay
-        why = diagnose_path(lab, a, mine["port_group"], dead_uplinks) or \
-            diagnose_path(lab, b, theirs["port_group"], dead_uplinks)
+        why = diagnose_path(lab, a, mine.port_group, dead_uplinks) or \
+            diagnose_path(lab, b, theirs.port_group, dead_uplinks)
         if why is None:  # not an MTU question: the overlay tests judge reachability
             pytest.skip(f"VTEP {obs.source} -> {obs.target} does not answer at any size ({exc})")
         incident, cause = why
@@ -129,7 +129,7 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: SimProbeSit
         why = None
         for host, service in legs:
             vtep = probe_sites.vmknic(host, service)
-            why = why or (diagnose_path(lab, host, vtep["port_group"], dead_uplinks)
+            why = why or (diagnose_path(lab, host, vtep.port_group, dead_uplinks)
                           if vtep else None)
         if why is None and dst_name not in lab.vms and edge is not None:
             why = diagnose_path(lab, edge[0], edge[1], dead_uplinks)

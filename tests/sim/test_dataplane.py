@@ -16,6 +16,7 @@ from harness.sim import lifecycle
 from harness.sim.dataplane import kernel, names, netns
 from harness.sim.dataplane.plan import SIM_SPACE, plan_dataplane
 from harness.sim.scenarios import SCENARIOS, realised_lab
+from harness.sim.state import SimState
 from tests.conftest import SIM_INVENTORY, SIM_LAB
 
 TEST_LAB = "lhtest"  # not "sim": never touches a simulated lab the user has running
@@ -88,7 +89,7 @@ def ping(ns: str, dst: str, *args: str, count: int = 1) -> int:
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[lifecycle.SimState]:
+def sim() -> Iterator[SimState]:
     state = lifecycle.up(_test_lab(), _inventory())
     try:
         yield state
@@ -102,7 +103,7 @@ def ns(element: str) -> str:
 
 
 @needs_root
-def test_traffic_flows_across_every_layer(sim: lifecycle.SimState) -> None:
+def test_traffic_flows_across_every_layer(sim: SimState) -> None:
     assert ping(ns("esx01"), "198.18.10.1") == 1  # management vmk to its gateway
     assert ping(ns("esx01"), "198.18.20.12") == 1  # vMotion, VLAN 20 through both switches
     # VTEP to VTEP across the router with full 1600-byte frames, DF set
@@ -115,7 +116,7 @@ def test_traffic_flows_across_every_layer(sim: lifecycle.SimState) -> None:
 
 
 @needs_root
-def test_status_lists_namespaces_daemons_and_endpoints(sim: lifecycle.SimState) -> None:
+def test_status_lists_namespaces_daemons_and_endpoints(sim: SimState) -> None:
     info = lifecycle.status(TEST_LAB)
     assert info["running"] is True
     assert all(n["present"] for n in info["namespaces"])
@@ -137,7 +138,7 @@ def test_status_lists_namespaces_daemons_and_endpoints(sim: lifecycle.SimState) 
 
 
 @needs_root
-def test_switch_sends_cdp_that_the_host_hears(sim: lifecycle.SimState) -> None:
+def test_switch_sends_cdp_that_the_host_hears(sim: SimState) -> None:
     sock = lifecycle.run_dir(TEST_LAB) / f"lldpd-{ns('esx01')}.sock"
     deadline = time.monotonic() + 5
     found: dict[str, object] = {}
@@ -163,7 +164,7 @@ def _outage(source: str, target: str, seconds: float) -> float:
 def _silence(sw: str, port: str, table: str) -> None:
     state = lifecycle.load_state(TEST_LAB)
     assert state is not None
-    sw_ns, ifaces = state.ports[f"{sw}/{port}"]
+    sw_ns, ifaces = state.ports[f"{sw}/{port}"].ns, state.ports[f"{sw}/{port}"].ifaces
     chains = "\n".join(
         f'chain i{i} {{ type filter hook ingress device "{x}" priority 0; policy drop; }}\n'
         f'chain o{i} {{ type filter hook egress device "{x}" priority 0; policy drop; }}'
@@ -176,7 +177,7 @@ def _unsilence(sw: str, table: str) -> None:
 
 
 @needs_root
-def test_link_status_team_black_holes_a_silent_uplink(sim: lifecycle.SimState) -> None:
+def test_link_status_team_black_holes_a_silent_uplink(sim: SimState) -> None:
     """F11 in the field: vmnic4 is blocked upstream with its link up; "link status only" keeps
     sending vMotion traffic into it."""
     assert _outage(ns("esx01"), "198.18.20.12", 0.5) == 0
@@ -191,10 +192,11 @@ def test_link_status_team_black_holes_a_silent_uplink(sim: lifecycle.SimState) -
 
 
 @needs_root
-def test_link_status_team_fails_over_when_the_link_goes_down(sim: lifecycle.SimState) -> None:
+def test_link_status_team_fails_over_when_the_link_goes_down(sim: SimState) -> None:
     state = lifecycle.load_state(TEST_LAB)
     assert state is not None
-    sw_ns, ifaces = state.ports["sw01/TenGigabitEthernet1/1/1"]
+    port = state.ports["sw01/TenGigabitEthernet1/1/1"]
+    sw_ns, ifaces = port.ns, port.ifaces
     for x in ifaces:
         netns.run(["ip", "link", "set", x, "down"], ns=sw_ns)
     try:
@@ -211,7 +213,7 @@ def test_link_status_team_fails_over_when_the_link_goes_down(sim: lifecycle.SimS
 
 
 @needs_root
-def test_beacon_probing_fails_over_from_a_silent_uplink(sim: lifecycle.SimState) -> None:
+def test_beacon_probing_fails_over_from_a_silent_uplink(sim: SimState) -> None:
     """With beacon probing on three uplinks the silent one is found and avoided."""
     assert _outage(ns("client-vm"), "198.18.40.30", 0.5) == 0
     _silence("sw01", "TenGigabitEthernet1/1/3", "lh_test_beacon")  # esx03 vmnic4, forwarding

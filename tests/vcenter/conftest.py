@@ -14,6 +14,7 @@ from pyVmomi import vim
 
 from harness.lab.loader import load_lab
 from harness.sim.vcenter import VcsimProcess, build_binary, spec_from_lab
+from harness.sim.vcenter.spec import VcsimSpec
 from tests.conftest import SIM_LAB
 
 USER = "lh-test"
@@ -34,12 +35,12 @@ def vcsim_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def sim_spec() -> dict[str, Any]:
+def sim_spec() -> VcsimSpec:
     return spec_from_lab(load_lab(SIM_LAB), clock_offsets=CLOCK_OFFSETS)
 
 
 @pytest.fixture
-def vcsim(vcsim_binary: Path, sim_spec: dict[str, Any], tmp_path: Path) -> Iterator[VcsimProcess]:
+def vcsim(vcsim_binary: Path, sim_spec: VcsimSpec, tmp_path: Path) -> Iterator[VcsimProcess]:
     proc = VcsimProcess.start(sim_spec, "127.0.0.1:0", USER, PASSWORD, workdir=tmp_path,
                               binary=vcsim_binary, timeout=30)
     try:

@@ -16,6 +16,7 @@ from pyVim.connect import SmartConnect
 from pyVmomi import vim, vmodl
 
 from harness.sim.vcenter import VcsimProcess
+from harness.sim.vcenter.spec import VcsimSpec
 from tests.vcenter.conftest import CLOCK_OFFSETS, PASSWORD, USER
 
 
@@ -38,7 +39,7 @@ def portgroups(network_info: Any) -> dict[str, Any]:
 
 
 def test_inventory_matches_the_lab_spec(si: Any, hosts: dict[str, Any],
-                                        sim_spec: dict[str, Any]) -> None:
+                                        sim_spec: VcsimSpec) -> None:
     about = si.content.about
     assert (about.version, about.build) == ("6.5.0", "8307201")
     assert about.fullName == "VMware vCenter Server 6.5.0 build-8307201"
@@ -46,13 +47,13 @@ def test_inventory_matches_the_lab_spec(si: Any, hosts: dict[str, Any],
     assert dc.name == "DC-Lab"
     assert [c.name for c in dc.hostFolder.childEntity] == ["CL-Lab"]
     assert sorted(hosts) == ["esx01", "esx02", "esx03"]
-    for spec in sim_spec["hosts"]:
-        h = hosts[spec["name"]]
+    for spec in sim_spec.hosts:
+        h = hosts[spec.name]
         assert h.parent.name == "CL-Lab"
         for product in (h.config.product, h.summary.config.product):
-            assert product.version == spec["version"]
-            assert product.build == str(spec["build"])
-        assert [p.device for p in h.config.network.pnic] == spec["vmnics"]
+            assert product.version == spec.version
+            assert product.build == str(spec.build)
+        assert [p.device for p in h.config.network.pnic] == spec.vmnics
     # esx03 is the Gen10 with its own build
     assert hosts["esx03"].config.product.build == "7388607"
     macs = [p.mac for h in hosts.values() for p in h.config.network.pnic]
@@ -383,10 +384,11 @@ def test_hosts_on_versions_the_stock_simulator_cannot_parse(vcsim_binary: Path,
                                                             tmp_path: Path) -> None:
     """Real ESXi 7.0 U3 reports version 7.0.3, which govmomi's version parser rejects (it
     panicked while adding the next host); both hosts come up with their own identity."""
-    spec = {"vcenter": {"name": "vc", "version": "8.0.2", "build": 22385739,
-                        "datacenter": "dc", "cluster": "c"},
-            "hosts": [{"name": "a", "version": "7.0.3", "build": 21930508},
-                      {"name": "b", "version": "7.0.3", "build": 21930508}]}
+    spec = VcsimSpec.model_validate({
+        "vcenter": {"name": "vc", "version": "8.0.2", "build": 22385739, "datacenter": "dc",
+                    "cluster": "c"},
+        "hosts": [{"name": "a", "version": "7.0.3", "build": 21930508},
+                  {"name": "b", "version": "7.0.3", "build": 21930508}]})
     with VcsimProcess.start(spec, "127.0.0.1:0", USER, PASSWORD, workdir=tmp_path,
                             binary=vcsim_binary, timeout=30) as proc:
         si = SmartConnect(host=proc.host, port=proc.port, user=USER, pwd=PASSWORD,

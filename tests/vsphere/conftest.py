@@ -16,6 +16,7 @@ from harness.lab.inventory import TlsEndpoint
 from harness.lab.loader import load_lab
 from harness.lab.model import Lab
 from harness.sim.vcenter import VcsimProcess, build_binary, spec_from_lab
+from harness.sim.vcenter.spec import VcsimSpec
 from tests.conftest import ROOT, SIM_LAB
 from tests.vsphere import labstate
 
@@ -38,14 +39,12 @@ def sim_lab() -> Lab:
 
 
 @pytest.fixture(scope="session")
-def plain_spec(sim_lab: Lab) -> dict[str, Any]:
+def plain_spec(sim_lab: Lab) -> VcsimSpec:
     """The default lab's simulator spec without uplink data: with no data plane, every vmnic
     carries every VLAN, so configuration tests never trip the management-path guard."""
     spec = spec_from_lab(sim_lab, clock_offsets=CLOCK_OFFSETS)
-    for host in spec["hosts"]:
-        host.pop("uplinks", None)
-        host.pop("lldp", None)
-    return spec
+    return spec.model_copy(update={"hosts": [
+        h.model_copy(update={"uplinks": None, "lldp": None}) for h in spec.hosts]})
 
 
 StartSim = Callable[[dict[str, Any]], VcsimProcess]
@@ -56,7 +55,7 @@ def start_sim(vcsim_binary: Path, tmp_path: Path) -> Iterator[StartSim]:
     """Start a simulator from a spec; every one started is stopped (by PID) at teardown."""
     started: list[VcsimProcess] = []
 
-    def start(spec: dict[str, Any]) -> VcsimProcess:
+    def start(spec: VcsimSpec) -> VcsimProcess:
         proc = VcsimProcess.start(spec, "127.0.0.1:0", USER, PASSWORD,
                                   workdir=tmp_path / f"vcsim{len(started)}",
                                   binary=vcsim_binary, timeout=30)
@@ -70,7 +69,7 @@ def start_sim(vcsim_binary: Path, tmp_path: Path) -> Iterator[StartSim]:
 
 
 @pytest.fixture
-def vcsim(start_sim: StartSim, plain_spec: dict[str, Any]) -> VcsimProcess:
+def vcsim(start_sim: StartSim, plain_spec: VcsimSpec) -> VcsimProcess:
     return start_sim(plain_spec)
 
 

@@ -83,13 +83,13 @@ def test_healthy_host_passes_and_configured_faults_are_found(driver: VsphereDriv
 def test_beacon_probing_on_two_uplinks_is_found(driver: VsphereDriver, sim_lab: Lab,
                                                 hosts: dict[str, Any]) -> None:
     """F11, configured as a user would: beacon probing on the 2-uplink management team."""
-    assert check_beacon_uplinks(observed(driver, sim_lab)) == []
+    assert check_beacon_uplinks(observed(driver, sim_lab), shipped_reference()) == []
     ns = hosts["esx01"].configManager.networkSystem
     ns.UpdatePortGroup("Management Network", vim.host.PortGroup.Specification(
         name="Management Network", vlanId=10, vswitchName="vSwitch0",
         policy=vim.host.NetworkPolicy(nicTeaming=vim.host.NetworkPolicy.NicTeamingPolicy(
             failureCriteria=vim.host.NetworkPolicy.NicFailureCriteria(checkBeacon=True)))))
-    [finding] = check_beacon_uplinks(observed(driver, sim_lab))
+    [finding] = check_beacon_uplinks(observed(driver, sim_lab), shipped_reference())
     assert (finding.id, finding.subject, finding.source) == (
         "F11", "esx01/Management Network", "observed")
     assert finding.evidence["uplinks"] == ["vmnic0", "vmnic6"]
@@ -100,7 +100,7 @@ def test_beacon_probing_on_two_uplinks_is_found(driver: VsphereDriver, sim_lab: 
 def test_nlb_port_group_notifying_switches_is_found(driver: VsphereDriver, sim_lab: Lab,
                                                     si: Any) -> None:
     """F09 on a DV port group changed behind the lab's back."""
-    assert check_nlb_port_group(observed(driver, sim_lab)) == []
+    assert check_nlb_port_group(observed(driver, sim_lab), shipped_reference()) == []
     pg = next(p for p in si.content.rootFolder.childEntity[0].networkFolder.childEntity
               if isinstance(p, vim.dvs.DistributedVirtualPortgroup) and p.name == "dvpg-nlb")
     setting = vim.dvs.VmwareDistributedVirtualSwitch.VmwarePortConfigPolicy(
@@ -108,6 +108,6 @@ def test_nlb_port_group_notifying_switches_is_found(driver: VsphereDriver, sim_l
             notifySwitches=labstate.bool_policy(True)))
     labstate.wait(pg.ReconfigureDVPortgroup_Task(vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
         configVersion=pg.config.configVersion, defaultPortConfig=setting)))
-    findings = check_nlb_port_group(observed(driver, sim_lab))
+    findings = check_nlb_port_group(observed(driver, sim_lab), shipped_reference())
     assert sorted(f.subject for f in findings) == ["esx01/dvpg-nlb", "esx02/dvpg-nlb"]
     assert all(f.id == "F09" and "notifies switches" in f.message for f in findings)

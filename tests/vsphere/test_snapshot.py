@@ -14,20 +14,21 @@ from harness.facts.vsphere import (
     ServiceFacts,
     TeamingFacts,
 )
+from harness.sim.vcenter.spec import VcsimSpec
 from tests.vsphere import labstate
 from tests.vsphere.conftest import CLOCK_OFFSETS
 
 
-def test_vcenter_and_hosts(driver: VsphereDriver, plain_spec: dict[str, Any]) -> None:
+def test_vcenter_and_hosts(driver: VsphereDriver, plain_spec: VcsimSpec) -> None:
     snap = driver.snapshot()
     assert (snap.vcenter.version, snap.vcenter.build) == ("6.5.0", "8307201")
     assert snap.vcenter.full_name == "VMware vCenter Server 6.5.0 build-8307201"
     assert sorted(snap.hosts) == list(labstate.HOSTS)
-    for spec in plain_spec["hosts"]:
-        h = snap.hosts[spec["name"]]
+    for spec in plain_spec.hosts:
+        h = snap.hosts[spec.name]
         assert (h.version, h.build, h.connection_state) == (
-            spec["version"], str(spec["build"]), "connected")
-        assert sorted(h.pnics) == sorted(spec["vmnics"])
+            spec.version, str(spec.build), "connected")
+        assert sorted(h.pnics) == sorted(spec.vmnics)
     macs = [p.mac for h in snap.hosts.values() for p in h.pnics.values()]
     assert len(macs) == len(set(macs)) and all(m.startswith("00:50:56:") for m in macs)
     assert snap.hosts["esx01"].pnics["vmnic0"].speed_mb == 10000
@@ -185,11 +186,11 @@ def test_clock_offsets_without_snapshot_look_hosts_up_once(driver: VsphereDriver
     assert driver.requests - before == 1
 
 
-def test_network_hints_per_pnic(driver: VsphereDriver, plain_spec: dict[str, Any]) -> None:
+def test_network_hints_per_pnic(driver: VsphereDriver, plain_spec: VcsimSpec) -> None:
     hints = driver.network_hints()
     assert hints.errors == {}
-    for spec in plain_spec["hosts"]:
-        got = hints.values[spec["name"]]
-        assert [h.device for h in got] == spec["vmnics"]
+    for spec in plain_spec.hosts:
+        got = hints.values[spec.name]
+        assert [h.device for h in got] == spec.vmnics
         # no data plane here: no neighbour on any port, as ESXi reports a silent port
         assert all(h.cdp is None and h.lldp is None for h in got)

@@ -158,6 +158,32 @@ class VmknicInfo:
 
 
 @dataclass(frozen=True)
+class PortLinks:
+    """A cabled port's interfaces in its namespace: the cable's main veth, then its VLAN
+    links (faults on a port reach all of them)."""
+
+    ns: str
+    ifaces: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GuestInterface:
+    """A VM's or edge's network adapter inside its namespace."""
+
+    ns: str
+    iface: str
+
+
+@dataclass(frozen=True)
+class ProbeClient:
+    """A sim-only client on a network (for NLB clusters), cabled to a physical switch."""
+
+    ns: str
+    iface: str
+    ip: IPv4Interface
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """Something reachable on the management network from the harness."""
 
@@ -186,10 +212,10 @@ class DataplanePlan:
     vmknics: list[VmknicInfo] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
     root_ifaces: list[str] = field(default_factory=list)
-    # element/port -> (ns, [ifnames]) for fault injection: "esx01/vmnic4", "sw01/Te..."
-    ports: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
-    vm_ifaces: dict[str, tuple[str, str]] = field(default_factory=dict)  # "vm/ethernet0"
-    clients: dict[str, tuple[str, str, IPv4Interface]] = field(default_factory=dict)
+    # element/port -> its interfaces, for fault injection: "esx01/vmnic4", "sw01/Te..."
+    ports: dict[str, PortLinks] = field(default_factory=dict)
+    vm_ifaces: dict[str, GuestInterface] = field(default_factory=dict)  # "vm/ethernet0"
+    clients: dict[str, ProbeClient] = field(default_factory=dict)  # NLB cluster -> client
 
     def ns(self, element: str) -> str:
         return names.netns(self.lab, element)
@@ -268,7 +294,8 @@ class _Planner:
         return link
 
     def port_entry(self, key: str, ns: str, ifname: str) -> None:
-        self.plan.ports.setdefault(key, (ns, []))[1].append(ifname)
+        found = self.plan.ports.get(key)
+        self.plan.ports[key] = PortLinks(ns, (*(found.ifaces if found else ()), ifname))
 
     # -- the plan ----------------------------------------------------------------------------
     def run(self) -> DataplanePlan:
@@ -306,8 +333,9 @@ class _Planner:
             if any((b.ns, m) in drop for m in b.members):
                 self.plan.bridges[i] = Bridge(b.ns, b.name, tuple(
                     m for m in b.members if (b.ns, m) not in drop), b.mtu)
-        for key, (ns, ifaces) in list(self.plan.ports.items()):
-            self.plan.ports[key] = (ns, [i for i in ifaces if (ns, i) not in drop])
+        for key, port in list(self.plan.ports.items()):
+            self.plan.ports[key] = PortLinks(port.ns, tuple(
+                i for i in port.ifaces if (port.ns, i) not in drop))
 
     def namespaces(self) -> None:
         self.add_ns("mgmt", "mgmt", QUIET_SYSCTLS)
@@ -580,7 +608,7 @@ class _Planner:
                     nic.mac or stable_mac(vname, label))
                 self.veth(VethEnd(ns, guest_if, 1500, mac=mac), VethEnd(hns, host_if, 1500),
                           "port")
-                self.plan.vm_ifaces[f"{vname}/{label}"] = (ns, guest_if)
+                self.plan.vm_ifaces[f"{vname}/{label}"] = GuestInterface(ns, guest_if)
                 bridge = self._bridge_for(vm.host, nic.port_group, seg_bridges)
                 self._add_member(hns, bridge, host_if)
                 if nic.ip is not None:
@@ -692,7 +720,7 @@ class _Planner:
                     self._add_mac(hns, bridge, mac)
                 self._add_member(hns, bridge, h_if)
                 self.plan.addresses.append(Address(ns, e_if, iface.ip))
-                self.plan.vm_ifaces[f"{ename}/{iname}"] = (ns, e_if)
+                self.plan.vm_ifaces[f"{ename}/{iname}"] = GuestInterface(ns, e_if)
             for route in edge.routes:
                 self.plan.routes.append(Route(ns, str(route.destination), route.gateway))
         return out
@@ -733,7 +761,7 @@ class _Planner:
                 if b.ns == sw_ns and b.name == f"br-v{net.vlan}":
                     self.plan.bridges[i] = Bridge(b.ns, b.name, (*b.members, port), b.mtu)
             self.plan.addresses.append(Address(ns, "eth0", ip))
-            self.plan.clients[cname] = (ns, "eth0", ip)
+            self.plan.clients[cname] = ProbeClient(ns, "eth0", ip)
 
     def _used_addresses(self) -> set[IPv4Address]:
         used = {a.ip.ip for a in self.plan.addresses}

@@ -4,8 +4,9 @@ A scenario changes what the sim *realises*, never the lab file: the lab still sa
 be true, so the suites compare that intent with what they observe and must find the fault.
 Three kinds of change, all real mechanisms:
 - `realise`: configuration the sim builds differently (an MTU, an address, a teaming flag, a
-  host build, an advanced option); the data plane and the simulated vCenter are both built from
-  the realised lab, so they agree;
+  host build, an advanced option), as edits of the typed lab model that each say what they
+  changed; the data plane and the simulated vCenter are both built from the realised lab, so
+  they agree;
 - `faults`: nftables rules added after the build (a port that drops every frame, link up);
 - `vsphere`: what the lab model cannot say, applied on the vSphere side only (a host clock that
   runs ahead, a service left stopped): see `VsphereFaults`.
@@ -15,10 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
 from typing import Any
+
+from pydantic import ValidationError
 
 from harness.incidents import INCIDENTS, SCENARIO_ALL, Incident, find_incident
 from harness.lab.model import Lab
+from harness.lab.views import host_port_groups
 from harness.sim.dataplane.plan import DataplanePlan
 from harness.sim.errors import SimError, UnknownScenarioError
 
@@ -46,6 +51,50 @@ Fault = NftFault | FdbFault
 
 class ScenarioError(SimError):
     """A scenario cannot be applied to this lab (it lacks what the fault needs)."""
+
+
+LabPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LabChange:
+    """One field of the lab the sim realises differently: where, what the lab says, what the
+    sim builds instead."""
+
+    path: LabPath
+    before: object
+    after: object
+
+    def text(self) -> str:
+        def shown(value: object) -> str:
+            return "[]" if value == [] else str(value)
+        return f"{'.'.join(str(p) for p in self.path)}: {shown(self.before)} -> {shown(self.after)}"
+
+
+def _get(node: Any, path: LabPath) -> Any:
+    """The value at `path` (model fields by name, mapping entries by key; None where a mapping
+    has no such key yet)."""
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else getattr(node, str(key))
+    return node
+
+
+def _set(node: Any, path: LabPath, value: object) -> Any:
+    key, rest = path[0], path[1:]
+    if isinstance(node, dict):
+        return {**node, key: value if not rest else _set(node[key], rest, value)}
+    new = value if not rest else _set(getattr(node, str(key)), rest, value)
+    return node.model_copy(update={str(key): new})
+
+
+def change(lab: Lab, path: LabPath, value: object) -> tuple[Lab, LabChange]:
+    """The lab with one field replaced (`model_copy` down the path), and the change made."""
+    before = _get(lab, path)
+    changed: Lab = _set(lab, path, value)
+    return changed, LabChange(path, before, value)
+
+
+Realise = Callable[[Lab], tuple[Lab, list[LabChange]]]
 
 
 # A step run through the provisioner's vSphere session after the build: (service instance,
@@ -85,7 +134,7 @@ class Scenario:
 
     incident: Incident
     summary: str
-    realise: Callable[[dict[str, Any]], None] | None = None  # edits the lab's data
+    realise: Realise | None = None  # edits the typed lab, saying what it changed
     faults: Callable[[Lab, DataplanePlan], list[Fault]] | None = None
     vsphere: Callable[[Lab], VsphereFaults] | None = None  # given the lab file's lab
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -115,8 +164,7 @@ def _vtep_hosts(lab: Lab) -> list[str]:
 
 # -- F02: one underlay router link at MTU 1500 ------------------------------------------------
 
-def _f02_realise(data: dict[str, Any]) -> None:
-    lab = Lab.model_validate(data)
+def _f02_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
     hosts = _vtep_hosts(lab)
     if len(hosts) < 2:
         raise ScenarioError("F02 needs two hosts with VTEPs")
@@ -127,8 +175,8 @@ def _f02_realise(data: dict[str, Any]) -> None:
     for rname, router in lab.routers.items():
         for iname, iface in router.interfaces.items():
             if far.ip.ip in iface.ip.network:
-                data["routers"][rname]["interfaces"][iname]["mtu"] = 1500
-                return
+                lab, done = change(lab, ("routers", rname, "interfaces", iname, "mtu"), 1500)
+                return lab, [done]
     raise ScenarioError("F02 needs a router interface on the far VTEP's network")
 
 
@@ -149,22 +197,26 @@ def _f03_faults(lab: Lab, plan: DataplanePlan) -> list[Fault]:
 
 # -- F09: unicast NLB port group notifying switches -------------------------------------------
 
-def _f09_realise(data: dict[str, Any]) -> None:
-    lab = Lab.model_validate(data)
+def _port_group_path(lab: Lab, host: str, port_group: str) -> LabPath:
+    """Where a port group that `host` uses is defined: on a DVS the host is a member of, or on
+    one of the host's standard switches."""
+    for dname, dvs in lab.distributed_switches.items():
+        if port_group in dvs.port_groups and host in dvs.hosts:
+            return ("distributed_switches", dname, "port_groups", port_group)
+    for sname, sw in lab.hosts[host].standard_switches.items():
+        if port_group in sw.port_groups:
+            return ("hosts", host, "standard_switches", sname, "port_groups", port_group)
+    raise ScenarioError(f"{host} has no port group {port_group!r}")
+
+
+def _f09_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
     cluster = next((c for c in lab.nlb_clusters.values() if c.mode == "unicast"), None)
     if cluster is None:
         raise ScenarioError("F09 needs a unicast NLB cluster")
-    for dname, dvs in lab.distributed_switches.items():
-        if cluster.port_group in dvs.port_groups:
-            pg = data["distributed_switches"][dname]["port_groups"][cluster.port_group]
-            pg.setdefault("teaming", {})["notify_switches"] = True
-            return
-    for hname, host in lab.hosts.items():
-        for sname, sw in host.standard_switches.items():
-            if cluster.port_group in sw.port_groups:
-                pg = data["hosts"][hname]["standard_switches"][sname]["port_groups"][
-                    cluster.port_group]
-                pg.setdefault("teaming", {})["notify_switches"] = True
+    member = lab.vms[cluster.members[0]]
+    path = _port_group_path(lab, member.host, cluster.port_group)
+    lab, done = change(lab, (*path, "teaming", "notify_switches"), True)
+    return lab, [done]
 
 
 # -- F10: FlexFabric ports in FCoE personality, 530SFP+ DCB/LLDP agent off -------------------
@@ -188,14 +240,19 @@ def _f10_server(lab: Lab) -> str:
                         "with a 534FLR-SFP+ as well)")
 
 
-def _f10_realise(data: dict[str, Any]) -> None:
-    server = data["servers"][_f10_server(Lab.model_validate(data))]
-    for adapter in server["adapters"].values():
-        if adapter["model"] == "534FLR-SFP+":
-            for port in adapter["ports"].values():
-                port["personality"] = "FCoE"
-        elif adapter["model"] == "530SFP+":
-            adapter["lldp_agent"] = False
+def _f10_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
+    name = _f10_server(lab)
+    changes: list[LabChange] = []
+    for aname, adapter in lab.servers[name].adapters.items():
+        base: LabPath = ("servers", name, "adapters", aname)
+        if adapter.model == "534FLR-SFP+":
+            for number in adapter.ports:
+                lab, done = change(lab, (*base, "ports", number, "personality"), "FCoE")
+                changes.append(done)
+        elif adapter.model == "530SFP+":
+            lab, done = change(lab, (*base, "lldp_agent"), False)
+            changes.append(done)
+    return lab, changes
 
 
 # -- F11: a switch port drops every frame and sends no CDP, link up ---------------------------
@@ -207,16 +264,15 @@ def _f11_faults(lab: Lab, plan: DataplanePlan) -> list[Fault]:
             if host in lab.hosts and sw in lab.physical_switches:
                 uplinks = _vmotion_active(lab, host)
                 if vmnic in uplinks:
-                    ns, ifaces = plan.ports[f"{sw}/{port}"]
-                    return [NftFault(ns, _drop_all(ns, ifaces, "lh_fault_f11"),
+                    links = plan.ports[f"{sw}/{port}"]
+                    return [NftFault(links.ns, _drop_all(links.ns, list(links.ifaces),
+                                                         "lh_fault_f11"),
                                      f"{sw} {port} (to {host} {vmnic}) drops every frame and "
                                      "sends no CDP; link stays up")]
     raise ScenarioError("F11 needs a cabled vMotion uplink")
 
 
 def _vmotion_active(lab: Lab, host: str) -> list[str]:
-    from harness.lab.views import host_port_groups
-
     vmk = next((v for v in lab.hosts[host].vmknics.values() if "vmotion" in v.services), None)
     if vmk is None:
         return []
@@ -226,32 +282,32 @@ def _vmotion_active(lab: Lab, host: str) -> list[str]:
 
 # -- F12: vMotion vmk in the management subnet on another VLAN --------------------------------
 
-def _f12_realise(data: dict[str, Any]) -> None:
-    lab = Lab.model_validate(data)
-    moved = False
+def _f12_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
+    changes: list[LabChange] = []
     for hname, host in lab.hosts.items():
         mgmt = next((v for v in host.vmknics.values() if "management" in v.services), None)
         for vname, vmk in host.vmknics.items():
             if mgmt is not None and "vmotion" in vmk.services and vmk is not mgmt:
                 offset = int(vmk.ip.ip) - int(vmk.ip.network.network_address)
                 new_ip = mgmt.ip.network.network_address + offset + 10
-                data["hosts"][hname]["vmknics"][vname]["ip"] = \
-                    f"{new_ip}/{mgmt.ip.network.prefixlen}"
-                data["hosts"][hname]["vmknics"][vname]["tcpip_stack"] = "default"
-                moved = True
-    if not moved:
+                base: LabPath = ("hosts", hname, "vmknics", vname)
+                lab, done = change(lab, (*base, "ip"),
+                                   IPv4Interface(f"{new_ip}/{mgmt.ip.network.prefixlen}"))
+                changes.append(done)
+                if vmk.tcpip_stack != "default":
+                    lab, done = change(lab, (*base, "tcpip_stack"), "default")
+                    changes.append(done)
+    if not changes:
         raise ScenarioError("F12 needs hosts with a management and a vMotion vmknic")
+    return lab, changes
 
 
 # -- F11 (vSphere side): beacon probing on the silent uplink's two-uplink team --------------
 
-def _f11_realise(data: dict[str, Any]) -> None:
+def _f11_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
     """The vMotion port group behind the silenced uplink uses beacon probing on fewer than
     three uplinks: it cannot tell which uplink failed, so it keeps the silent one (the data
     plane's teaming controller does the same), and vCenter shows a policy the check flags."""
-    from harness.lab.views import host_port_groups
-
-    lab = Lab.model_validate(data)
     for cable in lab.cabling:
         (a, ap), (b, bp) = cable.ends
         for host, vmnic, other in ((a, ap, b), (b, bp, a)):
@@ -264,34 +320,21 @@ def _f11_realise(data: dict[str, Any]) -> None:
             if len(team.uplinks) >= 3:
                 raise ScenarioError(f"F11 needs the vMotion port group {vmk.port_group} to "
                                     f"have fewer than 3 uplinks (it has {len(team.uplinks)})")
-            _set_teaming(data, lab, host, vmk.port_group, "failure_detection", "beacon_probing")
-            return
+            path = _port_group_path(lab, host, vmk.port_group)
+            lab, done = change(lab, (*path, "teaming", "failure_detection"), "beacon_probing")
+            return lab, [done]
     raise ScenarioError("F11 needs a cabled vMotion uplink")
-
-
-def _set_teaming(data: dict[str, Any], lab: Lab, host: str, port_group: str, key: str,
-                 value: Any) -> None:
-    for dname, dvs in lab.distributed_switches.items():
-        if port_group in dvs.port_groups and host in dvs.hosts:
-            pg = data["distributed_switches"][dname]["port_groups"][port_group]
-            pg.setdefault("teaming", {})[key] = value
-            return
-    for sname, sw in lab.hosts[host].standard_switches.items():
-        if port_group in sw.port_groups:
-            pg = data["hosts"][host]["standard_switches"][sname]["port_groups"][port_group]
-            pg.setdefault("teaming", {})[key] = value
-            return
-    raise ScenarioError(f"{host} has no port group {port_group!r}")
 
 
 # -- F01: vCenter's network rollback is off --------------------------------------------------
 
-def _f01_realise(data: dict[str, Any]) -> None:
-    if data.get("vcenter") is None:
+def _f01_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
+    if lab.vcenter is None:
         raise ScenarioError("F01 needs a lab with a `vcenter`")
     # Without rollback, the simulated vCenter keeps a change that cuts a host's last
     # management path and loses the host, as in the field.
-    data["vcenter"]["network_rollback"] = False
+    lab, done = change(lab, ("vcenter", "network_rollback"), False)
+    return lab, [done]
 
 
 # -- F04: a host's page-sharing salting differs from the lab ---------------------------------
@@ -303,12 +346,12 @@ def _f04_host(lab: Lab) -> str:
     return hosts[-1]
 
 
-def _f04_realise(data: dict[str, Any]) -> None:
-    lab = Lab.model_validate(data)
+def _f04_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
     host = _f04_host(lab)
     # 0 shares pages between all VMs; 2 (ESXi's default) keeps them inside each VM
     value = 2 if lab.hosts[host].page_sharing == "inter_vm" else 0
-    data["hosts"][host]["advanced_options"]["Mem.ShareForceSalting"] = value
+    lab, done = change(lab, ("hosts", host, "advanced_options", "Mem.ShareForceSalting"), value)
+    return lab, [done]
 
 
 # -- F05: one host without NTP servers, ntpd stopped, clock 6 minutes ahead ------------------
@@ -323,8 +366,9 @@ def _f05_host(lab: Lab) -> str:
     return names[1] if len(names) > 1 else names[0]
 
 
-def _f05_realise(data: dict[str, Any]) -> None:
-    data["hosts"][_f05_host(Lab.model_validate(data))]["ntp_servers"] = []
+def _f05_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
+    lab, done = change(lab, ("hosts", _f05_host(lab), "ntp_servers"), [])
+    return lab, [done]
 
 
 def _f05_vsphere(lab: Lab) -> VsphereFaults:
@@ -352,8 +396,7 @@ def _release(version: str) -> tuple[int, int]:
     return int(major), int(minor)
 
 
-def _f08_realise(data: dict[str, Any]) -> None:
-    lab = Lab.model_validate(data)
+def _f08_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
     if lab.vcenter is None or not lab.hosts:
         raise ScenarioError("F08 needs a vCenter and a host")
     line = ".".join(lab.vcenter.version.split(".")[:2])
@@ -361,13 +404,15 @@ def _f08_realise(data: dict[str, Any]) -> None:
         raise ScenarioError(f"F08 knows no ESXi line newer than vCenter {lab.vcenter.version}")
     # the most recently patched host is the one that went too far
     host = max(lab.hosts, key=lambda h: (_release(lab.hosts[h].version), lab.hosts[h].build))
-    data["hosts"][host]["version"], data["hosts"][host]["build"] = NEXT_LINE_GA[line]
+    version, build = NEXT_LINE_GA[line]
+    lab, first = change(lab, ("hosts", host, "version"), version)
+    lab, second = change(lab, ("hosts", host, "build"), build)
+    return lab, [first, second]
 
 
 # -- F14: a VM imported from Workstation keeps its MAC ---------------------------------------
 
-def _f14_realise(data: dict[str, Any]) -> None:
-    lab = Lab.model_validate(data)
+def _f14_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
     nlb_members = {m for c in lab.nlb_clusters.values() for m in c.members}
     for vname, vm in lab.vms.items():
         if vname in nlb_members:
@@ -375,8 +420,9 @@ def _f14_realise(data: dict[str, Any]) -> None:
         for label, nic in vm.nics.items():
             if nic.mac is not None and nic.address_type == "manual":
                 # Workstation's OUI, the rest of the MAC kept
-                data["vms"][vname]["nics"][label]["mac"] = "00:0c:29:" + nic.mac.split(":", 3)[3]
-                return
+                lab, done = change(lab, ("vms", vname, "nics", label, "mac"),
+                                   "00:0c:29:" + nic.mac.split(":", 3)[3])
+                return lab, [done]
     raise ScenarioError("F14 needs a VM (not an NLB member) with a static MAC")
 
 
@@ -433,13 +479,27 @@ def resolve(names: Sequence[str]) -> list[Scenario]:
     return list({s.id: s for s in out}.values())
 
 
-def realised_lab(lab: Lab, scenarios: list[Scenario]) -> Lab:
-    """The lab the sim builds: the lab file with each scenario's configuration changes."""
-    data = lab.model_dump(mode="json")
+def realise(lab: Lab, scenarios: Sequence[Scenario]) -> tuple[Lab, list[tuple[str, LabChange]]]:
+    """The lab the sim builds (the lab file with each scenario's configuration changes, checked
+    like a lab file) and every change, with the incident that made it.
+
+    Raises:
+        ScenarioError: a scenario does not fit this lab, or its changes make an invalid lab.
+    """
+    changes: list[tuple[str, LabChange]] = []
     for s in scenarios:
         if s.realise is not None:
-            s.realise(data)
-    return Lab.model_validate(data)
+            lab, made = s.realise(lab)
+            changes += [(s.id, c) for c in made]
+    try:
+        return Lab.model_validate(lab.model_dump()), changes
+    except ValidationError as exc:
+        raise ScenarioError(f"the realised lab is invalid: {exc}") from None
+
+
+def realised_lab(lab: Lab, scenarios: Sequence[Scenario]) -> Lab:
+    """The lab the sim builds under `scenarios` (see `realise`)."""
+    return realise(lab, scenarios)[0]
 
 
 def vsphere_faults(lab: Lab, scenarios: list[Scenario]) -> VsphereFaults:

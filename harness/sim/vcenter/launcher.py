@@ -9,7 +9,6 @@ unchanged one is never rebuilt. The simulator writes a one-line JSON ready file 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import ssl
@@ -17,13 +16,13 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from harness.lab.model import Lab
 from harness.lab.views import uplink_carriage
 from harness.sim import readyfile
 from harness.sim.errors import SimError
+from harness.sim.vcenter.spec import HostSpec, UplinkSpec, VcenterSpec, VcsimSpec
 
 GO_DIR = Path(__file__).resolve().parent
 BUILD_DIR = GO_DIR / ".build"
@@ -89,8 +88,7 @@ def build_binary(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
     return target
 
 
-def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
-                  lldp: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) -> VcsimSpec:
     """The simulator spec of a lab: vCenter identity, datacenter, cluster and hosts.
 
     Host configuration (switches, vmknics, NTP, options) is deliberately not in it: it is applied
@@ -99,8 +97,6 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
     Args:
         lab: a validated lab with a `vcenter`.
         clock_offsets: host name -> seconds its clock is off (time-drift scenarios).
-        lldp: host -> {"socket": lldpd control socket, "interfaces": {ifname: vmnic}}, so
-            QueryNetworkHint answers from the host's lldpd neighbour table.
 
     Raises:
         VcsimSpecError: the lab has no vCenter, or an offset names an unknown host.
@@ -113,29 +109,24 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None, *,
         raise VcsimSpecError(f"clock offsets for unknown hosts {unknown}; hosts are "
                              f"{sorted(lab.hosts)}")
     vc = lab.vcenter
-    hosts: list[dict[str, Any]] = []
+    carriage = uplink_carriage(lab)
+    hosts: list[HostSpec] = []
     for name, host in lab.hosts.items():
-        entry: dict[str, Any] = {"name": name, "version": host.version, "build": host.build,
-                                 "vmnics": lab.host_vmnics(name)}
-        if name in offsets:
-            entry["clock_offset_s"] = float(offsets[name])
-        carried = uplink_carriage(lab).get(name)
-        if carried is not None:
+        carried = carriage.get(name)
+        hosts.append(HostSpec(
+            name=name, version=host.version, build=host.build, vmnics=lab.host_vmnics(name),
+            clock_offset_s=float(offsets[name]) if name in offsets else None,
             # VLAN carriage from the cabling; link state is not fed from the data plane (F10/F11
             # faults live there), so the F01 guard judges paths by VLAN only
-            entry["uplinks"] = {vmnic: {"vlans": vlans, "link": True}
-                                for vmnic, vlans in carried.items()}
-        if lldp and name in lldp:
-            entry["lldp"] = dict(lldp[name])
-        hosts.append(entry)
-    return {
-        "vcenter": {"name": vc.name, "version": vc.version,
-                    # a lab may leave the build out; vCenter 6.5.0 GA's is as good as any
-                    "build": vc.build or 4602587,
-                    "datacenter": vc.datacenter, "cluster": vc.cluster,
-                    "network_rollback": vc.network_rollback},
-        "hosts": hosts,
-    }
+            uplinks=None if carried is None else {
+                vmnic: UplinkSpec(vlans=vlans, link=True) for vmnic, vlans in carried.items()}))
+    return VcsimSpec(
+        vcenter=VcenterSpec(
+            name=vc.name, version=vc.version,
+            # a lab may leave the build out; vCenter 6.5.0 GA's is as good as any
+            build=vc.build or 4602587, datacenter=vc.datacenter, cluster=vc.cluster,
+            network_rollback=vc.network_rollback),
+        hosts=hosts)
 
 
 @dataclass
@@ -165,7 +156,7 @@ class VcsimProcess(readyfile.ProcessHandle):
         return ssl.create_default_context(cafile=str(self.cert_file))
 
     @classmethod
-    def start(cls, spec: Mapping[str, Any], listen: str, username: str, password: str, *,
+    def start(cls, spec: VcsimSpec, listen: str, username: str, password: str, *,
               workdir: Path, netns: str | None = None, binary: Path | None = None,
               timeout: float = 60.0) -> VcsimProcess:
         """Start the simulator and wait until it serves.
@@ -186,7 +177,7 @@ class VcsimProcess(readyfile.ProcessHandle):
         spec_file = workdir / "spec.json"
         ready_file = workdir / "ready.json"
         log_file = workdir / "vcsim.log"
-        spec_file.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        spec_file.write_text(spec.to_json(), encoding="utf-8")
         argv = [str(binary), "-listen", listen, "-username", username, "-spec", str(spec_file),
                 "-ready", str(ready_file), "-cert-dir", str(workdir)]
         env = {**os.environ, "LH_VCSIM_PASSWORD": password}

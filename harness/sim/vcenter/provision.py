@@ -45,6 +45,7 @@ from harness.sim.errors import SimError
 from harness.sim.scenarios import Scenario, VsphereFaults, realised_lab
 from harness.sim.scenarios import vsphere_faults as scenario_faults
 from harness.sim.vcenter.launcher import spec_from_lab
+from harness.sim.vcenter.spec import VcsimSpec
 
 # pyVmomi's stubs type data-object constructors as untyped: treat its namespaces as Any here.
 vim: Any = _vim
@@ -140,7 +141,7 @@ class VcenterBuild:
     """Everything needed to stand up a lab's simulated vCenter under some scenarios."""
 
     lab: Lab                    # the realised lab: what to provision
-    spec: dict[str, Any]        # the simulator spec (versions, builds, clock offsets)
+    spec: VcsimSpec             # the simulator spec (versions, builds, clock offsets)
     faults: VsphereFaults       # what provisioning applies beyond the realised lab
 
 
