@@ -28,6 +28,13 @@ def test_ruff_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_import_layers_hold() -> None:
+    """The layer contracts in pyproject.toml (docs/architecture.md), checked by import-linter."""
+    result = subprocess.run([_tool("lint-imports"), "--no-cache"], cwd=ROOT, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy_strict_clean() -> None:
     result = subprocess.run([_tool("mypy"), "--no-incremental", "--cache-dir=/dev/null"],
                             cwd=ROOT, capture_output=True, text=True, check=False)

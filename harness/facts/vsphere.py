@@ -165,22 +165,24 @@ class HostManagers:
 
 @dataclass(frozen=True)
 class HostFacts:
-    """One ESXi host as vCenter reports it."""
+    """One ESXi host as vCenter reports it. Every field but the name has a default (what an
+    unreported property reads as), so a new fact is a field here and a row in the driver's
+    mapping table (`harness.drivers.vsphere.mapping.host_props`)."""
 
     name: str
     moref: str
-    connection_state: str  # connected | disconnected | notResponding
-    version: str | None
-    build: str | None
-    vswitches: Mapping[str, VswitchFacts]
-    port_groups: Mapping[str, PortGroupFacts]
-    vmknics: Mapping[str, VmknicFacts]
-    pnics: Mapping[str, PnicFacts]
-    proxy_switches: tuple[ProxySwitchFacts, ...]
-    ntp_servers: tuple[str, ...]
-    services: Mapping[str, ServiceFacts]
-    firewall_rulesets: Mapping[str, bool]  # ruleset key -> enabled
-    options: Mapping[str, OptionValue]
+    connection_state: str = "unknown"  # connected | disconnected | notResponding
+    version: str | None = None
+    build: str | None = None
+    vswitches: Mapping[str, VswitchFacts] = field(default_factory=dict)
+    port_groups: Mapping[str, PortGroupFacts] = field(default_factory=dict)
+    vmknics: Mapping[str, VmknicFacts] = field(default_factory=dict)
+    pnics: Mapping[str, PnicFacts] = field(default_factory=dict)
+    proxy_switches: tuple[ProxySwitchFacts, ...] = ()
+    ntp_servers: tuple[str, ...] = ()
+    services: Mapping[str, ServiceFacts] = field(default_factory=dict)
+    firewall_rulesets: Mapping[str, bool] = field(default_factory=dict)  # key -> enabled
+    options: Mapping[str, OptionValue] = field(default_factory=dict)
     managers: HostManagers = HostManagers()
 
 

@@ -18,9 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.drivers.vsphere.connection import VsphereConnection
 from harness.drivers.vsphere.errors import VsphereError
-from harness.drivers.vsphere.vmomi import vim
 from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import Lab
 from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
@@ -33,8 +31,9 @@ from harness.sim.ilo import spec_from_lab as ilo_spec_from_lab
 from harness.sim.scenarios import FdbFault, NftFault, Scenario, realise
 from harness.sim.state import EndpointAccess, SimState, SshMaterial, save_state
 from harness.sim.state import load_state as _load
+from harness.sim.vcenter.build import vcenter_build
 from harness.sim.vcenter.launcher import VcsimError, VcsimProcess
-from harness.sim.vcenter.provision import ProvisionError, provision, vcenter_build
+from harness.sim.vcenter.provision import ProvisionError, provision
 from harness.sim.vcenter.spec import LldpSpec
 
 RUN_ROOT = Path("/run/labharness")
@@ -131,20 +130,11 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
                                        [str(a) for a in proc.argv], proc.log_file))
     _write_state(state)
     state.timings["vcenter_start_s"] = round(time.perf_counter() - t0, 3)
-    # the same connection code the suites use, trusting exactly this simulator's certificate
-    conn = VsphereConnection(proc.url, inventory.vcenter.username, secret,
-                             context=proc.ssl_context())
     try:
-        conn.open()
-        report = provision(vim.ServiceInstance("ServiceInstance", conn.stub), build.lab,
-                           vsphere_faults=build.faults)
+        with proc.connect(inventory.vcenter.username, secret) as conn:
+            report = provision(conn, build.lab, vsphere_faults=build.faults)
     except (ProvisionError, VsphereError) as exc:
         raise SimError(f"provisioning the simulated vCenter: {exc}") from None
-    except Exception as exc:  # a raw pyVmomi/HTTP error: still one clear line, not a traceback
-        raise SimError(f"provisioning the simulated vCenter failed: {type(exc).__name__}: "
-                       f"{exc}") from None
-    finally:
-        conn.close()
     state.timings["vcenter_provision_s"] = round(report.total_s, 3)
 
 

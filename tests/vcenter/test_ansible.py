@@ -22,6 +22,7 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
+from harness.lab.inventory import Secret
 from harness.lab.loader import load_lab
 from harness.lab.model import Lab, PortGroup, StandardSwitch, Teaming
 from harness.sim.vcenter import VcsimProcess, spec_from_lab
@@ -418,7 +419,8 @@ def start_provisioned(binary: Path, lab: Lab, workdir: Path) -> tuple[VcsimProce
     try:
         si = SmartConnect(host=sim.host, port=sim.port, user=USER, pwd=PASSWORD,
                           sslContext=sim.ssl_context())
-        provision(si, lab)
+        with sim.connect(USER, Secret("plain:", PASSWORD)) as conn:
+            provision(conn, lab)
     except BaseException:
         sim.stop()
         raise

@@ -22,7 +22,9 @@ from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
+from harness.drivers.vsphere.connection import VsphereConnection
 from harness.facts.vsphere import NIC_TYPE_OF_SERVICE, STACK_OF_NETSTACK
+from harness.lab.inventory import Secret
 from harness.lab.loader import load_lab
 from harness.lab.model import Lab
 from harness.lab.views import host_port_groups
@@ -35,13 +37,14 @@ from harness.sim.scenarios import (
     vsphere_faults,
 )
 from harness.sim.vcenter import VcsimProcess
+from harness.sim.vcenter.build import vcenter_build
 from harness.sim.vcenter.provision import (
     PROVISIONED_KEY,
     ProvisionError,
     ProvisionReport,
     provision,
-    vcenter_build,
 )
+from harness.sim.vcenter.spec import VcsimSpec
 from tests.conftest import SIM_LAB
 from tests.vcenter.conftest import PASSWORD, USER
 
@@ -56,26 +59,30 @@ def sim_lab() -> Lab:
 
 
 @contextmanager
-def simulator(binary: Path, spec: dict[str, Any]) -> Iterator[Any]:
-    """A fresh lh-vcsim for `spec` and a session to it; stopped (by PID) afterwards."""
+def simulator(binary: Path, spec: VcsimSpec) -> Iterator[tuple[Any, VsphereConnection]]:
+    """A fresh lh-vcsim for `spec`, a plain pyVmomi session to look at it and the driver's
+    connection that provisions it; stopped (by PID) afterwards."""
     with tempfile.TemporaryDirectory(prefix="lh-provision-") as tmp, VcsimProcess.start(
             spec, "127.0.0.1:0", USER, PASSWORD, workdir=Path(tmp), binary=binary,
             timeout=30) as proc:
         si = SmartConnect(host=proc.host, port=proc.port, user=USER, pwd=PASSWORD,
                           sslContext=proc.ssl_context())
+        conn = proc.connect(USER, Secret("plain:", PASSWORD))
         try:
-            yield si
+            yield si, conn
         finally:
+            conn.close()
             Disconnect(si)
 
 
 @contextmanager
 def provisioned(binary: Path, lab: Lab, scenarios: tuple[str, ...] = ()
-                ) -> Iterator[tuple[Any, ProvisionReport, Lab, VsphereFaults]]:
+                ) -> Iterator[tuple[Any, ProvisionReport, Lab, VsphereFaults,
+                                    VsphereConnection]]:
     build = vcenter_build(lab, [SCENARIOS[s] for s in scenarios])
-    with simulator(binary, build.spec) as si:
-        report = provision(si, build.lab, vsphere_faults=build.faults)
-        yield si, report, build.lab, build.faults
+    with simulator(binary, build.spec) as (si, conn):
+        report = provision(conn, build.lab, vsphere_faults=build.faults)
+        yield si, report, build.lab, build.faults, conn
 
 
 # ---------------------------------------------------------------------------------------------
@@ -342,7 +349,7 @@ def differences(a: dict[str, Any], b: dict[str, Any]) -> set[tuple[Any, ...]]:
 
 @pytest.fixture(scope="module")
 def healthy(vcsim_binary: Path, sim_lab: Lab) -> tuple[dict[str, Any], ProvisionReport]:
-    with provisioned(vcsim_binary, sim_lab) as (si, report, _, _):
+    with provisioned(vcsim_binary, sim_lab) as (si, report, _, _, _):
         return observe(si), report
 
 
@@ -361,11 +368,11 @@ def test_provisioning_is_batched(healthy: tuple[dict[str, Any], ProvisionReport]
                                  sim_lab: Lab) -> None:
     """One inventory read, one task wait per kind of task, no property access."""
     _, report = healthy
-    assert not [c for c in report.calls if c.startswith("get ")], report.calls
+    assert not [c for c in report.calls if c.startswith("Fetch ")], report.calls
     assert report.calls["RetrievePropertiesEx"] <= 4
     assert report.calls["CreateContainerView"] == 1
     assert report.calls["CreateFilter"] == 4  # DVS, DV port groups, host members, VMs
-    assert report.calls["CreateVm"] == len(sim_lab.vms)
+    assert report.calls["CreateVM_Task"] == len(sim_lab.vms)
     vmks = sum(len(h.vmknics) for h in sim_lab.hosts.values())
     assert report.calls["AddVirtualNic"] + report.calls["UpdateVirtualNic"] == vmks
     assert report.total_calls < 100
@@ -374,14 +381,14 @@ def test_provisioning_is_batched(healthy: tuple[dict[str, Any], ProvisionReport]
 
 def test_provisioning_twice_is_refused_and_changes_nothing(vcsim_binary: Path,
                                                            sim_lab: Lab) -> None:
-    with provisioned(vcsim_binary, sim_lab) as (si, _, lab, _):
+    with provisioned(vcsim_binary, sim_lab) as (si, _, lab, _, conn):
         before = observe(si, clocks=False)
         with pytest.raises(ProvisionError) as err:
-            provision(si, lab)
+            provision(conn, lab)
         assert PROVISIONED_KEY in str(err.value) and "start a fresh simulator" in str(err.value)
         assert err.value.report is not None
         made = set(err.value.report.calls)
-        assert made <= {"CreateContainerView", "RetrievePropertiesEx", "Destroy"}, made
+        assert made <= {"CreateContainerView", "RetrievePropertiesEx", "DestroyView"}, made
         assert observe(si, clocks=False) == before
 
 
@@ -407,7 +414,7 @@ EXPECTED_CHANGES: dict[str, set[tuple[Any, ...]]] = {
 def test_scenario_changes_exactly_its_facts(vcsim_binary: Path, sim_lab: Lab, scenario: str,
                                             healthy: tuple[dict[str, Any], ProvisionReport]
                                             ) -> None:
-    with provisioned(vcsim_binary, sim_lab, (scenario,)) as (si, _, lab, faults):
+    with provisioned(vcsim_binary, sim_lab, (scenario,)) as (si, _, lab, faults, _):
         observed = observe(si)
     want = expected(lab, faults)
     assert project(observed, want) == want
@@ -416,7 +423,7 @@ def test_scenario_changes_exactly_its_facts(vcsim_binary: Path, sim_lab: Lab, sc
 
 
 def test_f05_host_reports_what_the_incident_had(vcsim_binary: Path, sim_lab: Lab) -> None:
-    with provisioned(vcsim_binary, sim_lab, ("F05",)) as (si, _, _, _):
+    with provisioned(vcsim_binary, sim_lab, ("F05",)) as (si, _, _, _, _):
         host = observe(si)["hosts"]["esx02"]
     assert host["ntp_servers"] == ()
     assert host["ntpd"] == (False, "off")
@@ -425,7 +432,7 @@ def test_f05_host_reports_what_the_incident_had(vcsim_binary: Path, sim_lab: Lab
 
 def test_every_vsphere_scenario_at_once(vcsim_binary: Path, sim_lab: Lab,
                                         healthy: tuple[dict[str, Any], ProvisionReport]) -> None:
-    with provisioned(vcsim_binary, sim_lab, VSPHERE_SCENARIOS) as (si, _, lab, faults):
+    with provisioned(vcsim_binary, sim_lab, VSPHERE_SCENARIOS) as (si, _, lab, faults, _):
         observed = observe(si)
     assert project(observed, expected(lab, faults)) == expected(lab, faults)
     assert differences(healthy[0], observed) == set().union(*EXPECTED_CHANGES.values())
@@ -465,7 +472,7 @@ def standard_only(lab: Lab) -> Lab:
 def test_standard_switch_lab_round_trips(vcsim_binary: Path, sim_lab: Lab,
                                          scenario: tuple[str, ...]) -> None:
     lab = standard_only(sim_lab)
-    with provisioned(vcsim_binary, lab, scenario) as (si, report, realised, faults):
+    with provisioned(vcsim_binary, lab, scenario) as (si, report, realised, faults, _):
         observed = observe(si, clocks=False)
     want = expected(realised, faults)
     for host in want["hosts"].values():
@@ -491,9 +498,9 @@ def test_lab_that_does_not_fit_is_refused_before_any_change(vcsim_binary: Path,
     data["vms"]["web01"]["nics"]["ethernet0"]["port_group"] = "no-such-pg"
     lab = Lab.model_validate(data)
     build = vcenter_build(sim_lab)
-    with simulator(vcsim_binary, build.spec) as si:
+    with simulator(vcsim_binary, build.spec) as (_si, conn):
         with pytest.raises(ProvisionError) as err:
-            provision(si, lab)
+            provision(conn, lab)
         text = str(err.value)
         assert "hosts.esx01.vmknics.vmk7: the vSphere API names a new VMkernel NIC after the " \
                "lowest free number (vmk4 here)" in text
@@ -501,9 +508,9 @@ def test_lab_that_does_not_fit_is_refused_before_any_change(vcsim_binary: Path,
         assert "vms.web01.nics.ethernet0: esx01 has no port group or segment 'no-such-pg'" in text
         assert err.value.report is not None
         assert set(err.value.report.calls) <= {"CreateContainerView", "RetrievePropertiesEx",
-                                                "Destroy"}
+                                                "DestroyView"}
         # nothing was changed: the lab can still be provisioned
-        provision(si, sim_lab)
+        provision(conn, sim_lab)
 
 
 @pytest.mark.parametrize(("switch", "uplinks", "action", "fault"), [
@@ -517,9 +524,9 @@ def test_simulator_fault_names_the_element(vcsim_binary: Path, sim_lab: Lab, swi
     switches = data["hosts"]["esx02"]["standard_switches"]
     switches[switch] = {**switches.get(switch, {}), "uplinks": uplinks}
     lab = Lab.model_validate(data)
-    with simulator(vcsim_binary, vcenter_build(sim_lab).spec) as si, \
+    with simulator(vcsim_binary, vcenter_build(sim_lab).spec) as (_si, conn), \
             pytest.raises(ProvisionError) as err:
-        provision(si, lab)
+        provision(conn, lab)
     assert (err.value.element, err.value.action) == (f"esx02/{switch}", action)
     assert fault in err.value.detail
     assert str(err.value).startswith(f"esx02/{switch}: {action}: {fault}")
@@ -527,7 +534,7 @@ def test_simulator_fault_names_the_element(vcsim_binary: Path, sim_lab: Lab, swi
 
 def test_failed_task_names_the_element(vcsim_binary: Path, sim_lab: Lab) -> None:
     """A task fault: another DVS already holds esx01's vmnic4 when dvs-lab adds the host."""
-    with simulator(vcsim_binary, vcenter_build(sim_lab).spec) as si:
+    with simulator(vcsim_binary, vcenter_build(sim_lab).spec) as (si, conn):
         content = si.RetrieveContent()
         dc = content.rootFolder.childEntity[0]
         esx01 = next(h for h in dc.hostFolder.childEntity[0].host if h.name == "esx01")
@@ -545,7 +552,7 @@ def test_failed_task_names_the_element(vcsim_binary: Path, sim_lab: Lab) -> None
         # CreateDVS ignores members; vCenter's own build adds them with a reconfigure
         WaitForTask(other.ReconfigureDvs_Task(spec.configSpec), si=si)
         with pytest.raises(ProvisionError) as err:
-            provision(si, sim_lab)
+            provision(conn, sim_lab)
     assert err.value.element == "dvs-lab"
     assert err.value.action == "ReconfigureDvs_Task (add hosts)"
     assert "ResourceInUse" in err.value.detail
@@ -562,21 +569,21 @@ def test_after_provision_steps_run_and_their_faults_are_named(vcsim_binary: Path
         raise vim.fault.NotFound(msg="no such DVS port")
 
     build = vcenter_build(sim_lab)
-    with simulator(vcsim_binary, build.spec) as si:
-        report = provision(si, build.lab, vsphere_faults=VsphereFaults(
+    with simulator(vcsim_binary, build.spec) as (_si, conn):
+        report = provision(conn, build.lab, vsphere_faults=VsphereFaults(
             after_provision=(stage_migration,)))
     assert seen == ["sim"]
     assert report.stages[-1].name == "scenario steps"
-    with simulator(vcsim_binary, build.spec) as si, pytest.raises(ProvisionError) as err:
-        provision(si, build.lab, vsphere_faults=VsphereFaults(after_provision=(broken,)))
+    with simulator(vcsim_binary, build.spec) as (_si, conn), pytest.raises(ProvisionError) as err:
+        provision(conn, build.lab, vsphere_faults=VsphereFaults(after_provision=(broken,)))
     assert (err.value.element, err.value.action) == ("scenario", "broken")
     assert "NotFound" in err.value.detail and "no such DVS port" in err.value.detail
 
 
 def test_unknown_service_in_faults_is_a_clear_error(vcsim_binary: Path, sim_lab: Lab) -> None:
-    with simulator(vcsim_binary, vcenter_build(sim_lab).spec) as si, \
+    with simulator(vcsim_binary, vcenter_build(sim_lab).spec) as (_si, conn), \
             pytest.raises(ProvisionError) as err:
-        provision(si, sim_lab, vsphere_faults=VsphereFaults(services_off={"esx01": ("ntpdd",)}))
+        provision(conn, sim_lab, vsphere_faults=VsphereFaults(services_off={"esx01": ("ntpdd",)}))
     assert "esx01 has no service 'ntpdd'" in str(err.value)
 
 

@@ -23,11 +23,12 @@ from harness.drivers.vsphere import (
     VsphereHostUnreachableError,
     VsphereTimeoutError,
 )
+from harness.lab.inventory import Secret
 from harness.lab.model import Lab
 from harness.procedures.migration import migrate_management_vmk
 from harness.sim.vcenter import spec_from_lab
 from harness.sim.vcenter.provision import provision
-from tests.vsphere.conftest import StartSim, endpoint_for, pyvmomi_session
+from tests.vsphere.conftest import PASSWORD, USER, StartSim, endpoint_for, pyvmomi_session
 
 
 @pytest.fixture
@@ -54,7 +55,8 @@ def sim(start_sim: StartSim, lab: Lab) -> Iterator[Any]:
     proc = start_sim(spec_from_lab(lab))
     si = pyvmomi_session(proc)
     try:
-        provision(si, lab)
+        with proc.connect(USER, Secret("plain:", PASSWORD)) as conn:
+            provision(conn, lab)
         content = si.RetrieveContent()
         view = content.viewManager.CreateContainerView(
             content.rootFolder, [vim.DistributedVirtualSwitch], True)

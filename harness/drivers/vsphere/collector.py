@@ -108,6 +108,40 @@ def retrieve(conn: VsphereConnection, tables: Sequence[Table],
     return out, pages
 
 
+def read_raw(conn: VsphereConnection, props: Mapping[Any, Sequence[str]], *,
+             extra: Sequence[Any] = (), view: Any = None,
+             step: str = "RetrievePropertiesEx") -> list[tuple[Any, dict[str, Any]]]:
+    """Raw property values of every object of `props`' types (and of `extra` objects), in one
+    RetrievePropertiesEx plus its continuation pages: for callers that work with managed-object
+    references themselves (the provisioner), where `retrieve` maps to typed facts.
+
+    Args:
+        props: vim type -> the paths to read of objects of that type.
+        extra: objects outside the inventory tree to read as well (an OptionManager).
+        view: a ContainerView to traverse; None creates one for this read and destroys it.
+    """
+    if view is None:
+        with container_view(conn, list(props)) as own:
+            return read_raw(conn, props, extra=extra, view=own, step=step)
+    traverse = PC.TraversalSpec(name="view", type=vim.view.ContainerView, path="view",
+                                skip=False)
+    spec = PC.FilterSpec(
+        objectSet=[PC.ObjectSpec(obj=view, skip=True, selectSet=[traverse]),
+                   *(PC.ObjectSpec(obj=o) for o in extra)],
+        propSet=[PC.PropertySpec(type=t, pathSet=list(paths)) for t, paths in props.items()])
+    pc = conn.content.propertyCollector
+    result = conn.retrying(step, lambda: pc.RetrievePropertiesEx([spec], PC.RetrieveOptions()))
+    out: list[tuple[Any, dict[str, Any]]] = []
+    while result is not None:
+        out += [(o.obj, {str(p.name): p.val for p in o.propSet or ()})
+                for o in result.objects or ()]
+        if not result.token:
+            break
+        result = conn.call(f"{step} (continue)",
+                           partial(pc.ContinueRetrievePropertiesEx, result.token))
+    return out
+
+
 def vcenter_facts(content: Any) -> VcenterFacts:
     about = content.about
     return VcenterFacts(full_name=str(about.fullName), version=str(about.version),

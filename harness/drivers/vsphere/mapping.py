@@ -11,7 +11,7 @@ what spans properties (vmknic services from the VirtualNicManager, managed-objec
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from ipaddress import IPv4Interface
 from typing import Any
 
@@ -322,19 +322,20 @@ def _keyed(path: str, field: str, whole: Callable[[Any], Any], one: Callable[[An
     return [Prop(f'{path}["{k}"]{suffix}', field, one, key=k) for k in keys]
 
 
+_HOST_FIELDS = frozenset(f.name for f in fields(HostFacts))
+
+
 def build_host(moref: str, f: Mapping[str, Any]) -> HostFacts:
+    """HostFacts from a host's mapped fields: each field its table row filled goes through as
+    it is; vmknic services (from the VirtualNicManager) and manager ids are joined here."""
     services_by_key: Mapping[str, tuple[str, ...]] = f.get("vnic_services", {})
     vmks = {
         facts.device: replace(facts, services=services_by_key.get(key, ()))
         for key, facts in f.get("vnics", ())
     }
-    return HostFacts(
-        name=f["name"], moref=moref, connection_state=f.get("connection_state", "unknown"),
-        version=f.get("version"), build=f.get("build"), vswitches=f.get("vswitches", {}),
-        port_groups=f.get("port_groups", {}), vmknics=vmks, pnics=f.get("pnics", {}),
-        proxy_switches=f.get("proxy_switches", ()), ntp_servers=f.get("ntp_servers", ()),
-        services=f.get("services", {}), firewall_rulesets=f.get("firewall_rulesets", {}),
-        options=f.get("options", {}), managers=HostManagers(**f.get("managers", {})))
+    plain = {k: v for k, v in f.items() if k in _HOST_FIELDS and k not in ("name", "managers")}
+    return HostFacts(name=f["name"], moref=moref, vmknics=vmks,
+                     managers=HostManagers(**f.get("managers", {})), **plain)
 
 
 # ---------------------------------------------------------------------------------------------

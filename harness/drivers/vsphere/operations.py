@@ -7,14 +7,17 @@ is seen. Nothing here retries: a write that failed half-way is reported, not rep
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 from harness.drivers.vsphere import mapping
 from harness.drivers.vsphere.collector import read_one, wait_until
 from harness.drivers.vsphere.connection import VsphereConnection
 from harness.drivers.vsphere.errors import (
+    VsphereError,
     VsphereHostUnreachableError,
     VsphereInvalidRequestError,
     VsphereNotFoundError,
@@ -22,11 +25,15 @@ from harness.drivers.vsphere.errors import (
     VsphereTimeoutError,
 )
 from harness.drivers.vsphere.vmomi import vim, vmodl
-from harness.facts.vsphere import HostManagers, PolicyFacts, VmknicFacts
+from harness.facts.vsphere import (
+    NTP_RULESET,
+    NTP_SERVICE,
+    HostManagers,
+    PolicyFacts,
+    VmknicFacts,
+)
 
 PC = vmodl.query.PropertyCollector
-NTP_SERVICE = "ntpd"
-NTP_RULESET = "ntpClient"
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,74 @@ class NtpState:
 # tasks
 
 
+@dataclass(frozen=True)
+class TaskOutcome:
+    """How one vCenter task ended: `result` on success, `fault` (its vSphere fault) on error."""
+
+    task: str  # managed-object id
+    succeeded: bool
+    result: Any = None
+    fault: Any = None
+
+    @property
+    def fault_text(self) -> str:
+        """`ResourceInUse: the resource is in use` (fault type and message)."""
+        return _fault_words(self.fault) if self.fault is not None else "failed"
+
+
+def _fault_words(fault: Any) -> str:
+    name = getattr(fault, "_wsdlName", None) or type(fault).__name__
+    message = getattr(fault, "msg", None)
+    return f"{name}: {message}" if message else str(name)
+
+
+def wait_tasks(conn: VsphereConnection, tasks: Sequence[Any], timeout: float,
+               step: str) -> list[TaskOutcome]:
+    """Wait for several vCenter tasks at once, with one filter on a private PropertyCollector;
+    their outcomes in order.
+
+    Raises:
+        VsphereTimeoutError: some task was not finished after `timeout` seconds.
+    """
+    if not tasks:
+        return []
+    pc = conn.call(step, conn.content.propertyCollector.CreatePropertyCollector)
+    try:
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=t, skip=False) for t in tasks],
+                             propSet=[PC.PropertySpec(type=vim.Task, pathSet=[
+                                 "info.state", "info.error", "info.result"])])
+        conn.call(step, lambda: pc.CreateFilter(spec, partialUpdates=False))
+        state: dict[str, dict[str, Any]] = {str(t._moId): {} for t in tasks}
+        pending = set(state)
+        version = ""
+        deadline = time.monotonic() + timeout
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise VsphereTimeoutError(conn.endpoint, step,
+                                          f"task(s) {', '.join(sorted(pending))} not finished "
+                                          f"after {timeout:.0f} s")
+            opts = PC.WaitOptions(maxWaitSeconds=max(1, int(min(left, 30))))
+            update = conn.call(step, partial(pc.WaitForUpdatesEx, version, opts))
+            if update is None:
+                continue
+            version = update.version
+            for fs in update.filterSet or ():
+                for ou in fs.objectSet or ():
+                    for change in ou.changeSet or ():
+                        state[str(ou.obj._moId)][str(change.name)] = change.val
+            pending = {k for k in pending
+                       if state[k].get("info.state") not in ("success", "error")}
+    finally:
+        try:
+            conn.call(step, pc.DestroyPropertyCollector)
+        except VsphereError:
+            pass  # it dies with the session; never mask the real error
+    return [TaskOutcome(key, state[key].get("info.state") == "success",
+                        state[key].get("info.result"), state[key].get("info.error"))
+            for key in (str(t._moId) for t in tasks)]
+
+
 def wait_task(conn: VsphereConnection, task: Any, timeout: float, step: str) -> Any:
     """Wait for a vCenter task; its result, or VsphereTaskError with the task's fault.
 
@@ -85,17 +160,12 @@ def wait_task(conn: VsphereConnection, task: Any, timeout: float, step: str) -> 
         VsphereTimeoutError: the task was not finished after `timeout` seconds.
         VsphereTaskError: the task ended in error.
     """
-    try:
-        values = wait_until(conn, task, ["info.state", "info.error", "info.result"],
-                            lambda v: v.get("info.state") in ("success", "error"), timeout, step)
-    except VsphereTimeoutError:
-        raise VsphereTimeoutError(conn.endpoint, step, f"task {task._moId} not finished after "
-                                  f"{timeout:.0f} s") from None
-    if values.get("info.state") == "error":
-        fault = values.get("info.error")
+    (outcome,) = wait_tasks(conn, [task], timeout, step)
+    if not outcome.succeeded:
+        fault = outcome.fault
         reason = str(getattr(fault, "msg", "") or type(fault).__name__)
         raise VsphereTaskError(conn.endpoint, step, reason, type(fault).__name__)
-    return values.get("info.result")
+    return outcome.result
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harness.drivers.vsphere.connection import VsphereConnection
+from harness.lab.inventory import Secret
 from harness.lab.model import Lab
 from harness.lab.views import uplink_carriage
 from harness.sim import readyfile
@@ -154,6 +156,16 @@ class VcsimProcess(readyfile.ProcessHandle):
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts exactly this simulator's generated certificate."""
         return ssl.create_default_context(cafile=str(self.cert_file))
+
+    def connect(self, username: str, password: Secret) -> VsphereConnection:
+        """A logged-in driver connection that trusts exactly this simulator's certificate: the
+        same connection code the suites use against a real vCenter.
+
+        Raises:
+            VsphereError: the login failed.
+        """
+        return VsphereConnection(self.url, username, password,
+                                 context=self.ssl_context()).open()
 
     @classmethod
     def start(cls, spec: VcsimSpec, listen: str, username: str, password: str, *,
