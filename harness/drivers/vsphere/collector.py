@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.drivers.vsphere import mapping
 from harness.drivers.vsphere.connection import VsphereConnection
-from harness.drivers.vsphere.errors import VsphereTimeoutError
+from harness.drivers.vsphere.errors import VsphereError, VsphereTimeoutError
 from harness.drivers.vsphere.mapping import Prop
 from harness.drivers.vsphere.vmomi import vim, vmodl
 from harness.facts.vsphere import (
@@ -224,20 +224,23 @@ def read_one(conn: VsphereConnection, obj: Any, paths: Sequence[str],
     return values
 
 
-def wait_until(conn: VsphereConnection, obj: Any, paths: Sequence[str],
-               done: Callable[[dict[str, Any]], bool], timeout: float, step: str) -> dict[str, Any]:
-    """Block until `done(values)` holds for the object's paths, using WaitForUpdatesEx on a
-    private PropertyCollector (so other waiters of this session are not disturbed).
+def wait_all(conn: VsphereConnection, objects: Sequence[Any], paths: Sequence[str],
+             done: Callable[[Mapping[str, dict[str, Any]]], bool], timeout: float,
+             step: str) -> dict[str, dict[str, Any]]:
+    """Block until `done(values)` holds, values being each object's paths by managed-object
+    id, using WaitForUpdatesEx with one filter on a private PropertyCollector (so other waiters
+    of this session are not disturbed). The objects are of one type.
 
     Raises:
         VsphereTimeoutError: `done` did not hold within `timeout` seconds.
     """
     pc = conn.call(step, conn.content.propertyCollector.CreatePropertyCollector)
     try:
-        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=obj, skip=False)],
-                             propSet=[PC.PropertySpec(type=type(obj), pathSet=list(paths))])
+        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=o, skip=False) for o in objects],
+                             propSet=[PC.PropertySpec(type=type(objects[0]),
+                                                      pathSet=list(paths))])
         conn.call(step, lambda: pc.CreateFilter(spec, partialUpdates=False))
-        values: dict[str, Any] = {}
+        values: dict[str, dict[str, Any]] = {str(o._moId): {} for o in objects}
         version = ""
         deadline = time.monotonic() + timeout
         while True:
@@ -245,7 +248,7 @@ def wait_until(conn: VsphereConnection, obj: Any, paths: Sequence[str],
             if left <= 0:
                 raise VsphereTimeoutError(conn.endpoint, step,
                                           f"not done after {timeout:.0f} s; last seen "
-                                          f"{sorted(values)}")
+                                          f"{ {k: sorted(v) for k, v in values.items()} }")
             opts = PC.WaitOptions(maxWaitSeconds=max(1, int(min(left, 30))))
             update = conn.call(step, partial(pc.WaitForUpdatesEx, version, opts))
             if update is None:
@@ -254,11 +257,22 @@ def wait_until(conn: VsphereConnection, obj: Any, paths: Sequence[str],
             for fs in update.filterSet or ():
                 for ou in fs.objectSet or ():
                     for change in ou.changeSet or ():
-                        values[str(change.name)] = change.val
+                        values[str(ou.obj._moId)][str(change.name)] = change.val
             if done(values):
                 return values
     finally:
         try:
             conn.call(step, pc.DestroyPropertyCollector)
-        except Exception:
+        except VsphereError:
             pass  # destroyed with the session anyway
+
+
+def wait_until(conn: VsphereConnection, obj: Any, paths: Sequence[str],
+               done: Callable[[dict[str, Any]], bool], timeout: float, step: str) -> dict[str, Any]:
+    """Block until `done(values)` holds for one object's paths (see `wait_all`).
+
+    Raises:
+        VsphereTimeoutError: `done` did not hold within `timeout` seconds.
+    """
+    key = str(obj._moId)
+    return wait_all(conn, [obj], paths, lambda v: done(v[key]), timeout, step)[key]

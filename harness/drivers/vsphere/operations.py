@@ -7,17 +7,14 @@ is seen. Nothing here retries: a write that failed half-way is reported, not rep
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any, Literal
 
 from harness.drivers.vsphere import mapping
-from harness.drivers.vsphere.collector import read_one, wait_until
+from harness.drivers.vsphere.collector import read_one, wait_all, wait_until
 from harness.drivers.vsphere.connection import VsphereConnection
 from harness.drivers.vsphere.errors import (
-    VsphereError,
     VsphereHostUnreachableError,
     VsphereInvalidRequestError,
     VsphereNotFoundError,
@@ -108,46 +105,24 @@ def _fault_words(fault: Any) -> str:
 
 def wait_tasks(conn: VsphereConnection, tasks: Sequence[Any], timeout: float,
                step: str) -> list[TaskOutcome]:
-    """Wait for several vCenter tasks at once, with one filter on a private PropertyCollector;
-    their outcomes in order.
+    """Wait for several vCenter tasks at once (one filter); their outcomes in order.
 
     Raises:
         VsphereTimeoutError: some task was not finished after `timeout` seconds.
     """
     if not tasks:
         return []
-    pc = conn.call(step, conn.content.propertyCollector.CreatePropertyCollector)
+
+    def finished(values: Mapping[str, dict[str, Any]]) -> bool:
+        return all(v.get("info.state") in ("success", "error") for v in values.values())
+
     try:
-        spec = PC.FilterSpec(objectSet=[PC.ObjectSpec(obj=t, skip=False) for t in tasks],
-                             propSet=[PC.PropertySpec(type=vim.Task, pathSet=[
-                                 "info.state", "info.error", "info.result"])])
-        conn.call(step, lambda: pc.CreateFilter(spec, partialUpdates=False))
-        state: dict[str, dict[str, Any]] = {str(t._moId): {} for t in tasks}
-        pending = set(state)
-        version = ""
-        deadline = time.monotonic() + timeout
-        while pending:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise VsphereTimeoutError(conn.endpoint, step,
-                                          f"task(s) {', '.join(sorted(pending))} not finished "
-                                          f"after {timeout:.0f} s")
-            opts = PC.WaitOptions(maxWaitSeconds=max(1, int(min(left, 30))))
-            update = conn.call(step, partial(pc.WaitForUpdatesEx, version, opts))
-            if update is None:
-                continue
-            version = update.version
-            for fs in update.filterSet or ():
-                for ou in fs.objectSet or ():
-                    for change in ou.changeSet or ():
-                        state[str(ou.obj._moId)][str(change.name)] = change.val
-            pending = {k for k in pending
-                       if state[k].get("info.state") not in ("success", "error")}
-    finally:
-        try:
-            conn.call(step, pc.DestroyPropertyCollector)
-        except VsphereError:
-            pass  # it dies with the session; never mask the real error
+        state = wait_all(conn, tasks, ["info.state", "info.error", "info.result"], finished,
+                         timeout, step)
+    except VsphereTimeoutError:
+        raise VsphereTimeoutError(conn.endpoint, step, f"task(s) "
+                                  f"{', '.join(str(t._moId) for t in tasks)} not finished after "
+                                  f"{timeout:.0f} s") from None
     return [TaskOutcome(key, state[key].get("info.state") == "success",
                         state[key].get("info.result"), state[key].get("info.error"))
             for key in (str(t._moId) for t in tasks)]
