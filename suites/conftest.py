@@ -1,8 +1,10 @@
-"""Observations the network and NSX suites share, gathered once per session with probe agents
-(only when a test asks for them: the design suite needs none).
+"""What the network and NSX suites share, gathered once per session (only when a test asks for
+it: the design suite needs none of it).
 
-Each fixture measures one thing across the whole lab (every cabled vmnic's neighbours, every
-uplink's reachability), in parallel per host, so the tests that judge them are cheap.
+Every measurement goes through the probe capability (`probe_sites`): a probe VM per host with a
+trunk on each virtual switch and a NIC pinned to each uplink, and the lab's VMs. Where a test
+aims at a vmknic it takes the vmknic's address from vCenter (what is configured), falling back
+to the lab's intent only when the inventory has no vCenter.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ from typing import Any, TypeVar
 
 import pytest
 
+from harness.backend import Backend
+from harness.checks.vsphere import hints_as_heard
+from harness.drivers.probe.sites import ProbeSites
 from harness.facts import JsonValue
-from harness.facts.wire import Heard, UplinkKey
+from harness.facts.vsphere import NetworkHintFacts
+from harness.facts.wire import Answer, Heard, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
-from harness.lab.views import expected_neighbours, host_port_groups
-from harness.sim.probesites import SimProbeSites
+from harness.lab.views import expected_neighbours, host_port_groups, uplink_carriage
+from harness.probes.trunk import TrunkEcho
 
 T = TypeVar("T")
 K = TypeVar("K")
-
-NEIGHBOUR_WAIT_S = 3.0  # lldpd sends every 1 s; allow its 1 s link debounce plus two intervals
 
 
 def in_parallel(items: Iterable[K], work: Callable[[K], T]) -> dict[K, T]:
@@ -31,70 +35,99 @@ def in_parallel(items: Iterable[K], work: Callable[[K], T]) -> dict[K, T]:
         return dict(zip(items, pool.map(work, items), strict=True))
 
 
+def answers_of(echo: TrunkEcho) -> tuple[Answer, ...]:
+    return tuple(Answer(s.kind, s.vlan, s.src_mac, s.src_ip) for s in echo.seen)
+
+
+def echo_evidence(echo: TrunkEcho) -> dict[str, JsonValue]:
+    """The echoes and every frame seen about the probe's address, decoded."""
+    return {"probe_vlan": echo.vlan, "probe_address": echo.src, "dst": echo.dst,
+            "next_hop": echo.next_hop, "arp_answered": echo.arp_answered,
+            "next_hop_mac": echo.next_hop_mac, "sent": echo.sent, "answered": echo.answered,
+            "replies_per_seq": {str(k): v for k, v in echo.replies.items()},
+            "frames": [{"kind": s.kind, "nic": s.iface, "vlan": s.vlan, "src_mac": s.src_mac,
+                        "src_ip": s.src_ip, "at_ms": s.at_ms} for s in echo.seen]}
+
+
 @pytest.fixture(scope="session")
-def heard(lab: Lab, probe_sites: SimProbeSites) -> dict[UplinkKey, list[Heard]]:
-    """CDP/LLDP neighbours heard on every cabled vmnic."""
+def vmknic_targets(lab: Lab, backend: Backend, request: pytest.FixtureRequest
+                   ) -> dict[tuple[str, str], VmknicTarget]:
+    """Every vmknic of the lab's hosts: address, MAC and port group as vCenter reports them,
+    else (no vCenter in the inventory) as the lab says."""
+    if backend.why_not("vsphere") is None:
+        snapshot = request.getfixturevalue("snapshot")
+        dvpg_names = {pg.key: pg.name for pg in snapshot.dv_port_groups.values()}
+        out: dict[tuple[str, str], VmknicTarget] = {}
+        for hname, host in snapshot.hosts.items():
+            for vmk in host.vmknics.values():
+                pg = vmk.port_group or (dvpg_names.get(vmk.dvs_port.portgroup_key or "", "")
+                                        if vmk.dvs_port else "")
+                if vmk.ip is not None:
+                    out[(hname, vmk.device)] = VmknicTarget(hname, vmk.device, vmk.ip, vmk.mac,
+                                                            pg, "observed")
+        return out
+    return {(h, name): VmknicTarget(h, name, vmk.ip, vmk.mac, vmk.port_group, "intent")
+            for h, host in lab.hosts.items() for name, vmk in host.vmknics.items()}
+
+
+def vmknic_with(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], host: str,
+                service: str) -> list[VmknicTarget]:
+    """The host's vmknics that carry `service` in the lab, as found (vCenter or intent)."""
+    names = sorted(n for n, v in lab.hosts[host].vmknics.items() if service in v.services)
+    found = [targets[(host, n)] for n in names if (host, n) in targets]
+    if not found:
+        pytest.fail(f"{host} has no {service} vmknic with an address "
+                    f"({', '.join(names) or 'none in the lab'})")
+    return found
+
+
+@pytest.fixture(scope="session")
+def heard(lab: Lab, network_hints: list[NetworkHintFacts]) -> dict[UplinkKey, list[Heard]]:
+    """CDP/LLDP neighbours each host heard on each cabled vmnic's wire (ESXi's own listener,
+    through vCenter's network hints)."""
     expected = expected_neighbours(lab)
-    hosts = sorted({h for h, _ in expected})
+    got = hints_as_heard(network_hints)
+    return {key: got.get(key, []) for key in expected}
 
-    def listen(host: str) -> dict[str, list[Heard]]:
-        vmnics = sorted(v for h, v in expected if h == host)
-        report = probe_sites.at(host).neighbours(vmnics, timeout=NEIGHBOUR_WAIT_S,
-                                                 expect="both")
-        return {v: [Heard(n.protocol, n.device_id, n.port_id)
-                    for n in report.neighbours.get(v, [])] for v in vmnics}
 
-    out: dict[UplinkKey, list[Heard]] = {}
-    for host, by_vmnic in in_parallel(hosts, listen).items():
-        out.update({(host, v): heard for v, heard in by_vmnic.items()})
+def _beacon_targets(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], host: str,
+                    vlan: int) -> list[str]:
+    """Addresses that answer on a VLAN's network: its gateway, then other hosts' vmknics."""
+    net = next((n for n in lab.networks.values() if n.vlan == vlan), None)
+    if net is None:
+        return []
+    out = [str(net.gateway)] if net.gateway else []
+    out += [str(t.ip.ip) for (h, _), t in sorted(targets.items())
+            if h != host and t.ip.ip in net.subnet]
     return out
 
 
-def _vlan_of_link(link: str) -> int | None:
-    if "." not in link:
-        return None
-    return int(link.split(".", 1)[1].rstrip("abcdefgh"))
-
-
-def beacon_targets(lab: Lab, probe_sites: SimProbeSites, host: str) -> dict[int, list[str]]:
-    """VLAN -> addresses that answer ARP on it: its gateway, then other hosts' vmknics."""
-    targets: dict[int, list[str]] = {}
-    for net in lab.networks.values():
-        if net.gateway is not None:
-            targets.setdefault(net.vlan, []).append(str(net.gateway))
-    for vmk in probe_sites.state.vmknics:
-        if vmk.host == host:
-            continue
-        pg = host_port_groups(lab, vmk.host).get(vmk.port_group)
-        if pg is not None:
-            targets.setdefault(pg.vlan, []).append(str(vmk.ip.ip))
-    return targets
-
-
 @pytest.fixture(scope="session")
-def uplinks(lab: Lab, probe_sites: SimProbeSites
+def uplinks(lab: Lab, probe_sites: ProbeSites,
+            vmknic_targets: dict[tuple[str, str], VmknicTarget]
             ) -> dict[UplinkKey, tuple[bool | None, dict[str, JsonValue]]]:
-    """Every cabled uplink probed on its own (standby included): an ARP probe out of one of its
-    VLAN links to an address on that VLAN, answered on that same link."""
-    keys = sorted(expected_neighbours(lab))
+    """Every cabled uplink probed on its own, standby ones included: echoes out of the probe
+    VM's NIC pinned to that vmnic, on a VLAN the vmnic carries, to an address on that VLAN."""
+    carriage = uplink_carriage(lab)
 
     def probe(key: UplinkKey) -> tuple[bool | None, dict[str, JsonValue]]:
         host, vmnic = key
-        agent = probe_sites.at(host)
-        targets = beacon_targets(lab, probe_sites, host)
+        vlans = sorted({pg.vlan for pg in host_port_groups(lab, host).values()
+                        if vmnic in pg.teaming.uplinks and pg.vlan in carriage.get(host, {})
+                        .get(vmnic, [])})
         tried: list[dict[str, Any]] = []
-        for link in probe_sites.uplink_links(host, vmnic):
-            vlan = _vlan_of_link(link)
-            for target in (targets.get(vlan, []) if vlan is not None else [])[:2]:
-                for _ in range(2):
-                    result = agent.beacon(link, target, timeout=0.3)
-                    tried.append({"link": link, "target": target,
-                                  "reachable": result.reachable, "rtt_ms": result.rtt_ms})
-                    if result.reachable:
-                        return True, {"probes": tried}
+        for vlan in vlans:
+            for target in _beacon_targets(lab, vmknic_targets, host, vlan)[:2]:
+                echo = probe_sites.uplink_echo(host, vmnic, vlan, target)
+                tried.append({"vlan": vlan, "target": target, "arp_answered": echo.arp_answered,
+                              "answered": echo.answered, "sent": echo.sent})
+                if echo.arp_answered:
+                    return True, {"probes": tried}
+            if len(tried) >= 4:
+                break
         return (False, {"probes": tried}) if tried else (None, {"probes": []})
 
-    return in_parallel(keys, probe)
+    return in_parallel(sorted(expected_neighbours(lab)), probe)
 
 
 @pytest.fixture(scope="session")

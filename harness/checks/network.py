@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.checks.finding import Finding
 from harness.facts import JsonValue
-from harness.facts.wire import Heard, PathObservation, UplinkKey
+from harness.facts.wire import Answer, Heard, PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import VXLAN_MIN_MTU, expected_neighbours, host_port_groups
 
@@ -145,6 +145,47 @@ def diagnose_path(lab: Lab, host: str, port_group: str, dead: set[UplinkKey]
     incident, why = classify(lab, dead)[(host, uplink)]
     return incident, (f"{port_group} on {host} forwards through {uplink} ({mode}), which passes "
                       f"no traffic: {why}")
+
+
+def wrong_egress(answers: Sequence[Answer], vlan: int, target: VmknicTarget,
+                 host_vmknics: Sequence[VmknicTarget]) -> tuple[VmknicTarget, Answer] | None:
+    """Another vmknic of the target's host that answered for the target's traffic on another
+    VLAN than the one it was sent on (F12 on the wire: the host routes the shared subnet out
+    of that vmknic)."""
+    for answer in answers:
+        if answer.vlan == vlan or answer.kind not in ("arp-request", "echo-reply"):
+            continue
+        for vmk in host_vmknics:
+            if vmk.name != target.name and (answer.src_ip == str(vmk.ip.ip)
+                                            or (vmk.mac is not None
+                                                and answer.src_mac == vmk.mac)):
+                return vmk, answer
+    return None
+
+
+def explain_down_path(lab: Lab, *, source_host: str, target: VmknicTarget, vlan: int,
+                      answers: Sequence[Answer], host_vmknics: Sequence[VmknicTarget],
+                      dead: set[UplinkKey], unknown: str) -> tuple[str, str, dict[str, JsonValue]]:
+    """Why a path from `source_host`'s probe to `target` (sent on `vlan`) gets no answer:
+    (incident, cause, evidence). In order: the target answers from another vmknic on another
+    VLAN (F12); a dead uplink on either side explains it (F10/F11); else the cause is unknown
+    and the incident is the caller's (`unknown`)."""
+    wrong = wrong_egress(answers, vlan, target, host_vmknics)
+    if wrong is not None:
+        vmk, answer = wrong
+        return "F12", (
+            f"{target.host} answers traffic for {target.name} ({target.ip.ip}) from {vmk.name} "
+            f"({answer.src_ip}, {answer.src_mac}) on VLAN {answer.vlan}, not from {target.name} "
+            f"on VLAN {vlan}: {vmk.name} and {target.name} share a subnet, so the host routes "
+            f"it out of {vmk.name} and the answers never arrive"), {
+            "egress_vmknic": vmk.name, "egress_vlan": answer.vlan, "expected_vlan": vlan,
+            "seen": answer.kind}
+    for host, pg in ((source_host, target.port_group), (target.host, target.port_group)):
+        why = diagnose_path(lab, host, pg, dead)
+        if why is not None:
+            return why[0], why[1], {}
+    return unknown, (f"down, cause unknown: nothing answered on VLAN {vlan} and no dead uplink "
+                     "or misrouted answer explains it (see the frames in the evidence)"), {}
 
 
 def path_finding(obs: PathObservation, incident: str, check: str, message: str, cause: str,

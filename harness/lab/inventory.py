@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, model_validator
 
 from harness.errors import InputError
-from harness.lab.types import ElementName, StrictModel
+from harness.lab.types import ElementName, InterfaceAddress, StrictModel, VmnicName
 
 SecretRef = Annotated[
     str,
@@ -100,12 +100,30 @@ class SshEndpoint(StrictModel):
         return self
 
 
-class ProbeHost(StrictModel):
-    """A Linux host in the lab that runs packet probes, and which lab networks it sits on."""
+class ProbeSite(StrictModel):
+    """Where packet probes run for one lab element, reached over SSH (the agent is copied there
+    and needs only python3 and scapy).
 
-    ssh: SshEndpoint | None = Field(default=None, description="unset: the harness machine itself")
+    For an ESXi host it is the host's probe VM: one NIC on a trunk port group of each virtual
+    switch (VLAN 4095 on a standard switch, a VLAN trunk range on a DVS; promiscuous mode,
+    forged transmits and MAC changes allowed), one NIC on a port group pinned to each uplink,
+    and an address it may use on each lab network (`labharness probes plan` shows them). For a
+    VM of the lab it is the VM itself, and its lab NICs by label.
+    """
+
+    ssh: SshEndpoint
+    python: str = Field(default="python3", description="a Python with scapy on the probe")
+    trunks: dict[str, str] = Field(
+        default_factory=dict, description="virtual switch (vSwitch or DVS) -> the probe VM's "
+        "NIC on its trunk port group")
+    uplinks: dict[VmnicName, str] = Field(
+        default_factory=dict, description="vmnic -> the probe VM's NIC on the port group pinned "
+        "to it")
+    addresses: dict[ElementName, InterfaceAddress] = Field(
+        default_factory=dict, description="lab network -> an address (ADDRESS/PREFIX) the probe "
+        "may use on it; nothing else may own it")
     interfaces: dict[str, str] = Field(
-        default_factory=dict, description="lab network or port group -> interface name")
+        default_factory=dict, description="for a VM: its NIC (ethernet0) -> guest interface")
 
 
 class Inventory(StrictModel):
@@ -118,7 +136,8 @@ class Inventory(StrictModel):
     bmcs: dict[ElementName, TlsEndpoint] = Field(
         default_factory=dict, description="HPE server name -> its iLO")
     ssh: dict[ElementName, SshEndpoint] = Field(default_factory=dict)
-    probes: dict[ElementName, ProbeHost] = Field(default_factory=dict)
+    probes: dict[ElementName, ProbeSite] = Field(
+        default_factory=dict, description="ESXi host or VM name -> where its probes run")
 
     def secret_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Every secret reference in the inventory with its data path."""
@@ -131,6 +150,6 @@ class Inventory(StrictModel):
             if ssh.password is not None:
                 refs.append((("ssh", name, "password"), ssh.password))
         for name, probe in self.probes.items():
-            if probe.ssh is not None and probe.ssh.password is not None:
+            if probe.ssh.password is not None:
                 refs.append((("probes", name, "ssh", "password"), probe.ssh.password))
         return refs

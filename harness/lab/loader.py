@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from harness.lab.errors import problems_from_validation
-from harness.lab.inventory import Inventory
+from harness.lab.inventory import Inventory, ProbeSite
 from harness.lab.model import Lab
 from harness.lab.references import validate_references
 from harness.lab.source import InputFileError, Problem, SourceDocument, load_yaml
@@ -101,4 +101,52 @@ def _inventory_problems(doc: SourceDocument, inv: Inventory, lab: Lab | None) ->
         if name not in known:
             problems.append(doc.problem(("ssh", name), f"lab {lab.name} has no host, router, "
                                         f"switch or VM {name!r}"))
+    for name, site in inv.probes.items():
+        problems += _probe_problems(doc, lab, name, site)
     return problems
+
+
+def _probe_problems(doc: SourceDocument, lab: Lab, name: str, site: ProbeSite) -> list[Problem]:
+    """A probe site names a host (its probe VM) or a VM, and only what that element has."""
+    where = ("probes", name)
+    out: list[Problem] = []
+
+    def bad(field: str, key: str, what: str, allowed: list[str]) -> None:
+        out.append(doc.problem((*where, field, key), f"{name} has no {what} {key!r}; "
+                               f"{what}s: {', '.join(allowed) or '(none)'}", key=True))
+
+    if name in lab.hosts:
+        switches = [*lab.hosts[name].standard_switches,
+                    *(d for d, dvs in lab.distributed_switches.items() if name in dvs.hosts)]
+        for switch in site.trunks:
+            if switch not in switches:
+                bad("trunks", switch, "virtual switch", switches)
+        if not site.trunks:
+            out.append(doc.problem(where, f"the probe VM of host {name} needs `trunks` (a NIC on "
+                                   "a trunk port group of each virtual switch)"))
+        vmnics = lab.host_vmnics(name)
+        for vmnic in site.uplinks:
+            if vmnic not in vmnics:
+                bad("uplinks", vmnic, "vmnic", vmnics)
+        for network, address in site.addresses.items():
+            if network not in lab.networks:
+                bad("addresses", network, "lab network", sorted(lab.networks))
+            elif address.ip not in lab.networks[network].subnet:
+                out.append(doc.problem((*where, "addresses", network),
+                                       f"{address} is outside network {network} "
+                                       f"({lab.networks[network].subnet})"))
+        if site.interfaces:
+            out.append(doc.problem((*where, "interfaces"), "`interfaces` is for a VM; a host's "
+                                   "probe VM has `trunks` and `uplinks`", key=True))
+    elif name in lab.vms:
+        for label in site.interfaces:
+            if label not in lab.vms[name].nics:
+                bad("interfaces", label, "NIC", sorted(lab.vms[name].nics))
+        for field in ("trunks", "uplinks", "addresses"):
+            if getattr(site, field):
+                out.append(doc.problem((*where, field), f"`{field}` is for a host's probe VM; a "
+                                       "VM has `interfaces`", key=True))
+    else:
+        out.append(doc.problem(where, f"lab {lab.name} has no host or VM {name!r}; probes run "
+                               "on a host's probe VM or on a VM", key=True))
+    return out

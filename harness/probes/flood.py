@@ -76,8 +76,9 @@ def normalise_mac(mac: str) -> str:
 def send_frames(ctx: LinkContext, iface: str, dst_mac: str, count: int, *,
                 ethertype: int = DEFAULT_ETHERTYPE, payload: bytes = DEFAULT_PAYLOAD,
                 src_mac: str | None = None, ip_dst: str | None = None,
-                udp_port: int | None = None, interval: float = 0.0) -> SendResult:
-    """Send `count` frames to `dst_mac` out of `iface`.
+                udp_port: int | None = None, interval: float = 0.0,
+                vlan: int | None = None) -> SendResult:
+    """Send `count` frames to `dst_mac` out of `iface` (tagged for `vlan` on a trunk).
 
     Args:
         ethertype: for raw L2 frames (the default); ignored when `udp_port` is given.
@@ -100,6 +101,7 @@ def send_frames(ctx: LinkContext, iface: str, dst_mac: str, count: int, *,
         frame = frames.rarp_announce(src)
     else:
         frame = frames.ether_frame(src, dst, ethertype, payload)
+    frame = frames.tagged(frame, vlan)
     start = time.monotonic()
     for i in range(count):
         ctx.send(iface, frame)
@@ -109,7 +111,8 @@ def send_frames(ctx: LinkContext, iface: str, dst_mac: str, count: int, *,
 
 
 class FloodSender(Protocol):
-    def send_frames(self, iface: str, dst_mac: str, count: int) -> SendResult: ...
+    def send_frames(self, iface: str, dst_mac: str, count: int, *,
+                    vlan: int | None = None) -> SendResult: ...
 
 
 class FloodReceiver(Protocol):
@@ -120,7 +123,7 @@ class FloodReceiver(Protocol):
 
 def measure_flood(sender_agent: FloodSender, sender_iface: str,
                   receivers: Mapping[str, tuple[FloodReceiver, str]], mac: str, count: int, *,
-                  settle: float = 0.1) -> FloodResult:
+                  settle: float = 0.1, vlan: int | None = None) -> FloodResult:
     """Count, on each receiver, the frames `sender_agent` sends to `mac`.
 
     Captures are armed on every receiver before the first frame leaves and always stopped,
@@ -132,7 +135,7 @@ def measure_flood(sender_agent: FloodSender, sender_iface: str,
     try:
         for name, (agent, iface) in receivers.items():
             started[name] = (agent, agent.capture_start([iface], dst_mac=mac))
-        sent = sender_agent.send_frames(sender_iface, mac, count).sent
+        sent = sender_agent.send_frames(sender_iface, mac, count, vlan=vlan).sent
         time.sleep(settle)  # frames still in flight through the bridge
     finally:
         failure: Exception | None = None

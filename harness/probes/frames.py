@@ -20,6 +20,7 @@ ETH_P_ALL = 0x0003
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
 ETH_P_RARP = 0x8035
+ETH_P_8021Q = 0x8100
 PACKET_OUTGOING = 4
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 ZERO_MAC = "00:00:00:00:00:00"
@@ -95,6 +96,29 @@ def udp_frame(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, dport: int,
 
     return _pad(bytes(Ether(dst=dst_mac, src=src_mac, type=ETH_P_IP) / IP(src=src_ip, dst=dst_ip)
                       / UDP(sport=sport, dport=dport) / Raw(payload)))
+
+
+def tagged(frame: bytes, vlan: int | None) -> bytes:
+    """The frame with an 802.1Q tag for `vlan` after its MAC addresses (as sent on a trunk);
+    untouched for None. VLAN 0 is a priority tag: the frame belongs to the native VLAN."""
+    if vlan is None:
+        return frame
+    return frame[:12] + struct.pack("!HH", ETH_P_8021Q, vlan & 0x0FFF) + frame[12:]
+
+
+def untag(frame: bytes) -> tuple[int | None, bytes]:
+    """(VLAN, the frame without its 802.1Q tag); (None, frame) for an untagged frame."""
+    if len(frame) >= 18 and frame[12:14] == b"\x81\x00":
+        return int.from_bytes(frame[14:16], "big") & 0x0FFF, frame[:12] + frame[16:]
+    return None, frame
+
+
+def arp_reply(src_mac: str, psrc: str, dst_mac: str, pdst: str) -> bytes:
+    """ARP is-at: `psrc` is at `src_mac`, answering `pdst` at `dst_mac`."""
+    from scapy.layers.l2 import ARP, Ether
+
+    return _pad(bytes(Ether(dst=dst_mac, src=src_mac, type=ETH_P_ARP)
+                      / ARP(op=2, hwsrc=src_mac, psrc=psrc, hwdst=dst_mac, pdst=pdst)))
 
 
 # -- recognising answers ----------------------------------------------------------------------

@@ -6,9 +6,11 @@ destination and the next hop; that is where the safety policy is enforced.
 
 Sockets are raw AF_PACKET sockets bound with ETH_P_ALL: a socket opened for one protocol
 (ETH_P_ARP) on a bridge port receives nothing, because the bridge consumes the frame before
-protocol handlers run, while ETH_P_ALL taps see it. One socket per interface is kept open for
-the agent's lifetime, which makes a probe cost about a millisecond instead of the tens scapy's
-`srp1` spends opening and tearing down sockets.
+protocol handlers run, while ETH_P_ALL taps see it. NICs and veths with VLAN receive offload
+strip the 802.1Q tag into the socket's auxiliary data (PACKET_AUXDATA); `read_ready` puts it
+back, so every frame a probe reads (and every pcap) is the frame as it was on the wire. One
+socket per interface is kept open for the agent's lifetime, which makes a probe cost about a
+millisecond instead of the tens scapy's `srp1` spends opening and tearing down sockets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import errno
 import ipaddress
 import select
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +32,12 @@ from .policy import Policy
 T = TypeVar("T")
 RCVBUF = 4 << 20
 DRAIN_LIMIT = 100_000
+SOL_PACKET = 263
+PACKET_AUXDATA = 8
+TP_STATUS_VLAN_VALID = 0x10
+TP_STATUS_VLAN_TPID_VALID = 0x40
+_AUXDATA = struct.Struct("=IIIHHHH")  # struct tpacket_auxdata
+_AUX_SPACE = socket.CMSG_SPACE(_AUXDATA.size)
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ def open_tap(iface: str) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
         sock.bind((iface, frames.ETH_P_ALL))
         sock.setblocking(False)
     except OSError as exc:
@@ -110,12 +120,25 @@ def open_tap(iface: str) -> socket.socket:
     return sock
 
 
+def _with_tag(data: bytes, ancillary: list[tuple[int, int, bytes]]) -> bytes:
+    """The frame with the 802.1Q tag the NIC stripped into auxdata put back in place."""
+    for level, kind, payload in ancillary:
+        if level == SOL_PACKET and kind == PACKET_AUXDATA and len(payload) >= _AUXDATA.size:
+            status, _len, _snap, _mac, _net, tci, tpid = _AUXDATA.unpack_from(payload)
+            if status & TP_STATUS_VLAN_VALID:
+                tpid = tpid if status & TP_STATUS_VLAN_TPID_VALID else frames.ETH_P_8021Q
+                return data[:12] + struct.pack("!HH", tpid, tci) + data[12:]
+    return data
+
+
 def read_ready(sock: socket.socket, limit: int = DRAIN_LIMIT) -> list[tuple[bytes, int]]:
-    """Everything queued on a non-blocking packet socket, as (frame, pkttype)."""
+    """Everything queued on a non-blocking packet socket, as (frame, pkttype), VLAN tags in
+    place."""
     got: list[tuple[bytes, int]] = []
     while len(got) < limit:
         try:
-            data, addr = sock.recvfrom(65535)
+            data, ancillary, _flags, addr = sock.recvmsg(65535, _AUX_SPACE)
+            data = _with_tag(data, ancillary)
         except (BlockingIOError, InterruptedError):
             break
         except OSError as exc:

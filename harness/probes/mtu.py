@@ -9,6 +9,9 @@ Strategy, cheapest first:
 3. nothing comes back (frag-needed black-holed by a firewall): binary search between `lo` and
    `hi` with short timeouts. About log2(hi - lo) + 2 probes, and no hop can be named.
 
+A missing answer is loss until proven otherwise: a size that gets nothing back is sent again
+before it counts as too big, and the result says how many probes were sent and lost.
+
 Every probe is an ICMP echo with DF sent through an AF_PACKET socket to the ARP-resolved next
 hop, so the kernel's cached PMTU for the destination (which the frag-needed also updates) can
 neither block nor fragment it.
@@ -17,8 +20,9 @@ neither block nor fragment it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from . import frames
 from .echo import new_ident
@@ -28,6 +32,7 @@ from .link import LinkContext, Received
 METHODS = ("clean", "frag-needed", "search")
 TRACE_MODES = ("auto", "always", "never")
 TRACE_SEQ_BASE = 0x8000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -96,30 +101,82 @@ class PathMtuResult:
                    float(d.get("elapsed_ms", 0.0)))
 
 
+class Path(Protocol):
+    """Where size probes go: one egress (a namespace interface, or a VLAN of a trunk), its
+    source identity and next-hop MAC. `match` sees incoming frames only, untagged."""
+
+    iface: str
+    src_mac: str
+    src: str
+
+    def drain(self) -> None: ...
+
+    def send(self, frame: bytes) -> None: ...
+
+    def wait(self, deadline: float, match: Callable[[Received, bytes], T | None]
+             ) -> tuple[T, Received] | None: ...
+
+    def collect(self, deadline: float, keep: Callable[[Received, bytes], bool],
+                done: Callable[[], bool]) -> list[Received]: ...
+
+
 @dataclass
-class _Prober:
-    """Sends DF echoes of a given size along one resolved path and classifies the answer."""
+class KernelPath:
+    """The namespace's own route out of one interface (kernel-configured addresses)."""
 
     ctx: LinkContext
     iface: str
     src_mac: str
-    dst_mac: str
     src: str
+
+    def drain(self) -> None:
+        self.ctx.drain(self.iface)
+
+    def send(self, frame: bytes) -> None:
+        self.ctx.send(self.iface, frame)
+
+    def wait(self, deadline: float, match: Callable[[Received, bytes], T | None]
+             ) -> tuple[T, Received] | None:
+        return self.ctx.wait({self.iface: self.ctx.tap(self.iface)}, deadline,
+                             lambda r: None if r.pkttype == frames.PACKET_OUTGOING
+                             else match(r, r.frame))
+
+    def collect(self, deadline: float, keep: Callable[[Received, bytes], bool],
+                done: Callable[[], bool]) -> list[Received]:
+        return self.ctx.collect({self.iface: self.ctx.tap(self.iface)}, deadline,
+                                lambda r: r.pkttype != frames.PACKET_OUTGOING
+                                and keep(r, r.frame), done)
+
+
+@dataclass
+class _Prober:
+    """Sends DF echoes of a given size along one resolved path and classifies the answer."""
+
+    path: Path
+    dst_mac: str
     dst: str
     ident: int = field(default_factory=new_ident)
     seq: int = 0
     log: list[SizeProbe] = field(default_factory=list)
 
-    def probe(self, size: int, timeout: float) -> SizeProbe:
+    def probe(self, size: int, timeout: float, tries: int = 1) -> SizeProbe:
+        """One DF echo of `size`; a timeout is tried again (`tries` in all) before it counts,
+        so a lost frame is not read as a limit."""
+        outcome = SizeProbe(size, "timeout")
+        for _ in range(max(1, tries)):
+            outcome = self._once(size, timeout)
+            if outcome.outcome != "timeout":
+                break
+        return outcome
+
+    def _once(self, size: int, timeout: float) -> SizeProbe:
         self.seq += 1
         seq = self.seq
-        frame = frames.icmp_echo(self.src_mac, self.dst_mac, self.src, self.dst, self.ident, seq,
-                                 size=size)
+        frame = frames.icmp_echo(self.path.src_mac, self.dst_mac, self.path.src, self.dst,
+                                 self.ident, seq, size=size)
 
-        def classify(r: Received) -> SizeProbe | None:
-            if r.pkttype == frames.PACKET_OUTGOING:
-                return None
-            ip = frames.parse_ipv4(r.frame)
+        def classify(r: Received, frame: bytes) -> SizeProbe | None:
+            ip = frames.parse_ipv4(frame)
             icmp = frames.parse_icmp(ip) if ip is not None else None
             if ip is None or icmp is None or (icmp.ident, icmp.seq) != (self.ident, seq):
                 return None
@@ -129,10 +186,10 @@ class _Prober:
                 return SizeProbe(size, "frag-needed", icmp.next_hop_mtu or None, ip.src)
             return None
 
-        self.ctx.drain(self.iface)
+        self.path.drain()
         start = time.monotonic()
-        self.ctx.send(self.iface, frame)
-        found = self.ctx.wait({self.iface: self.ctx.tap(self.iface)}, start + timeout, classify)
+        self.path.send(frame)
+        found = self.path.wait(start + timeout, classify)
         outcome = found[0] if found is not None else SizeProbe(size, "timeout")
         self.log.append(outcome)
         return outcome
@@ -146,11 +203,10 @@ class _Prober:
         hops: dict[int, str] = {}
         reached: list[int] = []
 
-        def keep(r: Received) -> bool:
-            ip = frames.parse_ipv4(r.frame)
+        def keep(r: Received, frame: bytes) -> bool:
+            ip = frames.parse_ipv4(frame)
             icmp = frames.parse_icmp(ip) if ip is not None else None
-            if ip is None or icmp is None or icmp.ident != self.ident \
-                    or r.pkttype == frames.PACKET_OUTGOING:
+            if ip is None or icmp is None or icmp.ident != self.ident:
                 return False
             ttl = icmp.seq - TRACE_SEQ_BASE
             if not 1 <= ttl <= max_hops:
@@ -165,13 +221,12 @@ class _Prober:
         def done() -> bool:
             return bool(reached) and all(t in hops for t in range(1, min(reached) + 1))
 
-        self.ctx.drain(self.iface)
+        self.path.drain()
         for ttl in range(1, max_hops + 1):
-            self.ctx.send(self.iface, frames.icmp_echo(
-                self.src_mac, self.dst_mac, self.src, self.dst, self.ident, TRACE_SEQ_BASE + ttl,
-                size=64, ttl=ttl))
-        self.ctx.collect({self.iface: self.ctx.tap(self.iface)}, time.monotonic() + timeout,
-                         keep, done)
+            self.path.send(frames.icmp_echo(
+                self.path.src_mac, self.dst_mac, self.path.src, self.dst, self.ident,
+                TRACE_SEQ_BASE + ttl, size=64, ttl=ttl))
+        self.path.collect(time.monotonic() + timeout, keep, done)
         last = min(reached) if reached else max(hops, default=0)
         return [Hop(t, hops.get(t)) for t in range(1, last + 1)]
 
@@ -179,7 +234,8 @@ class _Prober:
 def path_mtu(ctx: LinkContext, dst: str, *, hi: int | None = None, lo: int = 1200,
              timeout: float = 0.5, search_timeout: float = 0.15, max_hops: int = 16,
              trace: str = "auto", iface: str | None = None) -> PathMtuResult:
-    """Measure the path MTU to `dst` (see the module docstring for the strategy).
+    """Measure the path MTU to `dst` along the namespace's own route (see the module docstring
+    for the strategy).
 
     Args:
         iface: send out of this interface with its address as source (`vmkping -I vmk1`),
@@ -189,8 +245,6 @@ def path_mtu(ctx: LinkContext, dst: str, *, hi: int | None = None, lo: int = 120
         NoArpReply: the next hop does not answer ARP.
         Unreachable: not even a `lo`-sized probe is answered.
     """
-    if trace not in TRACE_MODES:
-        raise BadRequest(f"trace {trace!r} is not one of {', '.join(TRACE_MODES)}", trace=trace)
     started = time.monotonic()
     route = ctx.route(dst, iface)
     next_hop = route.gateway or dst
@@ -198,17 +252,35 @@ def path_mtu(ctx: LinkContext, dst: str, *, hi: int | None = None, lo: int = 120
     if not arp.answered or arp.mac is None:
         raise NoArpReply(f"no ARP reply from next hop {next_hop} on {route.iface}",
                          iface=route.iface, next_hop=next_hop)
-    if_mtu = ctx.interface(route.iface).mtu
+    path = KernelPath(ctx, route.iface, ctx.mac(route.iface),
+                      route.src or ctx.source_for(route.iface, next_hop))
+    return measure(ctx, path, arp.mac, dst, hi=hi, lo=lo, timeout=timeout,
+                   search_timeout=search_timeout, max_hops=max_hops, trace=trace,
+                   started=started)
+
+
+def measure(ctx: LinkContext, path: Path, dst_mac: str, dst: str, *, hi: int | None,
+            lo: int, timeout: float, search_timeout: float, max_hops: int, trace: str,
+            started: float | None = None) -> PathMtuResult:
+    """The path-MTU search along a resolved path (`dst_mac` is the next hop's MAC).
+
+    Raises:
+        BadRequest: `hi` above the egress interface's MTU, `lo` outside 28..hi, bad `trace`.
+        Unreachable: not even a `lo`-sized probe is answered.
+    """
+    if trace not in TRACE_MODES:
+        raise BadRequest(f"trace {trace!r} is not one of {', '.join(TRACE_MODES)}", trace=trace)
+    started = time.monotonic() if started is None else started
+    if_mtu = ctx.interface(path.iface).mtu
     high = hi if hi is not None else if_mtu
     if high > if_mtu:
-        raise BadRequest(f"hi={high} exceeds the MTU of egress interface {route.iface} "
-                         f"({if_mtu})", hi=high, iface=route.iface)
+        raise BadRequest(f"hi={high} exceeds the MTU of egress interface {path.iface} "
+                         f"({if_mtu})", hi=high, iface=path.iface)
     if not 28 <= lo <= high:
         raise BadRequest(f"lo={lo} must be between 28 and hi={high}", lo=lo, hi=high)
-    prober = _Prober(ctx, route.iface, ctx.mac(route.iface), arp.mac,
-                     route.src or ctx.source_for(route.iface, next_hop), dst)
+    prober = _Prober(path, dst_mac, dst)
 
-    first = prober.probe(high, timeout)
+    first = prober.probe(high, timeout, tries=3)
     limiter: SizeProbe | None = None
     icmp_answered = first.outcome != "timeout"
     if first.outcome == "reply":
@@ -220,7 +292,7 @@ def path_mtu(ctx: LinkContext, dst: str, *, hi: int | None = None, lo: int = 120
         while current.outcome == "frag-needed" and current.reported_mtu is not None \
                 and lo <= current.reported_mtu < current.size:
             limiter = current
-            current = prober.probe(current.reported_mtu, timeout)
+            current = prober.probe(current.reported_mtu, timeout, tries=3)
             if current.outcome == "reply":
                 method, mtu = "frag-needed", current.size
                 break
@@ -236,20 +308,20 @@ def path_mtu(ctx: LinkContext, dst: str, *, hi: int | None = None, lo: int = 120
         ttl = next((h.ttl for h in hops if h.address == limiter.answered_by), None)
         limiting = Hop(ttl, limiter.answered_by, limiter.reported_mtu)
         hops = [Hop(h.ttl, h.address, limiting.mtu if h.ttl == ttl else None) for h in hops]
-    return PathMtuResult(dst, route.iface, mtu, limiting, len(prober.log), hops, icmp_answered,
+    return PathMtuResult(dst, path.iface, mtu, limiting, len(prober.log), hops, icmp_answered,
                          method, list(prober.log), round((time.monotonic() - started) * 1000, 3))
 
 
 def _search(prober: _Prober, lo: int, failing: int, timeout: float) -> int:
     """Largest size in [lo, failing) that gets an echo reply; `failing` is known not to."""
-    if prober.probe(lo, timeout).outcome != "reply":
-        raise Unreachable(f"{prober.dst} answered no DF probe, not even at {lo} bytes",
-                          dst=prober.dst, lo=lo)
+    if prober.probe(lo, timeout, tries=3).outcome != "reply":
+        raise Unreachable(f"{prober.dst} answered no DF probe, not even at {lo} bytes (3 "
+                          "tries)", dst=prober.dst, lo=lo)
     good, bad = lo, failing
     hint: int | None = None
     while bad - good > 1:
         mid = hint if hint is not None and good < hint < bad else (good + bad) // 2
-        got = prober.probe(mid, timeout)
+        got = prober.probe(mid, timeout, tries=2)
         if got.outcome == "reply":
             good = mid
             if mid == hint:

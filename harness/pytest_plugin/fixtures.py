@@ -6,6 +6,7 @@ every test that depends on it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from harness.checks.view import DesignView
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
 from harness.lab.reference import Reference, shipped_reference
+from harness.lab.views import expected_neighbours
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -31,8 +33,10 @@ from harness.pytest_plugin.state import (
 )
 
 if TYPE_CHECKING:
+    from harness.drivers.probe.sites import ProbeSites
     from harness.drivers.redfish import RedfishBmc
     from harness.drivers.vsphere import VsphereDriver
+    from harness.facts.vsphere import NetworkHintFacts, Snapshot
     from harness.sim.state import SimState
 
 
@@ -126,22 +130,62 @@ def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
 
 
 @pytest.fixture(scope="session")
-def probe_sites(lab: Lab, backend: Backend, request: pytest.FixtureRequest) -> Iterator[object]:
-    """Probe agents where the suites need them (in the sim: one per namespace)."""
-    from harness.sim.probesites import SimProbeSites
+def probe_sites(lab: Lab, inventory: LoadedInventory, backend: Backend,
+                request: pytest.FixtureRequest) -> Iterator[ProbeSites]:
+    """The probe capability: agents on each host's probe VM and on the lab's VMs, in the
+    simulated lab's namespaces or over SSH on a real lab. A probe that cannot be reached is an
+    error of the tests that need it, never a skip."""
+    from harness.drivers.probe.sites import from_inventory
 
     reason = backend.why_not("probe")
     if reason is not None:
         pytest.skip(f"needs probe: {reason}")
-    if backend.kind != "sim":
-        pytest.skip("probes inside ESXi hosts and VMs are simulated-lab only; a real lab's "
-                    "inventory probe hosts cannot see a host's vmknics")
-    state = request.getfixturevalue("sim_state")
-    sites = SimProbeSites.start(lab, state)
+    if backend.kind == "sim":
+        from harness.sim.probesites import sim_probe_sites
+
+        sites = sim_probe_sites(lab, request.getfixturevalue("sim_state"))
+    else:
+        sites = from_inventory(lab, inventory.inventory.probes, inventory.base_dir)
     try:
         yield sites
     finally:
         sites.close()
+
+
+@pytest.fixture(scope="session")
+def snapshot(vcenter: VsphereDriver, lab: Lab) -> Snapshot:
+    """Everything vCenter reports in one PropertyCollector call, including each advanced option
+    the lab sets (not only the defaults)."""
+    from harness.checks.observed import snapshot_option_keys
+
+    return vcenter.snapshot(option_keys=snapshot_option_keys(lab))
+
+
+# CDP/LLDP arrive on their own schedule: the sim's switches send every second, real ones every
+# 30 s (LLDP) or 60 s (CDP); wait one full interval plus margin for a port still silent.
+HINT_WAIT_S = {"sim": 5.0, "real": 65.0}
+
+
+@pytest.fixture(scope="session")
+def network_hints(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
+                  backend: Backend) -> list[NetworkHintFacts]:
+    """QueryNetworkHint on every host: CDP/LLDP as each host heard them on each vmnic's wire,
+    polled until every cabled vmnic has a neighbour or the protocols' interval has passed (then
+    what is missing is a finding, not a timing accident)."""
+    expected = {(key, proto) for key, (_, _, protocols) in expected_neighbours(lab).items()
+                for proto in protocols}
+    deadline = time.monotonic() + HINT_WAIT_S.get(backend.kind, 65.0)
+    while True:
+        got = vcenter.network_hints()
+        if got.errors:
+            pytest.fail("QueryNetworkHint failed on " + "; ".join(
+                f"{h}: {e}" for h, e in sorted(got.errors.items())))
+        hints = [hint for hints in got.values.values() for hint in hints]
+        heard = {((h.host, h.device), proto) for h in hints
+                 for proto, seen in (("cdp", h.cdp), ("lldp", h.lldp)) if seen is not None}
+        if expected <= heard or time.monotonic() > deadline:
+            return hints
+        time.sleep(1.0)
 
 
 @pytest.fixture(scope="session")

@@ -27,10 +27,12 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     design_view,
     inventory,
     lab,
+    network_hints,
     probe_sites,
     reference,
     router_hosts,
     sim_state,
+    snapshot,
     vcenter,
 )
 from harness.pytest_plugin.inputs import resolve_inputs

@@ -259,6 +259,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     state.vm_ifaces = dict(plan.vm_ifaces)
     state.clients = dict(plan.clients)
     state.teams = {ns: [t.port_group for t in teams] for ns, teams in plan.teams.items()}
+    state.host_probes = list(plan.host_probes)
+    state.vm_access = list(plan.vm_access)
     state.timings["up_s"] = round(time.perf_counter() - started, 3)
     _write_state(state)
     return state

@@ -17,8 +17,10 @@ from harness.sim.dataplane.daemons import DaemonRecord
 from harness.sim.dataplane.plan import (
     Endpoint,
     GuestInterface,
+    HostProbePlan,
     PortLinks,
     ProbeClient,
+    VmAccessPlan,
     VmknicInfo,
 )
 from harness.sim.errors import SimError
@@ -58,6 +60,8 @@ class SimState(BaseModel):
         ports: `host/vmnic` or `switch/port` -> its interfaces (cable and VLAN links).
         vm_ifaces: `vm/ethernet0` -> the guest interface; clients: NLB cluster -> its client.
         teams: host namespace -> the port groups its teaming controller runs.
+        host_probes: each host's probe VM (trunks, pinned uplinks, addresses, where its sshd
+            listens); vm_access: each VM's management address (sshd) and lab NICs.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -74,6 +78,8 @@ class SimState(BaseModel):
     vm_ifaces: dict[str, GuestInterface] = Field(default_factory=dict)
     clients: dict[str, ProbeClient] = Field(default_factory=dict)
     teams: dict[str, list[str]] = Field(default_factory=dict)
+    host_probes: list[HostProbePlan] = Field(default_factory=list)
+    vm_access: list[VmAccessPlan] = Field(default_factory=list)
     ssh: SshMaterial | None = None
     access: dict[str, EndpointAccess] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)

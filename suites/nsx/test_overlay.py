@@ -4,29 +4,44 @@ VMs reach each other, through the DLR and out through the ESG, without duplicate
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import allure
 import pytest
 
 from harness.checks.finding import Finding
-from harness.checks.network import diagnose_path, edge_uplink, mtu_finding, path_finding
+from harness.checks.network import (
+    diagnose_path,
+    edge_uplink,
+    explain_down_path,
+    mtu_finding,
+    path_finding,
+)
 from harness.drivers.probe.client import AgentClient
 from harness.drivers.probe.errors import ProbeError
+from harness.drivers.probe.sites import ProbeSites
 from harness.facts import JsonValue
-from harness.facts.wire import PathObservation, UplinkKey
+from harness.facts.wire import PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import VXLAN_MIN_MTU
 from harness.pytest_plugin import assert_no_findings
-from harness.sim.probesites import SimProbeSites
+from suites.conftest import answers_of, echo_evidence, vmknic_with
 
 pytestmark = pytest.mark.needs("probe")
 
 PATH_DOWN = ("NoArpReply", "Unreachable", "NoRoute")  # path down, not a harness failure
 
 
-def _capture(agent: AgentClient, iface: str, dst: str, probe_sites: SimProbeSites,
+def _capture(agent: AgentClient, iface: str, dst: str, probe_sites: ProbeSites,
              subject: str) -> str | None:
-    """Ping again while capturing ICMP on the VM's interface; attach the pcap to the report."""
-    path = probe_sites.evidence_path(f"overlay-{subject.replace('>', '')}.pcap")
+    """Ping again while capturing ICMP on the VM's interface; attach the pcap to the report
+    (when the agent runs on this machine: a VM reached over SSH keeps its capture)."""
+    if probe_sites.transport != "namespaces":
+        return None
+    directory = Path(tempfile.gettempdir()) / "labharness-evidence"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = directory / f"overlay-{subject.replace('>', '')}.pcap"
     capture = agent.capture_start([iface], ip_proto=1, direction="any", pcap_path=str(path))
     try:
         agent.overlay_ping(dst, count=5, interval=0.02, window=0.5)
@@ -42,35 +57,40 @@ def _capture(agent: AgentClient, iface: str, dst: str, probe_sites: SimProbeSite
 
 @pytest.mark.incident("F02")
 @pytest.mark.per_subject("vtep_pairs")
-def test_vtep_path_carries_1600(lab: Lab, probe_sites: SimProbeSites,
+def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
+                                vmknic_targets: dict[tuple[str, str], VmknicTarget],
                                 dead_uplinks: set[UplinkKey], subject: str) -> None:
-    """From each VTEP to each other one, DF set: 1600 bytes pass, or the hop that stops them
-    is named with its MTU (from the router's ICMP fragmentation-needed)."""
+    """From each VTEP's network to each other VTEP, DF set: 1600 bytes pass, or the hop that
+    stops them is named with its MTU (from the router's ICMP fragmentation-needed)."""
     a, b = subject.split("->")
-    mine, theirs = probe_sites.vmknic(a, "vxlan"), probe_sites.vmknic(b, "vxlan")
-    assert mine is not None and theirs is not None
+    mine = vmknic_with(lab, vmknic_targets, a, "vxlan")[0]
+    theirs = vmknic_with(lab, vmknic_targets, b, "vxlan")[0]
     dst = str(theirs.ip.ip)
-    obs = PathObservation(f"{a}/{mine.name}", f"{b}/{theirs.name}", True, "")
-    try:
-        result = probe_sites.at(a).path_mtu(dst, iface=mine.name, hi=VXLAN_MIN_MTU, lo=1200)
-    except ProbeError as exc:
-        if exc.error_type not in PATH_DOWN:
-            raise  # the harness failed, not the underlay
-        why = diagnose_path(lab, a, mine.port_group, dead_uplinks) or \
-            diagnose_path(lab, b, theirs.port_group, dead_uplinks)
-        if why is None:  # not an MTU question: the overlay tests judge reachability
-            pytest.skip(f"VTEP {obs.source} -> {obs.target} does not answer at any size ({exc})")
-        incident, cause = why
-        assert_no_findings([path_finding(obs, incident, "vtep-path",
-                                         f"VTEP {obs.source} cannot reach {obs.target}",
-                                         cause=cause, fix="restore the underlay path")])
+    _switch, vlan = probe_sites.port_group(a, mine.port_group)
+    echo = probe_sites.echo(a, mine.port_group, dst, count=3)
+    obs = PathObservation(f"{a} probe ({mine.port_group}, VLAN {vlan})", theirs.subject, True,
+                          "", evidence=echo_evidence(echo))
+    if echo.answered < echo.sent or not echo.sent:
+        incident, cause, more = explain_down_path(
+            lab, source_host=a, target=theirs, vlan=vlan, answers=answers_of(echo),
+            host_vmknics=[t for (h, _), t in vmknic_targets.items() if h == b],
+            dead=dead_uplinks, unknown="F02")
+        assert_no_findings([path_finding(
+            PathObservation(obs.source, obs.target, False, "no answer",
+                            {**obs.evidence, **more}),
+            incident, "vtep-path", f"VTEP {theirs.subject} does not answer {a}'s VTEP network "
+            f"({echo.answered} of {echo.sent} echoes)", cause=cause,
+            fix="restore the underlay path", subject=mine.subject)])
         return
+    result = probe_sites.path_mtu(a, mine.port_group, dst, hi=VXLAN_MIN_MTU)
     findings: list[Finding] = []
     if result.path_mtu < VXLAN_MIN_MTU:
         hop = result.limiting_hop
-        obs = PathObservation(obs.source, obs.target, False, result.method, evidence={
+        obs = PathObservation(mine.subject, theirs.subject, False, result.method, evidence={
             "path_mtu": result.path_mtu, "method": result.method,
             "size_probes": result.size_probes, "icmp_answered": result.icmp_answered,
+            "lost": sum(1 for p in result.probes if p.outcome == "timeout"),
+            "probes": [p.to_dict() for p in result.probes],
             "trace": [{"ttl": h.ttl, "address": h.address} for h in result.trace]})
         findings.append(mtu_finding(obs, result.path_mtu, VXLAN_MIN_MTU,
                                     hop.address if hop else None, hop.mtu if hop else None,
@@ -80,7 +100,7 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: SimProbeSites,
 
 @pytest.mark.incident("F03")
 @pytest.mark.per_subject("overlay_paths")
-def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: SimProbeSites,
+def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: ProbeSites,
                                               dead_uplinks: set[UplinkKey], subject: str) -> None:
     """Echoes between overlay VMs (same segment, through the DLR, out through the ESG) are each
     answered exactly once."""
@@ -128,7 +148,8 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: SimProbeSit
             legs.append((edge[0], "vxlan"))
         why = None
         for host, service in legs:
-            vtep = probe_sites.vmknic(host, service)
+            vtep = next((v for v in lab.hosts[host].vmknics.values() if service in v.services),
+                        None)
             why = why or (diagnose_path(lab, host, vtep.port_group, dead_uplinks)
                           if vtep else None)
         if why is None and dst_name not in lab.vms and edge is not None:

@@ -127,9 +127,13 @@ def test_status_lists_namespaces_daemons_and_endpoints(sim: SimState) -> None:
     assert all(d["running"] for d in info["daemons"])
     assert info["endpoints"][0] == {"name": "opnsense01", "kind": "ssh",
                                     "ns": ns("opnsense01"), "ip": "198.19.255.2", "port": 22}
-    assert [(e["name"], e["kind"], e["ip"]) for e in info["endpoints"][1:]] == [
+    assert [(e["name"], e["kind"], e["ip"]) for e in info["endpoints"][1:5]] == [
         ("vcenter", "vcenter", "198.19.255.10"), ("srv-esx01", "bmc", "198.19.255.21"),
         ("srv-esx02", "bmc", "198.19.255.22"), ("srv-esx03", "bmc", "198.19.255.23")]
+    # each host's probe VM and each VM: sshd on the management network
+    ssh = {e["name"]: e["ip"] for e in info["endpoints"] if e["kind"] == "ssh"}
+    assert {"probe-esx01", "probe-esx02", "probe-esx03", "web01", "nlb02"} <= set(ssh)
+    assert all(ip.startswith("198.19.255.") for ip in ssh.values())
     # how to log in, so other tools can be pointed at the sim (its credentials are public)
     assert info["access"]["vcenter"]["password"] == "lh-sim-Vcenter1!"
     assert info["access"]["srv-esx03"]["username"] == "Administrator"

@@ -70,13 +70,14 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     assert summary["scenarios"] == [scenario]
     if scenario == "F05":  # exactly the affected host
         assert {f["subject"] for f in findings} == {"esx02"}
-    if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire
+    if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, and
+        # the iSCSI path whose only uplink is on the dead 530SFP+ (vmk3: uplink2 = vmnic7)
         assert {f["subject"] for f in findings} == {
             "srv-esx03/flexlom/port1", "srv-esx03/flexlom/port2", "srv-esx03/pcie1/port1",
-            "srv-esx03/pcie1/port2", "esx03/vmnic6", "esx03/vmnic7"}
-    if scenario == "F12":  # the finding names the interface vMotion traffic actually left by
-        egress = {f["evidence"]["route_iface"] for f in findings
-                  if "route_iface" in f["evidence"]}  # the wire's findings (vCenter's lack it)
+            "srv-esx03/pcie1/port2", "esx03/vmnic6", "esx03/vmnic7", "esx03/vmk3"}
+    if scenario == "F12":  # the wire names the vmknic the answers actually left by
+        egress = {f["evidence"]["egress_vmknic"] for f in findings
+                  if "egress_vmknic" in f["evidence"]}  # the wire's findings (vCenter's lack it)
         assert egress == {"vmk0"}
         assert {f["subject"] for f in findings} == {"esx01/vmk1", "esx02/vmk1", "esx03/vmk1"}
     if scenario == "F02":  # the hop is named with its MTU from the router's ICMP

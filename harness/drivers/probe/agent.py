@@ -8,7 +8,9 @@ Protocol (one JSON object per line, both directions):
                                                "detail": {...}}}
 
 Ops: `ping`, `interfaces`, `scapy_routes`, `capture_start`, `capture_stop`, `arp`, `echo`,
-`path_mtu`, `neighbours`, `beacon`, `send_frames`, `egress_path`, `overlay_ping`, `shutdown`.
+`path_mtu`, `neighbours`, `beacon`, `send_frames`, `egress_path`, `overlay_ping`,
+`trunk_echo`, `trunk_path_mtu` (from a probe VM's trunk NIC, see `harness.probes.trunk`),
+`shutdown`.
 
 The safety policy (allowed interface globs, allowed destination prefixes) is fixed at start;
 requests outside it fail with type "PolicyError". Requests are served one at a time per agent
@@ -37,7 +39,7 @@ from typing import IO, Any
 
 from harness.probes import beacon as beacon_probe
 from harness.probes import capture as capture_probe
-from harness.probes import cdp_lldp, echo, flood, frames, mtu, path, vxlan
+from harness.probes import cdp_lldp, echo, flood, frames, mtu, path, trunk, vxlan
 from harness.probes.errors import BadRequest, ProbeFailure
 from harness.probes.link import LinkContext, open_tap, unique
 from harness.probes.policy import Policy
@@ -158,7 +160,8 @@ class Agent:
             "capture_stop": self._capture_stop, "arp": self._arp, "echo": self._echo,
             "path_mtu": self._path_mtu, "neighbours": self._neighbours, "beacon": self._beacon,
             "send_frames": self._send_frames, "egress_path": self._egress_path,
-            "overlay_ping": self._overlay_ping, "shutdown": self._shutdown,
+            "overlay_ping": self._overlay_ping, "trunk_echo": self._trunk_echo,
+            "trunk_path_mtu": self._trunk_path_mtu, "shutdown": self._shutdown,
         }
 
     # -- protocol ----------------------------------------------------------------------------
@@ -333,7 +336,8 @@ class Agent:
             raise BadRequest("send_frames: payload_hex is not hex", arg="payload_hex") from None
         kw = {"ethertype": a.integer("ethertype", flood.DEFAULT_ETHERTYPE), "payload": payload,
               "src_mac": a.text("src_mac", None), "ip_dst": a.text("ip_dst", None),
-              "udp_port": a.integer("udp_port", None), "interval": a.number("interval", 0.0)}
+              "udp_port": a.integer("udp_port", None), "interval": a.number("interval", 0.0),
+              "vlan": a.integer("vlan", None)}
         a.finish()
         return flood.send_frames(self.ctx, iface, dst_mac, count, **kw).to_dict()
 
@@ -350,6 +354,31 @@ class Agent:
               "iface": a.text("iface", None)}
         a.finish()
         return vxlan.overlay_ping(self.ctx, dst, **kw).to_dict()
+
+
+    def _trunk_identity(self, a: Args) -> dict[str, Any]:
+        """The arguments every trunk op shares: where it sends from and what it watches."""
+        return {"iface": a.text("iface"), "vlan": a.integer("vlan", None), "src": a.text("src"),
+                "dst": a.text("dst"), "gateway": a.text("gateway", None),
+                "mac": a.text("mac", None), "watch": a.texts("watch")}
+
+    def _trunk_echo(self, a: Args) -> dict[str, Any]:
+        kw = self._trunk_identity(a)
+        kw.update(size=a.integer("size", 64), dont_fragment=a.flag("dont_fragment", True),
+                  count=a.integer("count", 3), interval=a.number("interval", 0.02),
+                  timeout=a.number("timeout", 1.0), window=a.number("window", 0.2),
+                  next_hop_mac=a.text("next_hop_mac", None))
+        a.finish()
+        return trunk.trunk_echo(self.ctx, **kw).to_dict()
+
+    def _trunk_path_mtu(self, a: Args) -> dict[str, Any]:
+        kw = self._trunk_identity(a)
+        kw.update(hi=a.integer("hi", None), lo=a.integer("lo", 1200),
+                  timeout=a.number("timeout", 0.5),
+                  search_timeout=a.number("search_timeout", 0.15),
+                  max_hops=a.integer("max_hops", 16), trace=a.text("trace", "auto"))
+        a.finish()
+        return trunk.trunk_path_mtu(self.ctx, **kw).to_dict()
 
 
 def policy_arguments(parser: argparse.ArgumentParser) -> None:

@@ -37,6 +37,7 @@ from harness.probes.flood import DEFAULT_ETHERTYPE, SendResult
 from harness.probes.link import ArpResult, InterfaceInfo
 from harness.probes.mtu import PathMtuResult
 from harness.probes.path import EgressResult
+from harness.probes.trunk import TrunkEcho
 from harness.probes.vxlan import OverlayPingResult
 
 from .agent import AgentInfo
@@ -212,11 +213,12 @@ class AgentClient:
     def send_frames(self, iface: str, dst_mac: str, count: int, *,
                     ethertype: int = DEFAULT_ETHERTYPE, payload: bytes | None = None,
                     src_mac: str | None = None, ip_dst: str | None = None,
-                    udp_port: int | None = None, interval: float = 0.0) -> SendResult:
+                    udp_port: int | None = None, interval: float = 0.0,
+                    vlan: int | None = None) -> SendResult:
         return SendResult.from_dict(self._probe(
             "send_frames", count * interval, iface=iface, dst_mac=dst_mac, count=count,
             ethertype=ethertype, payload_hex=payload.hex() if payload else None,
-            src_mac=src_mac, ip_dst=ip_dst, udp_port=udp_port, interval=interval))
+            src_mac=src_mac, ip_dst=ip_dst, udp_port=udp_port, interval=interval, vlan=vlan))
 
     def egress_path(self, dst: str, *, candidates: str = "vmk*",
                     timeout: float = 0.5) -> EgressResult:
@@ -229,6 +231,32 @@ class AgentClient:
         return OverlayPingResult.from_dict(self._probe(
             "overlay_ping", count * interval + window, dst=dst, count=count, interval=interval,
             window=window, size=size, iface=iface))
+
+    # -- from a probe VM's trunk NIC (harness.probes.trunk) -----------------------------------
+    def trunk_echo(self, iface: str, vlan: int | None, src: str, dst: str, *,
+                   gateway: str | None = None, mac: str | None = None, size: int = 64,
+                   dont_fragment: bool = True, count: int = 3, interval: float = 0.02,
+                   timeout: float = 1.0, window: float = 0.2, watch: Sequence[str] = (),
+                   next_hop_mac: str | None = None) -> TrunkEcho:
+        """Echoes from identity `src` (ADDRESS/PREFIX) on `vlan` of trunk `iface`, watching
+        `watch` too (see `harness.probes.trunk.trunk_echo`)."""
+        budget = 3 * 0.3 + count * interval + timeout + window
+        return TrunkEcho.from_dict(self._probe(
+            "trunk_echo", budget, iface=iface, vlan=vlan, src=src, dst=dst, gateway=gateway,
+            mac=mac, size=size, dont_fragment=dont_fragment, count=count, interval=interval,
+            timeout=timeout, window=window, watch=list(watch), next_hop_mac=next_hop_mac))
+
+    def trunk_path_mtu(self, iface: str, vlan: int | None, src: str, dst: str, *,
+                       gateway: str | None = None, mac: str | None = None,
+                       hi: int | None = None, lo: int = 1200, timeout: float = 0.5,
+                       search_timeout: float = 0.15, max_hops: int = 16, trace: str = "auto",
+                       watch: Sequence[str] = ()) -> PathMtuResult:
+        """Largest DF packet from a trunk identity to `dst`, and the hop that limits it."""
+        budget = 3 * 0.3 + 12 * timeout + 30 * search_timeout
+        return PathMtuResult.from_dict(self._probe(
+            "trunk_path_mtu", budget, iface=iface, vlan=vlan, src=src, dst=dst,
+            gateway=gateway, mac=mac, hi=hi, lo=lo, timeout=timeout,
+            search_timeout=search_timeout, max_hops=max_hops, trace=trace, watch=list(watch)))
 
     def _probe(self, op: str, expected: float, **args: Any) -> dict[str, Any]:
         """Call with a deadline derived from the probe's own timeouts, never shorter than the

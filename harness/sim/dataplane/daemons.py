@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.sim.dataplane.plan import DataplanePlan, LldpPlan, TeamPlan
+from harness.sim.dataplane.plan import DataplanePlan, HostProbePlan, LldpPlan, TeamPlan
 
 LLDP_TX_INTERVAL = 1  # seconds; CDP/LLDP timeouts in the harness wait 1 s + 2 intervals
 
@@ -115,12 +115,17 @@ def start_sshd(ns: str, address: str, port: int, ssh_dir: Path, run_dir: Path) -
     return _spawn(name, ns, ["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)], run_dir)
 
 
-def start_teaming(ns: str, teams: list[TeamPlan], run_dir: Path) -> DaemonRecord:
+def start_teaming(ns: str, teams: list[TeamPlan], run_dir: Path,
+                  probe: HostProbePlan | None = None) -> DaemonRecord:
+    """The host's vSwitch controller: its teams, and the relays of its probe VM's ports."""
     name = f"teaming-{ns}"
     config = run_dir / f"{name}.json"
+    ports = ([(t.port, t.vlans) for t in probe.trunks] + [(p.port, p.vlans) for p in probe.pinned]
+             if probe else [])
+    relays = [{"port": port, "vlans": [list(v) for v in vlans]} for port, vlans in ports]
     config.write_text(json.dumps({"interval_ms": 100, "teams": [
         {**asdict(t), "uplinks": [asdict(u) for u in t.uplinks], "macs": list(t.macs)}
-        for t in teams]}), encoding="utf-8")
+        for t in teams], "relays": relays}), encoding="utf-8")
     status = run_dir / f"{name}.status.json"
     return _spawn(name, ns, [sys.executable, "-m", "harness.sim.dataplane.teaming",
                              str(config), str(status)], run_dir)
@@ -134,9 +139,11 @@ def start_all(plan: DataplanePlan, run_dir: Path, ssh_dir: Path) -> list[DaemonR
     """Start every daemon of the plan; returns their records (stop them with `stop_all`)."""
     records: list[DaemonRecord] = []
     try:
+        probes = {p.host: p for p in plan.host_probes}
         for ns, teams in plan.teams.items():
-            if teams:
-                records.append(start_teaming(ns, teams, run_dir))
+            probe = next((p for p in probes.values() if plan.ns(p.host) == ns), None)
+            if teams or probe is not None:
+                records.append(start_teaming(ns, teams, run_dir, probe))
         for spec in plan.lldp:
             records.append(start_lldpd(spec, run_dir))
         for ep in plan.endpoints:

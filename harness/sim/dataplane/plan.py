@@ -10,13 +10,18 @@ How lab elements map (see ARCHITECTURE.md, "The simulated lab"):
 - on a host, one bridge per port group joins its uplinks' VLAN links, vmknic ports and VM vNICs;
   the teaming controller lets one uplink forward and blocks the rest (nftables, before learning);
 - on a switch, one bridge per VLAN joins the VLAN links of every port that carries it;
-- TCP/IP stacks other than `default` are policy-routing tables selected by the vmknic's address.
+- TCP/IP stacks other than `default` are policy-routing tables selected by the vmknic's address;
+- a probe VM per host, shaped as engineers build them on real labs: sshd on the management
+  network, one trunk NIC into each virtual switch of its host carrying every VLAN tagged, and
+  one NIC pinned to each cabled uplink. The kernel has no 802.1Q devices, so the host's vSwitch
+  controller tags and untags for these ports (`TrunkPlan`, `PinnedPlan`); VMs get a management
+  NIC with sshd too, so the whole lab can be reached the way a real one is.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Literal
@@ -27,13 +32,14 @@ from harness.lab.views import host_port_groups
 from harness.sim.dataplane import names
 from harness.sim.errors import SimError
 
-Role = Literal["host", "switch", "router", "vm", "edge", "mgmt", "client"]
+Role = Literal["host", "switch", "router", "vm", "edge", "mgmt", "client", "probe"]
 STACK_TABLES = {"vmotion": 101, "vxlan": 102, "provisioning": 103}
 MGMT_SUBNET = IPv4Network("198.19.255.0/24")
 HARNESS_MGMT_IP = IPv4Interface("198.19.255.1/24")
 SIM_SPACE = IPv4Network("198.18.0.0/15")
 VXLAN_PORT = 4789
 BEACON_ETHERTYPE = 0x8922  # ESXi's beacon frames
+PROBE_MTU = 9000  # probe VM NICs carry the largest frames any lab port group does
 
 
 class PlanError(SimError):
@@ -184,6 +190,52 @@ class ProbeClient:
 
 
 @dataclass(frozen=True)
+class TrunkPlan:
+    """A probe VM's trunk NIC into one virtual switch of its host. The host's vSwitch controller
+    relays it: a frame tagged V on `port` leaves untagged on V's link into that VLAN's
+    port-group bridge, and what the bridge sends there comes back tagged V."""
+
+    switch: str  # vSwitch0, dvs-lab
+    probe_iface: str  # tr0, in the probe VM
+    port: str  # pt0, the host side of the trunk cable
+    vlans: tuple[tuple[int, str], ...]  # VLAN -> host-side link into the bridge (pt0.20)
+
+
+@dataclass(frozen=True)
+class PinnedPlan:
+    """A probe VM NIC pinned to one uplink: its VLANs go straight out of (and come straight in
+    from) that vmnic's VLAN links, whatever the teams' failover order says."""
+
+    vmnic: str
+    probe_iface: str  # up-vmnic4
+    port: str  # pu-vmnic4
+    vlans: tuple[tuple[int, str], ...]  # VLAN -> vmnic4.20
+
+
+@dataclass(frozen=True)
+class HostProbePlan:
+    """One host's probe VM: where it is reached, its NICs, and the address it may use on each
+    lab network."""
+
+    host: str
+    ns: str
+    mgmt_ip: IPv4Address
+    trunks: tuple[TrunkPlan, ...]
+    pinned: tuple[PinnedPlan, ...]
+    addresses: tuple[tuple[str, IPv4Interface], ...]  # lab network -> address
+
+
+@dataclass(frozen=True)
+class VmAccessPlan:
+    """A lab VM reached over SSH on its management NIC; its lab NICs by label."""
+
+    vm: str
+    ns: str
+    mgmt_ip: IPv4Address
+    interfaces: tuple[tuple[str, str], ...]  # ethernet0 -> eth0
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """Something reachable on the management network from the harness."""
 
@@ -216,6 +268,8 @@ class DataplanePlan:
     ports: dict[str, PortLinks] = field(default_factory=dict)
     vm_ifaces: dict[str, GuestInterface] = field(default_factory=dict)  # "vm/ethernet0"
     clients: dict[str, ProbeClient] = field(default_factory=dict)  # NLB cluster -> client
+    host_probes: list[HostProbePlan] = field(default_factory=list)
+    vm_access: list[VmAccessPlan] = field(default_factory=list)
 
     def ns(self, element: str) -> str:
         return names.netns(self.lab, element)
@@ -307,6 +361,7 @@ class _Planner:
         self.mgmt_network()
         self.vms_and_edges()
         self.prune_unused_port_groups()
+        self.probes()
         self.clients()
         return self.plan
 
@@ -733,6 +788,94 @@ class _Planner:
         raise PlanError(f"{host} has no port group on VLAN {vlan} (network {network}) for an "
                         "NSX edge uplink")
 
+    # -- probe VMs and SSH to VMs -----------------------------------------------------------
+    def _mgmt_addresses(self) -> Iterator[IPv4Address]:
+        """Free management addresses, from .64 up (inventory endpoints live below)."""
+        taken = {e.ip for e in self.plan.endpoints} | {HARNESS_MGMT_IP.ip}
+        for host_ip in list(MGMT_SUBNET.hosts())[63:]:
+            if host_ip not in taken:
+                yield host_ip
+
+    def _mgmt_nic(self, ns: str, element: str, ip: IPv4Address, mgmt_ns: str) -> None:
+        port = names.short(f"m-{element}", 15)
+        self.veth(VethEnd(ns, "mgmt0", mac=stable_mac(element, "mgmt0", oui="local")),
+                  VethEnd(mgmt_ns, port), "mgmt")
+        self.plan.addresses.append(Address(ns, "mgmt0",
+                                           IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
+        self.plan.endpoints.append(Endpoint(element, "ssh", ns, ip, 22))
+        self._add_member(mgmt_ns, "mgmt0", port)
+
+    def probes(self) -> None:
+        """A probe VM per host (trunks, pinned uplinks, an address per lab network) and a
+        management NIC with sshd on every VM, after the port groups are final."""
+        mgmt_ns = self.plan.ns("mgmt")
+        free_mgmt = self._mgmt_addresses()
+        used = self._used_addresses()
+        free: dict[str, Iterator[IPv4Address]] = {
+            name: (a for a in reversed(list(net.subnet.hosts())) if a not in used)
+            for name, net in self.lab.networks.items()}
+        for hname in self.lab.hosts:
+            element = f"probe-{hname}"
+            ns = self.add_ns(element, "probe", QUIET_SYSCTLS)
+            hns = self.plan.ns(hname)
+            self._mgmt_nic(ns, element, next(free_mgmt), mgmt_ns)
+            trunks = self._trunks(hname, ns, hns)
+            pinned = self._pinned(hname, ns, hns)
+            addresses = tuple(
+                (name, IPv4Interface(f"{next(free[name])}/{net.subnet.prefixlen}"))
+                for name, net in self.lab.networks.items())
+            self.plan.host_probes.append(HostProbePlan(hname, ns, self.plan.endpoints[-1].ip,
+                                                       trunks, pinned, addresses))
+        for vname, vm in self.lab.vms.items():
+            ns = self.plan.ns(vname)
+            self._mgmt_nic(ns, vname, next(free_mgmt), mgmt_ns)
+            interfaces = tuple((label, self.plan.vm_ifaces[f"{vname}/{label}"].iface)
+                               for label in vm.nics)
+            self.plan.vm_access.append(VmAccessPlan(vname, ns, self.plan.endpoints[-1].ip,
+                                                    interfaces))
+
+    def _trunks(self, host: str, ns: str, hns: str) -> tuple[TrunkPlan, ...]:
+        """One trunk per virtual switch of the host; each VLAN enters the first surviving
+        port-group bridge of that switch on that VLAN (port groups on one VLAN are one layer-2
+        domain on a real switch; the others are reached through the physical network)."""
+        bridges = {(b.ns, b.name) for b in self.plan.bridges}
+        by_switch: dict[str, dict[int, str]] = {}
+        for pg in host_port_groups(self.lab, host).values():
+            bridge = self._pg_bridges.get(host, {}).get(pg.name)
+            if bridge is None or (hns, bridge) not in bridges or not 0 < pg.vlan < 4095:
+                continue
+            by_switch.setdefault(pg.switch, {}).setdefault(pg.vlan, bridge)
+        out: list[TrunkPlan] = []
+        for i, (switch, vlans) in enumerate(sorted(by_switch.items())):
+            probe_if, port = f"tr{i}", f"pt{i}"
+            self.veth(VethEnd(ns, probe_if, PROBE_MTU, mac=stable_mac(host, "probe", probe_if)),
+                      VethEnd(hns, port, PROBE_MTU), "port")
+            links: list[tuple[int, str]] = []
+            for vlan, bridge in sorted(vlans.items()):
+                link, member = f"{port}.{vlan}", f"pb{i}.{vlan}"
+                self.veth(VethEnd(hns, link, PROBE_MTU), VethEnd(hns, member, PROBE_MTU), "port")
+                self._add_member(hns, bridge, member)
+                links.append((vlan, link))
+            out.append(TrunkPlan(switch, probe_if, port, tuple(links)))
+        return tuple(out)
+
+    def _pinned(self, host: str, ns: str, hns: str) -> tuple[PinnedPlan, ...]:
+        out: list[PinnedPlan] = []
+        for vmnic in sorted({v for (h, v) in self.host_vmnic_peer if h == host},
+                            key=lambda v: int(v[5:])):
+            links: dict[int, str] = {}
+            for ifname in self.plan.ports.get(f"{host}/{vmnic}", PortLinks(hns, ())).ifaces:
+                vlan = _vlan_of_sublink(ifname)
+                if vlan is not None:
+                    links.setdefault(vlan, ifname)  # one link per VLAN: no doubled frames
+            if not links:
+                continue
+            probe_if, port = f"up-{vmnic}", f"pu-{vmnic}"
+            self.veth(VethEnd(ns, probe_if, PROBE_MTU, mac=stable_mac(host, "probe", probe_if)),
+                      VethEnd(hns, port, PROBE_MTU), "port")
+            out.append(PinnedPlan(vmnic, probe_if, port, tuple(sorted(links.items()))))
+        return tuple(out)
+
     def clients(self) -> None:
         """Sim-only probe clients: one per network that has an NLB VIP, on the last switch, so
         frames to the cluster MAC cross the physical network as a real client's would."""
@@ -767,7 +910,15 @@ class _Planner:
         used = {a.ip.ip for a in self.plan.addresses}
         used |= {c.vip for c in self.lab.nlb_clusters.values()}
         used |= {n.gateway for n in self.lab.networks.values() if n.gateway}
+        used |= {ip.ip for probe in self.plan.host_probes for _, ip in probe.addresses}
         return used
+
+
+def _vlan_of_sublink(ifname: str) -> int | None:
+    """`vmnic4.20` and `vmnic4.20b` -> 20; the cable itself -> None."""
+    if "." not in ifname:
+        return None
+    return int(ifname.split(".", 1)[1].rstrip("abcdefghij"))
 
 
 def plan_dataplane(lab: Lab, inventory: Inventory | None = None) -> DataplanePlan:

@@ -17,6 +17,9 @@ uplink forwards, the way ESXi's failover order does:
   RARP per MAC behind the port group goes out of the new uplink (also once at start, as ESXi
   announces a port when it connects).
 
+The same process relays the host's probe-VM ports (trunks and pinned uplinks, `relay.py`): it is
+the host's vSwitch in userspace, one process per host.
+
 Runs as `ip netns exec NS python -m harness.sim.dataplane.teaming CONFIG STATUS` (stdlib only,
 so it starts fast); writes its state to STATUS as JSON whenever it changes.
 """
@@ -35,6 +38,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.sim.dataplane.relay import Relay
 
 ETH_P_ALL = 0x0003
 BEACON_TYPE = 0x8922
@@ -100,6 +105,9 @@ class Controller:
                                    t["failure_detection"], t["notify_switches"], t["failback"],
                                    list(t["macs"]), uplinks))
         self.by_fd = {u.sock.fileno(): (t, j) for t in self.teams for j, u in enumerate(t.uplinks)}
+        self.relays = [Relay(r["port"], [(int(v), str(link)) for v, link in r["vlans"]])
+                       for r in config.get("relays", [])]
+        self.relay_fds = {fd: relay for relay in self.relays for fd in relay.fds}
         self.running = True
 
     @staticmethod
@@ -184,6 +192,8 @@ class Controller:
                 }
                 for t in self.teams
             },
+            "relays": {r.port: {"vlans": sorted(r.links), "relayed": r.relayed}
+                       for r in self.relays},
         }
         tmp = self.status_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -197,7 +207,7 @@ class Controller:
 
     def receive(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        fds = list(self.by_fd)
+        fds = [*self.by_fd, *self.relay_fds]
         while self.running:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -208,6 +218,9 @@ class Controller:
                 continue
             now = time.monotonic()
             for fd in ready:
+                if fd in self.relay_fds:
+                    self.relay_fds[fd].handle(fd)
+                    continue
                 team, j = self.by_fd[fd]
                 sock = team.uplinks[j].sock
                 while True:
