@@ -262,6 +262,9 @@ def _print_summary(summary: RunSummary, report_dir: Path) -> None:
     if findings:
         out.print(f"[bold]{len(findings)} finding(s)[/]")
         _print_findings(findings)
+    for e in summary.unreachable():
+        out.print(f"[bold red]unreachable[/] {e.kind} {escape(e.name)} ({escape(e.address)}): "
+                  f"{escape(e.reason or '')}")
     c = summary.counts()
     verdict = "[bold red]FAILED[/]" if summary.failed else "[bold green]PASSED[/]"
     out.print(f"{verdict}: {c['passed']} passed, {c['failed']} failed, {c['errors']} errors, "
@@ -343,6 +346,8 @@ def run(
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         err.print("no test selected", style="yellow")
         raise typer.Exit(ExitCode.NO_TESTS)
+    if summary.unreachable():
+        raise typer.Exit(ExitCode.UNREACHABLE)
     if summary.failed or code != pytest.ExitCode.OK:
         raise typer.Exit(ExitCode.FAILED)
 
@@ -425,6 +430,36 @@ def sim_status(
             out.print(f"fault {escape(f)}")
     if not info.get("running"):
         raise typer.Exit(ExitCode.FAILED)
+
+
+@sim_app.command("inventory")
+def sim_inventory(
+    lab: Annotated[Path | None, typer.Option(help="lab file [default: labs/sim.yaml]")] = None,
+    output: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """Print a `backend: real` inventory for the running simulated lab: it reaches the sim
+    only the way a real lab is reached (vCenter SOAP, iLO HTTPS, SSH to the router, the probe
+    VMs and the VMs), so a run with it must give the same verdicts as the sim backend."""
+    from ruamel.yaml import YAML
+
+    from harness.sim.realinventory import real_inventory
+
+    model = load_lab(lab or DEFAULT_LAB)
+    state = lifecycle.load_state(model.name)
+    if state is None:
+        raise SimError(f"lab {model.name} is not up: run labharness sim up first")
+    data = real_inventory(model, state, lifecycle.run_dir(model.name))
+    yaml = YAML()
+    yaml.default_flow_style = False
+    header = (f"# labharness sim inventory: the running simulated lab {model.name}, reached as "
+              "a real lab\n")
+    if output is not None:
+        with output.open("w", encoding="utf-8") as f:
+            f.write(header)
+            yaml.dump(data, f)
+    else:
+        sys.stdout.write(header)
+        yaml.dump(data, sys.stdout)
 
 
 @sim_app.command("scenarios")

@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     OK = 0
     FAILED = 1  # a test failed (the lab differs from its definition), or lint found an error
     BAD_INPUT = 2  # a lab, inventory, bundle or option is invalid: nothing was run
+    UNREACHABLE = 3  # an endpoint the inventory names (vCenter, BMC, SSH, probe) did not answer
     NO_TESTS = 5  # the selection matched no test (pytest's own code)
     INTERRUPTED = 130  # SIGINT/SIGTERM
 
@@ -44,3 +45,16 @@ class InputError(LabharnessError):
 
 class OptionError(InputError):
     """A command-line option (or its environment fallback) that cannot be used as given."""
+
+
+class NotProvided(LabharnessError):
+    """The lab or inventory does not have what a test needs (a probe VM for this host, a BMC
+    for this server). The pytest plugin turns it into a skip that says what to add; anything
+    else a driver raises inside a test is an error of that test, never a skip."""
+
+
+class EndpointUnreachable(LabharnessError):
+    """An endpoint the inventory names did not answer or refused the login: the tests that need
+    it end as errors (no verdict), and the run exits with UNREACHABLE."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.UNREACHABLE

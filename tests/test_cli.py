@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -124,6 +125,51 @@ def test_run_selects_with_k(tmp_path: Path) -> None:
     assert summary["tests"]["total"] == 6
     none = labharness("run", "-k", "no_such_test", "--report-dir", str(report), cwd=tmp_path)
     assert none.returncode == 5 and "no test selected" in none.stderr
+
+
+def _closed_port() -> int:
+    """A local TCP port nothing listens on (connections to it are refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_run_with_unreachable_endpoints_is_an_error_not_a_green_run(tmp_path: Path) -> None:
+    """A nightly run whose vCenter, BMC and router are down must not pass or skip: the tests
+    that need them are errors, the summary names each endpoint and why, and the exit code is
+    3 (unreachable), apart from 1 (the lab differs from its definition)."""
+    port = _closed_port()
+    inv = tmp_path / "down.yaml"
+    inv.write_text(
+        "name: down\nlab: sim\nbackend: real\n"
+        f"vcenter: {{url: 'https://127.0.0.1:{port}/sdk', username: u, password: env:LH_PW}}\n"
+        f"bmcs:\n  srv-esx01: {{url: 'https://127.0.0.1:{port}', username: u, "
+        "password: env:LH_PW}\n"
+        f"ssh:\n  opnsense01: {{host: 127.0.0.1, port: {port}, username: u, "
+        "password: env:LH_PW}\n")
+    report = tmp_path / "r"
+    os.environ["LH_PW"] = "not-used"
+    try:
+        result = labharness("run", "--lab", str(SIM_LAB), "--inventory", str(inv),
+                            "--report-dir", str(report))
+    finally:
+        del os.environ["LH_PW"]
+    assert result.returncode == 3, result.stdout + result.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    down = {(e["kind"], e["name"]) for e in summary["endpoints"] if not e["reachable"]}
+    assert down == {("vcenter", "vcenter"), ("bmc", "srv-esx01"), ("ssh", "opnsense01")}
+    assert all(e["reason"] for e in summary["endpoints"])
+    by_layer: dict[str, set[str]] = {}
+    for r in summary["results"]:
+        by_layer.setdefault(r["layer"], set()).add(r["outcome"])
+    assert by_layer["vsphere"] <= {"errors", "skipped"} and "errors" in by_layer["vsphere"]
+    srv1 = [r for r in summary["results"]
+            if r["layer"] == "server_build" and "srv-esx01" in (r["subject"] or "")
+            and r["outcome"] != "skipped"]
+    assert srv1 and {r["outcome"] for r in srv1} == {"errors"}
+    assert all("unreachable" in r["reason"] for r in srv1)
+    assert summary["tests"]["failed"] == 0  # no verdict was reached on what did not answer
+    assert "unreachable vcenter" in result.stdout and "FAILED" in result.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -214,3 +214,24 @@ def test_design_suite_runs_through_the_plugin(pytester: pytest.Pytester) -> None
                                 "-p", "no:cacheprovider", f"--rootdir={ROOT}")
     result.assert_outcomes(failed=3, passed=98)
     result.stdout.fnmatch_lines(["*test_ntp_servers?esx01?*", "*F05 ntp-off*"])
+
+
+def test_not_provided_skips_and_unreachable_errors(pytester: pytest.Pytester) -> None:
+    """What the inventory does not give is a skip that says what to add; an endpoint that does
+    not answer is an error without a traceback."""
+    pytester.makepyfile("""
+        from harness.errors import EndpointUnreachable, NotProvided
+
+        def test_absent():
+            raise NotProvided("no probe for host esx09: add probes.esx09")
+
+        def test_down():
+            raise EndpointUnreachable("the BMC of srv-esx01 is unreachable: refused")
+    """)
+    result = pytester.runpytest(f"--lab={SIM_LAB}", "-rs")
+    result.assert_outcomes(skipped=1, failed=1)
+    result.stdout.fnmatch_lines(["*the BMC of srv-esx01 is unreachable: refused*",
+                                 "*test_not_provided*.py:3: no probe for host esx09: add "
+                                 "probes.esx09*"])
+    assert "Traceback" not in result.stdout.str()
+    assert "During handling" not in result.stdout.str()

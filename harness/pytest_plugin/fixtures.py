@@ -19,10 +19,12 @@ from harness.checks.catalog import CHECKS_BY_NAME, run_design_checks
 from harness.checks.finding import Finding
 from harness.checks.intent import view_from_lab
 from harness.checks.view import DesignView
+from harness.errors import EndpointUnreachable
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
 from harness.lab.reference import Reference, shipped_reference
 from harness.lab.views import expected_neighbours
+from harness.pytest_plugin.endpoints import endpoints, reached, unreachable
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -30,6 +32,7 @@ from harness.pytest_plugin.state import (
     KEEP_SIM_KEY,
     LAB_KEY,
     SCENARIOS_KEY,
+    EndpointStatus,
 )
 
 if TYPE_CHECKING:
@@ -121,7 +124,7 @@ def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
         state = lifecycle.up(lab, inventory.inventory, [SCENARIOS[s] for s in wanted],
                              base_dir=inventory.base_dir)
     except SimError as exc:
-        pytest.skip(f"the simulated lab could not be built: {exc}")
+        pytest.fail(f"the simulated lab could not be built: {exc}", pytrace=False)
     try:
         yield state
     finally:
@@ -146,6 +149,12 @@ def probe_sites(lab: Lab, inventory: LoadedInventory, backend: Backend,
         sites = sim_probe_sites(lab, request.getfixturevalue("sim_state"))
     else:
         sites = from_inventory(lab, inventory.inventory.probes, inventory.base_dir)
+        for name, site in inventory.inventory.probes.items():
+            if name in sites.failed:
+                endpoints(request.config).record(EndpointStatus(
+                    "probe", name, site.ssh.host, False, sites.failed[name]))
+            elif name in sites.agents:
+                reached(request.config, "probe", name, site.ssh.host)
     try:
         yield sites
     finally:
@@ -208,7 +217,8 @@ def router_hosts(lab: Lab, inventory: LoadedInventory, backend: Backend,
             try:
                 client = connect(endpoint, inventory.base_dir)
             except SshError as exc:
-                pytest.skip(f"router {name} unreachable over SSH: {exc}")
+                unreachable(request.config, "ssh", name, endpoint.host, str(exc))
+            reached(request.config, "ssh", name, endpoint.host)
             clients.append(client)
             hosts[name] = testinfra_host(client, name)
         yield hosts
@@ -237,11 +247,13 @@ class BmcSessions(Mapping[str, "RedfishBmc"]):
         self._sessions[server] = bmc
 
     def session(self, server: str) -> RedfishBmc:
-        """The server's session, or a skip that says why there is none."""
+        """The server's session; an error when its BMC could not be reached, a skip that says
+        what to add when the inventory has none."""
         if server in self:
             return self[server]
         if server in self.unreachable:
-            pytest.skip(f"BMC of {server}: {self.unreachable[server]}")
+            raise EndpointUnreachable(f"the BMC of {server} is unreachable: "
+                                      f"{self.unreachable[server]}")
         pytest.skip(f"the inventory has no BMC for server {server}: add bmcs.{server} (url, "
                     "username, password as env:NAME or file:PATH, verify_tls)")
 
@@ -250,14 +262,15 @@ class BmcSessions(Mapping[str, "RedfishBmc"]):
 def bmcs(lab: Lab, inventory: LoadedInventory, backend: Backend,
          request: pytest.FixtureRequest) -> Iterator[BmcSessions]:
     """A logged-in Redfish session per BMC of the inventory (server name -> RedfishBmc), logged
-    out at the end of the session. A BMC that cannot be reached is skipped with the reason."""
+    out at the end of the session. A BMC that cannot be reached is an error of the tests that
+    need it, and the run's summary names it."""
     from harness.drivers.redfish import RedfishBmc, RedfishError
 
     reason = backend.why_not("redfish")
     if reason is not None:
         pytest.skip(f"needs redfish: {reason}")
-    endpoints = inventory.inventory.bmcs
-    if not endpoints:
+    bmc_endpoints = inventory.inventory.bmcs
+    if not bmc_endpoints:
         pytest.skip(f"inventory {inventory.inventory.name} has no `bmcs`: add each server's "
                     "iLO (url, username, password as env:NAME or file:PATH, verify_tls) to "
                     "read and configure it over Redfish")
@@ -266,20 +279,24 @@ def bmcs(lab: Lab, inventory: LoadedInventory, backend: Backend,
 
     def connect(name: str) -> RedfishBmc | str:
         try:
-            bmc = RedfishBmc.from_inventory(name, endpoints[name], inventory.base_dir)
+            bmc = RedfishBmc.from_inventory(name, bmc_endpoints[name], inventory.base_dir)
             bmc.login()
         except RedfishError as exc:
             return str(exc)
         return bmc
 
     sessions = BmcSessions()
-    names = sorted(endpoints)
+    names = sorted(bmc_endpoints)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
         for name, got in zip(names, pool.map(connect, names), strict=True):
+            address = str(bmc_endpoints[name].url)
             if isinstance(got, str):
                 sessions.unreachable[name] = got
+                endpoints(request.config).record(EndpointStatus("bmc", name, address, False,
+                                                                got))
             else:
                 sessions.add(name, got)
+                reached(request.config, "bmc", name, address)
     try:
         yield sessions
     finally:
@@ -309,7 +326,8 @@ def vcenter(lab: Lab, inventory: LoadedInventory, backend: Backend, pytestconfig
             allow_disruptive=(pytestconfig.stash.get(DISRUPTIVE_KEY, False)
                               and lab.disruptive_allowed))
     except VsphereError as exc:
-        pytest.skip(f"vCenter {endpoint.url} unreachable: {exc}")
+        unreachable(request.config, "vcenter", "vcenter", str(endpoint.url), str(exc))
+    reached(request.config, "vcenter", "vcenter", str(endpoint.url))
     try:
         yield driver
     finally:

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from harness.backend import CAPABILITIES
-from harness.errors import LabharnessError
+from harness.errors import EndpointUnreachable, LabharnessError, NotProvided
 from harness.incidents import ID_SPAN, SCENARIO_ALL, find_incident
 from harness.lab.source import InputFileError
 from harness.lab.subjects import SUBJECT_KINDS, subjects_of
 from harness.pytest_plugin.assertions import current_item
+from harness.pytest_plugin.endpoints import endpoints
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
     backend,
     bmcs,
@@ -39,6 +40,7 @@ from harness.pytest_plugin.inputs import resolve_inputs
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
+    ERROR_PROPERTY,
     INCIDENT_PROPERTY,
     INVENTORY_KEY,
     KEEP_SIM_KEY,
@@ -181,11 +183,33 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    """A test that needs what the lab or inventory does not give skips and says what to add;
+    any other labharness error (an endpoint that stopped answering, a probe that broke) is an
+    error of the test, reported apart from failures: the test reached no verdict."""
     token = current_item.set(item)
     try:
         return (yield)
+    except NotProvided as exc:
+        # reported at the test's own location, not here
+        raise pytest.skip.Exception(str(exc), _use_item_location=True) from None
+    except EndpointUnreachable as exc:
+        item.user_properties.append((ERROR_PROPERTY, type(exc).__name__))
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
+    except LabharnessError as exc:
+        item.user_properties.append((ERROR_PROPERTY, type(exc).__name__))
+        raise
     finally:
         current_item.reset(token)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    down = endpoints(config).unreachable()
+    if not down:
+        return
+    terminalreporter.section("labharness: unreachable endpoints", red=True)
+    for status in down:
+        terminalreporter.line(f"{status.kind} {status.name} ({status.address}): {status.reason}",
+                              red=True)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

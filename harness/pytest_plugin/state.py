@@ -1,6 +1,9 @@
-"""Keys of what the plugin keeps in `config.stash`."""
+"""What the plugin keeps in `config.stash`, and its keys."""
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import pytest
 
@@ -8,13 +11,46 @@ from harness.backend import Backend
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
 
+
+@dataclass(frozen=True)
+class EndpointStatus:
+    """One endpoint as the run found it."""
+
+    kind: str  # vcenter | bmc | ssh | probe
+    name: str
+    address: str
+    reachable: bool
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Endpoints:
+    """The endpoints of one session (kept in `config.stash`)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple[str, str], EndpointStatus] = {}
+
+    def record(self, status: EndpointStatus) -> None:
+        self._by_key[(status.kind, status.name)] = status
+
+    def all(self) -> list[EndpointStatus]:
+        return sorted(self._by_key.values(), key=lambda s: (s.kind, s.name))
+
+    def unreachable(self) -> list[EndpointStatus]:
+        return [s for s in self.all() if not s.reachable]
+
+
 LAB_KEY = pytest.StashKey[Lab | None]()
 INVENTORY_KEY = pytest.StashKey[LoadedInventory | None]()
 BACKEND_KEY = pytest.StashKey[Backend]()
 SCENARIOS_KEY = pytest.StashKey[tuple[str, ...]]()
 DISRUPTIVE_KEY = pytest.StashKey[bool]()
 KEEP_SIM_KEY = pytest.StashKey[bool]()
+ENDPOINTS_KEY = pytest.StashKey[Endpoints]()
 
 LAYER_PROPERTY = "labharness.layer"
 INCIDENT_PROPERTY = "labharness.incident"
 SUBJECT_PROPERTY = "labharness.subject"
+ERROR_PROPERTY = "labharness.error"  # a labharness error ended the test: no verdict

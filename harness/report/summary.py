@@ -17,7 +17,14 @@ import pytest
 
 from harness.checks.finding import Finding
 from harness.pytest_plugin.assertions import FINDING_PROPERTY
-from harness.pytest_plugin.state import INCIDENT_PROPERTY, LAYER_PROPERTY, SUBJECT_PROPERTY
+from harness.pytest_plugin.endpoints import endpoints
+from harness.pytest_plugin.state import (
+    ERROR_PROPERTY,
+    INCIDENT_PROPERTY,
+    LAYER_PROPERTY,
+    SUBJECT_PROPERTY,
+    EndpointStatus,
+)
 
 OUTCOMES = ("passed", "failed", "skipped", "errors", "xfailed", "xpassed")
 
@@ -48,6 +55,10 @@ class RunSummary:
     results: dict[str, TestResult] = field(default_factory=dict)
     finished: str | None = None
     notes: list[str] = field(default_factory=list)
+    endpoints: list[EndpointStatus] = field(default_factory=list)
+
+    def unreachable(self) -> list[EndpointStatus]:
+        return [e for e in self.endpoints if not e.reachable]
 
     def counts(self) -> dict[str, int]:
         c = Counter(r.outcome for r in self.results.values())
@@ -56,7 +67,7 @@ class RunSummary:
     @property
     def failed(self) -> bool:
         c = self.counts()
-        return bool(c["failed"] or c["errors"] or c["xpassed"])
+        return bool(c["failed"] or c["errors"] or c["xpassed"] or self.unreachable())
 
     def findings(self) -> list[Finding]:
         seen: set[str] = set()
@@ -93,6 +104,7 @@ class RunSummary:
             "groups": self.groups(),
             "skipped": self.skip_reasons(),
             "notes": self.notes,
+            "endpoints": [e.to_dict() for e in self.endpoints],
             "findings": [f.to_dict() for f in self.findings()],
             "results": [
                 {"test": r.nodeid, "layer": r.layer, "incident": r.incident,
@@ -113,6 +125,15 @@ def _skip_reason(report: pytest.TestReport) -> str | None:
         reason = str(longrepr[2])
         return reason[len("Skipped: "):] if reason.startswith("Skipped: ") else reason
     return None
+
+
+def _error_reason(report: pytest.TestReport) -> str | None:
+    """The message a test that reached no verdict ended with (its last non-empty line)."""
+    lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
+    if not lines:
+        return None
+    last = lines[-1]
+    return last[2:].strip() if last.startswith("E ") else last
 
 
 class SummaryCollector:
@@ -141,12 +162,16 @@ class SummaryCollector:
         if hasattr(report, "wasxfail"):
             result.outcome = "xfailed" if report.skipped else "xpassed"
         elif report.failed:
-            result.outcome = "failed" if report.when == "call" else "errors"
+            no_verdict = any(name == ERROR_PROPERTY for name, _ in report.user_properties)
+            result.outcome = "failed" if report.when == "call" and not no_verdict else "errors"
+            if result.outcome == "errors":
+                result.reason = _error_reason(report)
         elif report.skipped and result.outcome == "passed":
             result.outcome = "skipped"
             result.reason = _skip_reason(report)
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.summary.endpoints = endpoints(session.config).all()
         self.summary.finished = datetime.now(UTC).isoformat(timespec="seconds")
 
 

@@ -73,10 +73,3 @@ def forwarding_uplink(lab: Lab, host: str, port_group: str) -> str | None:
     status = json.loads(path.read_text(encoding="utf-8"))
     team = status["teams"].get(port_group)
     return str(team["forwarding"]) if team and team["forwarding"] else None
-
-
-def switch_fdb(lab: Lab, switch: str) -> list[dict[str, object]]:
-    """A simulated switch's learned MAC table (for the sim's self-tests)."""
-    out = netns.run(["bridge", "-j", "fdb", "show"], ns=names.netns(lab.name, switch)).stdout
-    entries: list[dict[str, object]] = json.loads(out or "[]")
-    return entries

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import NotProvided
 from harness.lab.inventory import ProbeSite, SecretError, resolve_secret
 from harness.lab.model import Lab, Network
 from harness.lab.views import host_port_groups
@@ -33,7 +34,7 @@ from .remote import RemoteAgent, SshTarget
 Silencer = Callable[[str, str], AbstractContextManager[None]]
 
 
-class NoProbeSite(ProbeError):
+class NoProbeSite(ProbeError, NotProvided):
     """The lab element has no probe (the inventory or the sim does not give one): the tests
     that need it skip and say what to add."""
 
