@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import allure
 import pytest
 
 from harness.backend import Backend
@@ -23,6 +25,7 @@ from harness.facts.vsphere import NetworkHintFacts
 from harness.facts.wire import Answer, Heard, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import expected_neighbours, host_port_groups, uplink_carriage
+from harness.probes.evidence import Frame, pcap_bytes
 from harness.probes.trunk import TrunkEcho
 
 T = TypeVar("T")
@@ -33,6 +36,16 @@ def in_parallel(items: Iterable[K], work: Callable[[K], T]) -> dict[K, T]:
     items = list(items)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(items)))) as pool:
         return dict(zip(items, pool.map(work, items), strict=True))
+
+
+def cite_frames(name: str, frames: Iterable[Frame]) -> dict[str, JsonValue]:
+    """Attach the frames a verdict rests on to the test's report as a pcap, and say so in the
+    finding's evidence (the probe kept them, whatever machine it ran on)."""
+    kept = list(frames)
+    if not kept:
+        return {"pcap": None}
+    allure.attach(pcap_bytes(kept), name=name, attachment_type=allure.attachment_type.PCAP)
+    return {"pcap": name, "pcap_frames": len(kept)}
 
 
 def answers_of(echo: TrunkEcho) -> tuple[Answer, ...]:
@@ -102,35 +115,46 @@ def _beacon_targets(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], host
     return out
 
 
+@dataclass(frozen=True)
+class UplinkProbe:
+    """One uplink probed on its own: answered (None: nothing to probe it with), what was
+    tried, and the frames sent and seen."""
+
+    reachable: bool | None
+    evidence: dict[str, JsonValue]
+    frames: list[Frame] = field(default_factory=list)
+
+
 @pytest.fixture(scope="session")
 def uplinks(lab: Lab, probe_sites: ProbeSites,
             vmknic_targets: dict[tuple[str, str], VmknicTarget]
-            ) -> dict[UplinkKey, tuple[bool | None, dict[str, JsonValue]]]:
+            ) -> dict[UplinkKey, UplinkProbe]:
     """Every cabled uplink probed on its own, standby ones included: echoes out of the probe
     VM's NIC pinned to that vmnic, on a VLAN the vmnic carries, to an address on that VLAN."""
     carriage = uplink_carriage(lab)
 
-    def probe(key: UplinkKey) -> tuple[bool | None, dict[str, JsonValue]]:
+    def probe(key: UplinkKey) -> UplinkProbe:
         host, vmnic = key
         vlans = sorted({pg.vlan for pg in host_port_groups(lab, host).values()
                         if vmnic in pg.teaming.uplinks and pg.vlan in carriage.get(host, {})
                         .get(vmnic, [])})
         tried: list[dict[str, Any]] = []
+        frames: list[Frame] = []
         for vlan in vlans:
             for target in _beacon_targets(lab, vmknic_targets, host, vlan)[:2]:
                 echo = probe_sites.uplink_echo(host, vmnic, vlan, target)
                 tried.append({"vlan": vlan, "target": target, "arp_answered": echo.arp_answered,
                               "answered": echo.answered, "sent": echo.sent})
+                frames += echo.frames
                 if echo.arp_answered:
-                    return True, {"probes": tried}
+                    return UplinkProbe(True, {"probes": tried}, frames)
             if len(tried) >= 4:
                 break
-        return (False, {"probes": tried}) if tried else (None, {"probes": []})
+        return UplinkProbe(False if tried else None, {"probes": tried}, frames)
 
     return in_parallel(sorted(expected_neighbours(lab)), probe)
 
 
 @pytest.fixture(scope="session")
-def dead_uplinks(uplinks: dict[UplinkKey, tuple[bool | None, dict[str, JsonValue]]]
-                 ) -> set[UplinkKey]:
-    return {k for k, (ok, _) in uplinks.items() if ok is False}
+def dead_uplinks(uplinks: dict[UplinkKey, UplinkProbe]) -> set[UplinkKey]:
+    return {k for k, probe in uplinks.items() if probe.reachable is False}

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import frames
 from .errors import BadRequest
+from .evidence import Frame, FrameLog, frames_from_wire, frames_to_wire
 from .link import read_ready
 
 DIRECTIONS = ("in", "out", "any")
@@ -69,6 +70,7 @@ class CaptureResult:
     duration_ms: float
     pcap_path: str | None
     frames_written: int
+    frames: list[Frame] = field(default_factory=list)  # the first `keep` matching frames
 
     @property
     def total(self) -> int:
@@ -77,12 +79,13 @@ class CaptureResult:
     def to_dict(self) -> dict[str, Any]:
         return {"capture_id": self.capture_id, "counts": dict(self.counts),
                 "duration_ms": self.duration_ms, "pcap_path": self.pcap_path,
-                "frames_written": self.frames_written}
+                "frames_written": self.frames_written, "frames": frames_to_wire(self.frames)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CaptureResult:
         return cls(str(d["capture_id"]), {str(k): int(v) for k, v in d["counts"].items()},
-                   float(d["duration_ms"]), d.get("pcap_path"), int(d["frames_written"]))
+                   float(d["duration_ms"]), d.get("pcap_path"), int(d["frames_written"]),
+                   frames_from_wire(d.get("frames")))
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Capture:
     flt: CaptureFilter
     pcap_path: str | None = None
     max_frames: int = 10_000
+    log: FrameLog = field(default_factory=lambda: FrameLog(0))
     counts: dict[str, int] = field(default_factory=dict)
     kept: list[tuple[float, bytes]] = field(default_factory=list)
     _started: float = 0.0
@@ -116,6 +120,7 @@ class Capture:
                 self.counts[name] += 1
                 if self.pcap_path is not None and len(self.kept) < self.max_frames:
                     self.kept.append((time.time(), data))
+                self.log.add(name, data, sent=pkttype == frames.PACKET_OUTGOING)
 
     def _run(self) -> None:
         by_fd = {s.fileno(): (name, s) for name, s in self.socks.items()}
@@ -141,7 +146,7 @@ class Capture:
         if self.pcap_path is not None:
             written = write_pcap(self.pcap_path, self.kept)
         return CaptureResult(self.capture_id, dict(self.counts), round(duration, 3),
-                             self.pcap_path, written)
+                             self.pcap_path, written, list(self.log.frames))
 
 
 def write_pcap(path: str, kept: list[tuple[float, bytes]]) -> int:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from . import frames
 from .capture import CaptureResult
 from .errors import BadRequest
+from .evidence import Frame
 from .link import LinkContext
 
 DEFAULT_ETHERTYPE = 0x88B5  # IEEE 802 local experimental: nothing on the path consumes it
@@ -51,6 +52,8 @@ class FloodResult:
     mac: str
     sent: int
     received: dict[str, int]
+    # the first frames each receiver caught (evidence for the report, not in to_dict)
+    frames: dict[str, list[Frame]] = field(default_factory=dict)
 
     @property
     def reached(self) -> list[str]:
@@ -116,14 +119,15 @@ class FloodSender(Protocol):
 
 
 class FloodReceiver(Protocol):
-    def capture_start(self, ifaces: list[str], *, dst_mac: str | None = None) -> str: ...
+    def capture_start(self, ifaces: list[str], *, dst_mac: str | None = None,
+                      keep: int = 0) -> str: ...
 
     def capture_stop(self, capture_id: str) -> CaptureResult: ...
 
 
 def measure_flood(sender_agent: FloodSender, sender_iface: str,
                   receivers: Mapping[str, tuple[FloodReceiver, str]], mac: str, count: int, *,
-                  settle: float = 0.1, vlan: int | None = None) -> FloodResult:
+                  settle: float = 0.1, vlan: int | None = None, keep: int = 8) -> FloodResult:
     """Count, on each receiver, the frames `sender_agent` sends to `mac`.
 
     Captures are armed on every receiver before the first frame leaves and always stopped,
@@ -132,18 +136,20 @@ def measure_flood(sender_agent: FloodSender, sender_iface: str,
     mac = normalise_mac(mac)
     started: dict[str, tuple[FloodReceiver, str]] = {}
     received: dict[str, int] = {}
+    caught: dict[str, list[Frame]] = {}
     try:
         for name, (agent, iface) in receivers.items():
-            started[name] = (agent, agent.capture_start([iface], dst_mac=mac))
+            started[name] = (agent, agent.capture_start([iface], dst_mac=mac, keep=keep))
         sent = sender_agent.send_frames(sender_iface, mac, count, vlan=vlan).sent
         time.sleep(settle)  # frames still in flight through the bridge
     finally:
         failure: Exception | None = None
         for name, (agent, capture_id) in started.items():
             try:
-                received[name] = agent.capture_stop(capture_id).total
+                result = agent.capture_stop(capture_id)
+                received[name], caught[name] = result.total, result.frames
             except Exception as exc:  # stop the other captures first, then report this one
                 failure = failure or exc
         if failure is not None:
             raise failure
-    return FloodResult(mac, sent, received)
+    return FloodResult(mac, sent, received, caught)

@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 from . import frames
 from .echo import new_ident
 from .errors import BadRequest, NoArpReply, Unreachable
+from .evidence import Frame, frames_from_wire, frames_to_wire
 from .link import LinkContext, Received
 
 METHODS = ("clean", "frag-needed", "search")
@@ -83,13 +84,15 @@ class PathMtuResult:
     method: str
     probes: list[SizeProbe] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    frames: list[Frame] = field(default_factory=list)  # evidence (probes from a trunk)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dst": self.dst, "src_iface": self.src_iface, "path_mtu": self.path_mtu,
                 "limiting_hop": self.limiting_hop.to_dict() if self.limiting_hop else None,
                 "size_probes": self.size_probes, "trace": [h.to_dict() for h in self.trace],
                 "icmp_answered": self.icmp_answered, "method": self.method,
-                "probes": [p.to_dict() for p in self.probes], "elapsed_ms": self.elapsed_ms}
+                "probes": [p.to_dict() for p in self.probes], "elapsed_ms": self.elapsed_ms,
+                "frames": frames_to_wire(self.frames)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PathMtuResult:
@@ -98,7 +101,7 @@ class PathMtuResult:
                    Hop.from_dict(hop) if hop else None, int(d["size_probes"]),
                    [Hop.from_dict(h) for h in d["trace"]], bool(d["icmp_answered"]),
                    str(d["method"]), [SizeProbe.from_dict(p) for p in d.get("probes", [])],
-                   float(d.get("elapsed_ms", 0.0)))
+                   float(d.get("elapsed_ms", 0.0)), frames_from_wire(d.get("frames")))
 
 
 class Path(Protocol):

@@ -11,6 +11,7 @@ wire.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from . import frames, mtu
 from .echo import new_ident
 from .errors import BadRequest, NoArpReply
+from .evidence import Frame, FrameLog, frames_from_wire, frames_to_wire
 from .link import ArpResult, LinkContext, Received, unique
 
 T = TypeVar("T")
@@ -73,6 +75,7 @@ class TrunkLink:
         self.ifaces = unique([iface, *watch])
         self.macs = {name: (self.mac if name == iface else ctx.mac(name)) for name in self.ifaces}
         self.seen: list[Seen] = []
+        self.log = FrameLog()  # the frames the verdict rests on (sent, and about our address)
         self.start = time.monotonic()
 
     @property
@@ -88,7 +91,9 @@ class TrunkLink:
 
     def send(self, frame: bytes, *, iface: str | None = None, vlan: int | None = -1) -> None:
         """Send an untagged frame, tagged for the identity's VLAN (or `vlan`) on `iface`."""
-        self.ctx.send(iface or self.iface, frames.tagged(frame, self.vlan if vlan == -1 else vlan))
+        out = frames.tagged(frame, self.vlan if vlan == -1 else vlan)
+        self.log.add(iface or self.iface, out, sent=True)
+        self.ctx.send(iface or self.iface, out)
 
     def _note(self, kind: str, r: Received, vlan: int | None, src_mac: str, src_ip: str,
               seq: int | None = None, mtu: int | None = None) -> None:
@@ -102,6 +107,10 @@ class TrunkLink:
             return None
         vlan, frame = frames.untag(r.frame)
         arp = frames.parse_arp(frame)
+        ip = frames.parse_ipv4(frame) if arp is None else None
+        if ((arp is not None and self.ip in (arp.target_ip, arp.sender_ip))
+                or (ip is not None and ip.dst == self.ip)):
+            self.log.add(r.iface, r.frame, at=time.time() - (time.monotonic() - r.at))
         if arp is not None and arp.op == 1 and arp.target_ip == self.ip:
             self._note("arp-request", r, vlan, arp.sender_mac, arp.sender_ip)
             # only the identity's own VLAN is ours to answer on; elsewhere it is evidence
@@ -196,6 +205,7 @@ class TrunkEcho:
     replies: dict[int, int] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     elapsed_ms: float = 0.0
+    frames: list[Frame] = field(default_factory=list)
 
     @property
     def answered(self) -> int:
@@ -211,7 +221,8 @@ class TrunkEcho:
                 "next_hop_mac": self.next_hop_mac, "sent": self.sent, "size": self.size,
                 "dont_fragment": self.dont_fragment,
                 "replies": {str(k): v for k, v in self.replies.items()},
-                "seen": [s.to_dict() for s in self.seen], "elapsed_ms": self.elapsed_ms}
+                "seen": [s.to_dict() for s in self.seen], "elapsed_ms": self.elapsed_ms,
+                "frames": frames_to_wire(self.frames)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrunkEcho:
@@ -219,7 +230,8 @@ class TrunkEcho:
                    str(d["next_hop"]), bool(d["arp_answered"]), d.get("next_hop_mac"),
                    int(d["sent"]), int(d["size"]), bool(d["dont_fragment"]),
                    {int(k): int(v) for k, v in d["replies"].items()},
-                   [Seen.from_dict(s) for s in d["seen"]], float(d.get("elapsed_ms", 0.0)))
+                   [Seen.from_dict(s) for s in d["seen"]], float(d.get("elapsed_ms", 0.0)),
+                   frames_from_wire(d.get("frames")))
 
 
 def trunk_echo(ctx: LinkContext, iface: str, vlan: int | None, src: str, dst: str, *,
@@ -241,7 +253,7 @@ def trunk_echo(ctx: LinkContext, iface: str, vlan: int | None, src: str, dst: st
     def result(sent: int, replies: dict[int, int]) -> TrunkEcho:
         return TrunkEcho(iface, vlan, src, dst, next_hop, arp.answered, arp.mac, sent, size,
                          dont_fragment, replies, list(link.seen),
-                         round((time.monotonic() - started) * 1000, 3))
+                         round((time.monotonic() - started) * 1000, 3), list(link.log.frames))
 
     if not arp.answered or arp.mac is None:
         link.settle(min(window, timeout))
@@ -326,6 +338,7 @@ def trunk_path_mtu(ctx: LinkContext, iface: str, vlan: int | None, src: str, dst
     if not arp.answered or arp.mac is None:
         raise NoArpReply(f"no ARP reply from next hop {next_hop} on {iface} VLAN {vlan} "
                          f"({arp.requests} requests)", iface=iface, next_hop=next_hop, vlan=vlan)
-    return mtu.measure(ctx, _TrunkPath(link), arp.mac, dst, hi=hi, lo=lo, timeout=timeout,
-                       search_timeout=search_timeout, max_hops=max_hops, trace=trace,
-                       started=started)
+    result = mtu.measure(ctx, _TrunkPath(link), arp.mac, dst, hi=hi, lo=lo, timeout=timeout,
+                         search_timeout=search_timeout, max_hops=max_hops, trace=trace,
+                         started=started)
+    return dataclasses.replace(result, frames=list(link.log.frames))

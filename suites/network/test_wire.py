@@ -17,12 +17,11 @@ from harness.checks.network import (
     path_finding,
 )
 from harness.drivers.probe.sites import ProbeSites
-from harness.facts import JsonValue
 from harness.facts.wire import Heard, PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import host_port_groups
 from harness.pytest_plugin import assert_no_findings
-from suites.conftest import answers_of, echo_evidence, vmknic_with
+from suites.conftest import UplinkProbe, answers_of, cite_frames, echo_evidence, vmknic_with
 
 pytestmark = pytest.mark.needs("probe")
 
@@ -52,14 +51,18 @@ def test_cabling_matches_cdp_lldp(lab: Lab, heard: dict[UplinkKey, list[Heard]],
 @pytest.mark.incident("F11")
 @pytest.mark.per_subject("cabled_vmnics")
 def test_uplink_passes_traffic(
-        lab: Lab, uplinks: dict[UplinkKey, tuple[bool | None, dict[str, JsonValue]]],
-        subject: str) -> None:
+        lab: Lab, uplinks: dict[UplinkKey, UplinkProbe], subject: str) -> None:
     """Each uplink, standby included, answers echoes sent out of it alone."""
-    if uplinks[_key(subject)][0] is None:
+    mine = uplinks[_key(subject)]
+    if mine.reachable is None:
         pytest.skip(f"{subject} carries no VLAN of the lab with an address to probe")
-    reachable = {k: ok for k, (ok, _) in uplinks.items() if ok is not None}
-    evidence = {k: ev for k, (_, ev) in uplinks.items()}
+    reachable = {k: u.reachable for k, u in uplinks.items() if u.reachable is not None}
+    evidence = {k: u.evidence for k, u in uplinks.items()}
     findings = [f for f in check_uplinks(lab, reachable, evidence) if f.subject == subject]
+    if findings:
+        evidence[_key(subject)] = {**mine.evidence,
+                                   **cite_frames(f"uplink {subject}", mine.frames)}
+        findings = [f for f in check_uplinks(lab, reachable, evidence) if f.subject == subject]
     assert_no_findings(findings)
 
 
@@ -82,7 +85,9 @@ def _reach(lab: Lab, probe_sites: ProbeSites, targets: dict[tuple[str, str], Vmk
         lab, source_host=a, target=theirs, vlan=vlan, answers=answers_of(echo),
         host_vmknics=host_vmknics, dead=dead, unknown=unknown)
     obs = PathObservation(f"{a} probe ({theirs.port_group}, VLAN {vlan})", theirs.subject,
-                          False, "no answer", evidence={**evidence, **more})
+                          False, "no answer", evidence={
+                              **evidence, **more,
+                              **cite_frames(f"{check} {a}->{theirs.subject}", echo.frames)})
     return [path_finding(obs, incident, check,
                          f"{what} traffic to {theirs.subject} ({theirs.ip.ip}) from {a} on "
                          f"{theirs.port_group} (VLAN {vlan}) gets {echo.answered} of "
@@ -127,7 +132,8 @@ def _jumbo_path(lab: Lab, probe_sites: ProbeSites,
                               "probes": [p.to_dict() for p in result.probes],
                               "icmp_answered": result.icmp_answered,
                               "trace": [{"ttl": h.ttl, "address": h.address}
-                                        for h in result.trace]})
+                                        for h in result.trace],
+                              **cite_frames(f"path-mtu {a}->{theirs.subject}", result.frames)})
     return [mtu_finding(obs, result.path_mtu, required, hop.address if hop else None,
                         hop.mtu if hop else None, what)]
 
@@ -184,7 +190,10 @@ def test_unicast_nlb_floods_to_every_node(lab: Lab, probe_sites: ProbeSites,
     sender, pg = senders[0]
     flood = probe_sites.flood(sender, pg, cluster.effective_cluster_mac, cluster.members)
     obs = PathObservation(f"{sender} probe ({pg}, VLAN {vlan})", flood.mac, True, "",
-                          evidence={"sender": sender, **flood.to_dict()})
+                          evidence={"sender": sender, **flood.to_dict(),
+                                    **cite_frames(f"flood {subject}", [
+                                        f for frames in flood.frames.values()
+                                        for f in frames])})
     silent = sorted(m for m in cluster.members if flood.received.get(m, 0) < flood.sent)
     findings: list[Finding] = []
     if silent:

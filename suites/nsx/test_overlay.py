@@ -4,10 +4,6 @@ VMs reach each other, through the DLR and out through the ESG, without duplicate
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-import allure
 import pytest
 
 from harness.checks.finding import Finding
@@ -25,34 +21,27 @@ from harness.facts import JsonValue
 from harness.facts.wire import PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import VXLAN_MIN_MTU
+from harness.probes.evidence import MAX_FRAMES
 from harness.pytest_plugin import assert_no_findings
-from suites.conftest import answers_of, echo_evidence, vmknic_with
+from suites.conftest import answers_of, cite_frames, echo_evidence, vmknic_with
 
 pytestmark = pytest.mark.needs("probe")
 
 PATH_DOWN = ("NoArpReply", "Unreachable", "NoRoute")  # path down, not a harness failure
 
 
-def _capture(agent: AgentClient, iface: str, dst: str, probe_sites: ProbeSites,
-             subject: str) -> str | None:
-    """Ping again while capturing ICMP on the VM's interface; attach the pcap to the report
-    (when the agent runs on this machine: a VM reached over SSH keeps its capture)."""
-    if probe_sites.transport != "namespaces":
-        return None
-    directory = Path(tempfile.gettempdir()) / "labharness-evidence"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    path = directory / f"overlay-{subject.replace('>', '')}.pcap"
-    capture = agent.capture_start([iface], ip_proto=1, direction="any", pcap_path=str(path))
+def _capture(agent: AgentClient, iface: str, dst: str, subject: str) -> dict[str, JsonValue]:
+    """Ping again while the VM's agent keeps the ICMP frames on its interface; attach them to
+    the report as a pcap (they come back over the agent's channel, from a namespace or a VM
+    reached over SSH alike)."""
+    capture = agent.capture_start([iface], ip_proto=1, direction="any", keep=MAX_FRAMES)
     try:
         agent.overlay_ping(dst, count=5, interval=0.02, window=0.5)
-    except ProbeError:
-        pass
-    result = agent.capture_stop(capture)
-    if result.pcap_path is None:
-        return None
-    allure.attach.file(result.pcap_path, name=f"capture {subject}",
-                       attachment_type=allure.attachment_type.PCAP)
-    return result.pcap_path
+    except ProbeError as exc:
+        if exc.error_type not in PATH_DOWN:
+            agent.capture_stop(capture)
+            raise
+    return cite_frames(f"overlay {subject}", agent.capture_stop(capture).frames)
 
 
 @pytest.mark.incident("F02")
@@ -77,7 +66,8 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
             dead=dead_uplinks, unknown="F02")
         assert_no_findings([path_finding(
             PathObservation(obs.source, obs.target, False, "no answer",
-                            {**obs.evidence, **more}),
+                            {**obs.evidence, **more,
+                             **cite_frames(f"vtep-path {subject}", echo.frames)}),
             incident, "vtep-path", f"VTEP {theirs.subject} does not answer {a}'s VTEP network "
             f"({echo.answered} of {echo.sent} echoes)", cause=cause,
             fix="restore the underlay path", subject=mine.subject)])
@@ -91,7 +81,8 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
             "size_probes": result.size_probes, "icmp_answered": result.icmp_answered,
             "lost": sum(1 for p in result.probes if p.outcome == "timeout"),
             "probes": [p.to_dict() for p in result.probes],
-            "trace": [{"ttl": h.ttl, "address": h.address} for h in result.trace]})
+            "trace": [{"ttl": h.ttl, "address": h.address} for h in result.trace],
+            **cite_frames(f"vtep-mtu {subject}", result.frames)})
         findings.append(mtu_finding(obs, result.path_mtu, VXLAN_MIN_MTU,
                                     hop.address if hop else None, hop.mtu if hop else None,
                                     "VXLAN underlay"))
@@ -124,7 +115,7 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: ProbeSites,
         sent, answered, duplicates = 5, 0, 0
         evidence = {"dst": dst, "error": str(exc)}
     if duplicates or answered < sent:
-        evidence["pcap"] = _capture(agent, iface, dst, probe_sites, subject)
+        evidence.update(_capture(agent, iface, dst, subject))
     obs = PathObservation(src, dst_name, answered == sent, "", evidence=evidence)
     findings: list[Finding] = []
     if duplicates:

@@ -21,7 +21,9 @@ from harness.probes.flood import FloodResult, SendResult
 from harness.probes.link import ArpResult, InterfaceInfo
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
 from harness.probes.path import EgressResult
+from harness.probes.evidence import SNAPLEN, Frame, FrameLog, pcap_bytes
 from harness.probes.policy import Policy
+from harness.probes.trunk import Seen, TrunkEcho
 from harness.probes.vxlan import OverlayPingResult
 
 RESULTS: list[Any] = [
@@ -42,7 +44,12 @@ RESULTS: list[Any] = [
     ArpResult("up0", "198.18.10.1", True, "02:00:00:00:00:03", 0.1, 1),
     InterfaceInfo("up0", 2, "02:00:00:00:00:04", 1600, True, True, ["198.18.10.2/24"], "veth",
                   True),
-    CaptureResult("cap-1", {"nlb0": 5}, 52.0, "/tmp/x.pcap", 5),
+    CaptureResult("cap-1", {"nlb0": 5}, 52.0, "/tmp/x.pcap", 5,
+                  [Frame(1.5, "nlb0", b"\x02" * 60, 60, False)]),
+    TrunkEcho("tr0", 20, "198.18.20.250/24", "198.18.20.12", "198.18.20.12", True,
+              "02:00:00:00:00:05", 3, 64, True, {1: 1, 2: 2, 3: 0},
+              [Seen("echo-reply", "tr0", 10, "02:00:00:00:00:06", "198.18.20.12", 1.25, 1)],
+              20.0, [Frame(1.5, "tr0", b"\x01" * 64, 1514, True)]),
     AgentInfo("lh-tp-mh", 42, 4026531840, 1, "/x/agent.py", "2.8.0", ["up*"],
               ["198.18.0.0/15"], 1.5),
 ]
@@ -133,3 +140,26 @@ def test_protocol_errors_answer_instead_of_crashing() -> None:
     assert refused["error"]["detail"] == {"address": "8.8.8.8"}
     shut = _ask(agent, {"id": 4, "op": "shutdown"})
     assert shut["ok"] and agent.stopping
+
+
+def test_evidence_pcap_is_read_back_by_scapy(tmp_path: Any) -> None:
+    """The frames a verdict cites, written by our pcap writer, read by scapy's: VLAN tags,
+    timestamps, and the length on the wire of a frame cut to the snap length."""
+    from scapy.layers.inet import ICMP, IP
+    from scapy.layers.l2 import Dot1Q
+    from scapy.utils import rdpcap
+
+    echo = frames.icmp_echo("02:00:00:00:00:01", "02:00:00:00:00:02", "198.18.20.250",
+                            "198.18.20.12", 7, 1, size=1600)
+    log = FrameLog(limit=2)
+    log.add("tr0", frames.tagged(echo, 20), sent=True, at=1000.25)
+    log.add("tr1", frames.tagged(echo, 10), at=1000.5)
+    log.add("tr0", echo)  # past the limit: counted, not kept
+    assert log.dropped == 1 and len(log.frames) == 2
+    path = tmp_path / "evidence.pcap"
+    path.write_bytes(pcap_bytes(log.frames))
+    packets = rdpcap(str(path))
+    assert [p[Dot1Q].vlan for p in packets] == [20, 10]
+    assert [float(p.time) for p in packets] == [1000.25, 1000.5]
+    assert packets[0][IP].dst == "198.18.20.12" and packets[0][ICMP].seq == 1
+    assert len(bytes(packets[0])) == SNAPLEN and packets[0].wirelen == len(echo) + 4

@@ -39,7 +39,7 @@ from typing import IO, Any
 
 from harness.probes import beacon as beacon_probe
 from harness.probes import capture as capture_probe
-from harness.probes import cdp_lldp, echo, flood, frames, mtu, path, trunk, vxlan
+from harness.probes import cdp_lldp, echo, evidence, flood, frames, mtu, path, trunk, vxlan
 from harness.probes.errors import BadRequest, ProbeFailure
 from harness.probes.link import LinkContext, open_tap, unique
 from harness.probes.policy import Policy
@@ -251,7 +251,10 @@ class Agent:
                   a.text("ip_dst", None), a.text("direction", "in"))
         pcap_path = a.text("pcap_path", None)
         max_frames = a.integer("max_frames", 10_000)
+        keep = a.integer("keep", 0)
         a.finish()
+        if not 0 <= keep <= evidence.MAX_FRAMES:
+            raise BadRequest(f"keep {keep} is not 0-{evidence.MAX_FRAMES}", keep=keep)
         flt = capture_probe.CaptureFilter(
             flood.normalise_mac(mac) if mac else None, flood.normalise_mac(src) if src else None,
             *fields)
@@ -272,7 +275,8 @@ class Agent:
                 sock.close()
             raise
         capture_id = f"cap-{next(self._capture_ids)}"
-        capture = capture_probe.Capture(capture_id, socks, flt, pcap_path, max_frames)
+        capture = capture_probe.Capture(capture_id, socks, flt, pcap_path, max_frames,
+                                        log=evidence.FrameLog(keep))
         capture.start()
         self._captures[capture_id] = capture
         return {"capture_id": capture_id}

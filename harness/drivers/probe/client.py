@@ -164,12 +164,14 @@ class AgentClient:
                       src_mac: str | None = None, ethertype: int | None = None,
                       ip_proto: int | None = None, ip_dst: str | None = None,
                       direction: str = "in", pcap_path: str | None = None,
-                      max_frames: int = 10_000) -> str:
-        """Start counting matching frames on `ifaces` in the background; returns the capture id."""
+                      max_frames: int = 10_000, keep: int = 0) -> str:
+        """Start counting matching frames on `ifaces` in the background; returns the capture id.
+        `keep`: return the first `keep` matching frames (cut to a snap length) in the result,
+        the evidence a test attaches whatever machine the agent runs on."""
         return str(self.call("capture_start", ifaces=list(ifaces), dst_mac=dst_mac,
                              src_mac=src_mac, ethertype=ethertype, ip_proto=ip_proto,
                              ip_dst=ip_dst, direction=direction, pcap_path=pcap_path,
-                             max_frames=max_frames)["capture_id"])
+                             max_frames=max_frames, keep=keep)["capture_id"])
 
     def capture_stop(self, capture_id: str) -> CaptureResult:
         return CaptureResult.from_dict(self.call("capture_stop", capture_id=capture_id))
