@@ -1,9 +1,9 @@
 """`labharness`: validate and lint lab files, print their schema, and run the suites.
 
-Exit codes are `harness.errors.ExitCode`: 0 success; 1 tests failed or lint found errors;
-2 bad input (lab, inventory, options); 5 no test selected; 130 interrupted. Every error
-labharness raises on purpose (`LabharnessError`) is caught once, in `main`, and printed as one
-clear message.
+Exit codes are `harness.errors.ExitCode` (documented in the README). Every error labharness
+raises on purpose (`LabharnessError`) is caught once, in `_Commands.invoke`, and printed as one
+clear message. Heavy imports (pytest, pyVmomi, the simulated lab) happen inside the commands
+that need them, so `validate` answers in well under a second.
 """
 
 from __future__ import annotations
@@ -13,33 +13,25 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pytest
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from harness.backend import CAPABILITIES
-from harness.checks.catalog import run_design_checks
-from harness.checks.finding import Finding
-from harness.checks.intent import view_from_lab
-from harness.depot import DepotBundle, read_bundle
 from harness.errors import ExitCode, LabharnessError, OptionError
-from harness.incidents import INCIDENTS, SCENARIO_ALL
-from harness.lab.loader import LoadedInventory, load_inventory, load_lab
-from harness.lab.model import Lab
-from harness.lab.reference import shipped_reference
-from harness.lab.schema import committed_schema_path, render_schema
+from harness.lab.loader import load_inventory, load_lab
 from harness.lab.source import InputFileError, load_yaml
-from harness.pytest_plugin.inputs import resolve_inputs
-from harness.report.summary import RunSummary, SummaryCollector, new_summary
-from harness.sim import lifecycle
-from harness.sim.errors import SimError
-from harness.sim.scenarios import SCENARIOS, Scenario
-from harness.sim.scenarios import resolve as resolve_scenarios
+
+if TYPE_CHECKING:  # the rest is imported by the command that needs it: `validate` stays fast
+    from harness.checks.finding import Finding
+    from harness.depot import DepotBundle
+    from harness.lab.loader import LoadedInventory
+    from harness.lab.model import Lab
+    from harness.report.summary import RunSummary
+    from harness.sim.scenarios import Scenario
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_LAB = PROJECT_ROOT / "labs" / "sim.yaml"
@@ -72,6 +64,8 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 def report_error(exc: LabharnessError) -> None:
     """Print an error as the user should see it: every problem of a file, or one line."""
+    from harness.sim.errors import SimError
+
     if isinstance(exc, InputFileError):
         for problem in exc.problems:
             err.print(escape(str(problem)), style="red")
@@ -98,18 +92,29 @@ def validate(
     if lab is not None:
         lab_model = load_lab(lab)
     failed = 0
+    inventories: list[Path] = []
+    labs: list[Lab] = []
     for path in files:
         try:
             if _is_inventory(path):
-                loaded = load_inventory(path, lab_model)
-                inv = loaded.inventory
-                out.print(f"ok {escape(str(path))}: inventory {inv.name} ({inv.backend}) for lab "
-                          f"{inv.lab}")
-            else:
-                model = load_lab(path)
-                out.print(f"ok {escape(str(path))}: lab {model.name}: {len(model.hosts)} hosts, "
-                          f"{len(model.servers)} servers, {len(model.distributed_switches)} "
-                          f"distributed switches, {len(model.vms)} VMs")
+                inventories.append(path)
+                continue
+            model = load_lab(path)
+            labs.append(model)
+            out.print(f"ok {escape(str(path))}: lab {model.name}: {len(model.hosts)} hosts, "
+                      f"{len(model.servers)} servers, {len(model.distributed_switches)} "
+                      f"distributed switches, {len(model.vms)} VMs")
+        except InputFileError as exc:
+            failed += 1
+            for problem in exc.problems:
+                err.print(escape(str(problem)), style="red")
+    # an inventory is checked against --lab, or the one lab given with it
+    against = lab_model or (labs[0] if len(labs) == 1 else None)
+    for path in inventories:
+        try:
+            inv = load_inventory(path, against).inventory
+            out.print(f"ok {escape(str(path))}: inventory {inv.name} ({inv.backend}) for lab "
+                      f"{inv.lab}")
         except InputFileError as exc:
             failed += 1
             for problem in exc.problems:
@@ -126,6 +131,8 @@ def schema(
     check: Annotated[bool, typer.Option(help="exit 1 if the committed copy is stale")] = False,
 ) -> None:
     """Print the JSON Schema of lab (or inventory) files, for editors and other tools."""
+    from harness.lab.schema import committed_schema_path, render_schema
+
     if kind not in ("lab", "inventory"):
         raise OptionError(f"--kind must be lab or inventory, not {kind!r}")
     text = render_schema("lab" if kind == "lab" else "inventory")
@@ -148,6 +155,9 @@ INCIDENTS_DOC = PROJECT_ROOT / "docs" / "incidents.md"
 
 def incidents_markdown() -> str:
     """docs/incidents.md, made from the incident catalogue and the sim's scenarios."""
+    from harness.incidents import INCIDENTS
+    from harness.sim.scenarios import SCENARIOS
+
     lines = ["# Field incidents", "",
              "Generated by `labharness incidents --markdown` from `harness/incidents.py` and the",
              "simulated lab's scenarios; `labharness incidents --check` keeps it current.", "",
@@ -165,6 +175,9 @@ def incidents(
     check: Annotated[bool, typer.Option(help="exit 1 if docs/incidents.md is stale")] = False,
 ) -> None:
     """The field incidents every check, test and scenario is named after."""
+    from harness.incidents import INCIDENTS
+    from harness.sim.scenarios import SCENARIOS
+
     text = incidents_markdown()
     if check:
         if not INCIDENTS_DOC.exists() or INCIDENTS_DOC.read_text(encoding="utf-8") != text:
@@ -202,6 +215,10 @@ def lint(
 ) -> None:
     """Check a lab's design against the field incidents. Exit 1 on findings of severity
     --fail-on (error by default) or worse."""
+    from harness.checks.catalog import run_design_checks
+    from harness.checks.intent import view_from_lab
+    from harness.lab.reference import shipped_reference
+
     if fail_on not in ("error", "warning"):
         raise OptionError(f"--fail-on must be error or warning, not {fail_on!r}")
     model = load_lab(lab)
@@ -219,30 +236,9 @@ def lint(
         raise typer.Exit(ExitCode.FAILED)
 
 
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _report_dir(base: Path | None) -> Path:
-    if base is not None:
-        base.mkdir(parents=True, exist_ok=True)
-        return base
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    root = Path("reports")
-    path = root / stamp
-    n = 1
-    while path.exists():
-        n += 1
-        path = root / f"{stamp}-{n}"
-    path.mkdir(parents=True)
-    latest = root / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(path.name)
-    return path
-
-
 def _print_summary(summary: RunSummary, report_dir: Path) -> None:
+    from harness.incidents import INCIDENTS
+
     table = Table(title=f"labharness run: lab {summary.lab}, backend {summary.backend}")
     for column in ("layer", "incident", "passed", "failed", "errors", "skipped"):
         table.add_column(column, justify="left" if column in ("layer", "incident") else "right")
@@ -262,11 +258,16 @@ def _print_summary(summary: RunSummary, report_dir: Path) -> None:
     if findings:
         out.print(f"[bold]{len(findings)} finding(s)[/]")
         _print_findings(findings)
-    for e in summary.unreachable():
-        out.print(f"[bold red]unreachable[/] {e.kind} {escape(e.name)} ({escape(e.address)}): "
-                  f"{escape(e.reason or '')}")
+    for e in summary.endpoints:
+        if not e.reachable:
+            out.print(f"[bold red]unreachable[/] {e.kind} {escape(e.name)} "
+                      f"({escape(e.address)}): {escape(e.reason or '')}")
+        for note in e.notes:
+            out.print(f"[yellow]{e.kind} {escape(e.name)}[/]: {escape(note)}")
     c = summary.counts()
-    verdict = "[bold red]FAILED[/]" if summary.failed else "[bold green]PASSED[/]"
+    verdict = {"passed": "[bold green]PASSED[/]", "errors": "[bold red]ERRORS[/]",
+               "unreachable": "[bold red]UNREACHABLE[/]"}.get(summary.verdict(),
+                                                              "[bold red]FAILED[/]")
     out.print(f"{verdict}: {c['passed']} passed, {c['failed']} failed, {c['errors']} errors, "
               f"{c['skipped']} skipped; reports in {escape(str(report_dir))}")
 
@@ -286,6 +287,16 @@ def run(
         help="run disruptive tests (the lab must allow them)")] = False,
 ) -> None:
     """Run the suites against a lab and write allure-results/, junit.xml and summary.json."""
+    import pytest
+
+    from harness.backend import CAPABILITIES
+    from harness.pytest_plugin.inputs import resolve_inputs
+    from harness.report.dirs import prepare_report_dir
+    from harness.report.summary import SummaryCollector, mark_junit_interrupted, new_summary
+    from harness.runguard import RunGuard
+    from harness.sim import lifecycle
+    from harness.sim.scenarios import SCENARIOS
+
     lab_path = lab or DEFAULT_LAB
     inv_path = inventory if inventory is not None else (None if lab else DEFAULT_SIM_INVENTORY)
     inputs = resolve_inputs(lab_path, inv_path, list(scenario or []))
@@ -294,7 +305,7 @@ def run(
     assert model is not None  # a lab path is always given here
     sim_problem = inputs.sim_problem
 
-    where = _report_dir(report_dir)
+    where = prepare_report_dir(report_dir)  # before the lab is built: results must land
     summary = new_summary(model.name, str(inv_path) if inv_path else None, backend.kind,
                           list(scenarios))
     for capability, what in CAPABILITIES.items():
@@ -316,40 +327,82 @@ def run(
     if keyword:
         args += ["-k", keyword]
     os.environ.pop("LABHARNESS_SCENARIO", None)  # the options above are the whole truth
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    sim_built = False
-    try:
-        if backend.kind == "sim" and sim_problem is None and loaded is not None:
-            state = lifecycle.up(model, loaded.inventory, [SCENARIOS[s] for s in scenarios],
-                                 base_dir=loaded.base_dir)
-            sim_built = True
-            summary.notes.append(f"simulated lab up in {state.timings.get('up_s')} s: "
-                                 f"{len(state.namespaces)} namespaces, {len(state.daemons)} "
-                                 "daemons" + "".join(f"; {f}" for f in state.faults))
-        code = pytest.main(args, plugins=[SummaryCollector(summary)])
-    except KeyboardInterrupt:
-        code = pytest.ExitCode.INTERRUPTED
-    finally:
-        if sim_built and not keep:
+    outcome: dict[str, Any] = {"pytest": None, "sim_built": False, "io_error": None}
+
+    def finish(signum: int | None) -> None:
+        """Tear the sim down, then write the summary with the exit code it ends with (also
+        what the watchdog runs when a signal finds the run blocked)."""
+        if outcome["sim_built"] and not keep:
             lifecycle.down(model.name)
-        signal.signal(signal.SIGTERM, previous)
-    if sim_built and keep:
-        summary.notes.append(f"--keep: the simulated lab is still up (labharness sim status; "
-                             f"labharness sim down --lab {model.name})")
-    summary.write(where / "summary.json")
-    if code == pytest.ExitCode.INTERRUPTED:
-        err.print("interrupted", style="red")
-        raise typer.Exit(ExitCode.INTERRUPTED)
-    if code == pytest.ExitCode.USAGE_ERROR:
+        if signum is not None:
+            summary.interrupted = signal.Signals(signum).name
+        summary.exit_code = _run_exit_code(summary, outcome["pytest"], signum)
+        if summary.finished is None:
+            summary.finished = datetime.now(UTC).isoformat(timespec="seconds")
+        try:
+            summary.write(where / "summary.json")
+            if summary.interrupted:
+                mark_junit_interrupted(where / "junit.xml", summary.interrupted)
+        except OSError as exc:
+            outcome["io_error"] = exc
+        if signum is not None:
+            err.print(f"interrupted by {summary.interrupted}: reports (marked interrupted) in "
+                      f"{escape(str(where))}", style="red")
+
+    with RunGuard(finish) as guard:
+        try:
+            if backend.kind == "sim" and sim_problem is None and loaded is not None:
+                outcome["sim_built"] = True  # `down` is safe on whatever `up` got to
+                state = lifecycle.up(model, loaded.inventory, [SCENARIOS[s] for s in scenarios],
+                                     base_dir=loaded.base_dir, owner_pid=os.getpid())
+                summary.notes.append(f"simulated lab up in {state.timings.get('up_s')} s: "
+                                     f"{len(state.namespaces)} namespaces, "
+                                     f"{len(state.daemons)} daemons"
+                                     + "".join(f"; {f}" for f in state.faults))
+            outcome["pytest"] = pytest.main(args, plugins=[SummaryCollector(summary)])
+        except KeyboardInterrupt:
+            outcome["pytest"] = pytest.ExitCode.INTERRUPTED
+        except OSError as exc:  # the report disk filled up during the run
+            outcome["io_error"] = exc
+        if outcome["sim_built"] and keep:
+            summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
+                                 f"status; labharness sim down --lab {model.name})")
+        guard.cleanup()
+    if outcome["io_error"] is not None:
+        failure: OSError = outcome["io_error"]
+        err.print(f"cannot write the reports in {escape(str(where))}: "
+                  f"{escape(failure.strerror or str(failure))}", style="red")
+        raise typer.Exit(ExitCode.REPORT_IO)
+    code = summary.exit_code if summary.exit_code is not None else ExitCode.FAILED
+    if guard.signum is not None:
+        raise typer.Exit(code)
+    if outcome["pytest"] == pytest.ExitCode.USAGE_ERROR:
         raise typer.Exit(ExitCode.BAD_INPUT)
     _print_summary(summary, where)
-    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+    if code == ExitCode.NO_TESTS:
         err.print("no test selected", style="yellow")
-        raise typer.Exit(ExitCode.NO_TESTS)
+    raise typer.Exit(code)
+
+
+def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | None) -> int:
+    """What a run exits with (README: exit codes); the first that applies wins."""
+    import pytest
+
+    if signum is not None:
+        return 128 + signum
+    if pytest_code == pytest.ExitCode.INTERRUPTED:
+        return ExitCode.INTERRUPTED
+    if pytest_code == pytest.ExitCode.USAGE_ERROR:
+        return ExitCode.BAD_INPUT
+    if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        return ExitCode.NO_TESTS
     if summary.unreachable():
-        raise typer.Exit(ExitCode.UNREACHABLE)
-    if summary.failed or code != pytest.ExitCode.OK:
-        raise typer.Exit(ExitCode.FAILED)
+        return ExitCode.UNREACHABLE
+    if summary.counts()["errors"] or pytest_code == pytest.ExitCode.INTERNAL_ERROR:
+        return ExitCode.ERRORS
+    if summary.failed or pytest_code != pytest.ExitCode.OK:
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 sim_app = typer.Typer(help="The simulated lab on this machine: up, down, status, scenarios.",
@@ -369,6 +422,8 @@ def _sim_inputs(lab: Path | None, inventory: Path | None) -> tuple[Lab, LoadedIn
 
 
 def _scenarios(names_: list[str] | None) -> list[Scenario]:
+    from harness.sim.scenarios import resolve as resolve_scenarios
+
     return resolve_scenarios([n for v in names_ or [] for n in v.split(",") if n])
 
 
@@ -379,6 +434,8 @@ def sim_up(
     scenario: Annotated[list[str] | None, typer.Option(help="faults to apply")] = None,
 ) -> None:
     """Build the simulated lab (removing leftovers of an earlier run first)."""
+    from harness.sim import lifecycle
+
     model, loaded = _sim_inputs(lab, inventory)
     chosen = _scenarios(scenario)
     state = lifecycle.up(model, loaded.inventory, chosen, base_dir=loaded.base_dir)
@@ -391,6 +448,8 @@ def sim_up(
 @sim_app.command("down")
 def sim_down(lab: Annotated[str, typer.Option(help="lab name")] = "sim") -> None:
     """Stop the simulated lab's daemons and delete its namespaces."""
+    from harness.sim import lifecycle
+
     report = lifecycle.down(lab)
     out.print(f"lab {lab} down: stopped {len(report.stopped)} daemons, removed "
               f"{len(report.removed)} namespaces")
@@ -404,6 +463,8 @@ def sim_status(
     """What runs: namespaces, daemons, endpoints and how to log in (exit 1 if not running)."""
     import json
 
+    from harness.sim import lifecycle
+
     info = lifecycle.status(lab)
     if json_output:
         sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
@@ -412,6 +473,15 @@ def sim_status(
                   + (f" (leftover namespaces: {', '.join(info['namespaces'])})"
                      if info["namespaces"] else ""))
     else:
+        if info.get("stale"):
+            dead = [d["name"] for d in info["daemons"] if not d["running"]]
+            owner = info.get("owner")
+            why = (f"the run that built it (pid {owner['pid']}) is gone"
+                   if owner and not info.get("owner_running") else
+                   f"{len(dead)} of its daemons are gone ({', '.join(dead[:5])}"
+                   f"{', ...' if len(dead) > 5 else ''})")
+            out.print(f"[bold red]lab {lab} is stale[/]: {why}; labharness sim down --lab "
+                      f"{lab} removes it (the next sim up or run does too)")
         table = Table(title=f"simulated lab {lab}")
         table.add_column("namespace")
         table.add_column("present", justify="center")
@@ -442,6 +512,8 @@ def sim_inventory(
     VMs and the VMs), so a run with it must give the same verdicts as the sim backend."""
     from ruamel.yaml import YAML
 
+    from harness.sim import lifecycle
+    from harness.sim.errors import SimError
     from harness.sim.realinventory import real_inventory
 
     model = load_lab(lab or DEFAULT_LAB)
@@ -465,6 +537,9 @@ def sim_inventory(
 @sim_app.command("scenarios")
 def sim_scenarios() -> None:
     """List the fault scenarios the simulated lab reproduces."""
+    from harness.incidents import SCENARIO_ALL
+    from harness.sim.scenarios import SCENARIOS
+
     for s in SCENARIOS.values():
         out.print(f"{s.id} {s.incident.slug}: {escape(s.summary)}")
     out.print(f"{SCENARIO_ALL}: all of the above")
@@ -504,6 +579,8 @@ def depot_profiles(
 ) -> None:
     """List the image profiles of an ESXi offline bundle: name, vendor, acceptance level, VIB
     count, creation time. Exit 2 if the file is not a readable bundle."""
+    from harness.depot import read_bundle
+
     contents = read_bundle(bundle)
     if json_output:
         import json
@@ -562,8 +639,13 @@ def vsphere_migrate_vmk(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Ctrl-C outside a run (which handles it itself) ends the
+    command quietly with 130."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted", style="red")
+        sys.exit(ExitCode.INTERRUPTED)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,11 @@ class ExitCode(IntEnum):
     FAILED = 1  # a test failed (the lab differs from its definition), or lint found an error
     BAD_INPUT = 2  # a lab, inventory, bundle or option is invalid: nothing was run
     UNREACHABLE = 3  # an endpoint the inventory names (vCenter, BMC, SSH, probe) did not answer
+    ERRORS = 4  # tests ended without a verdict: a harness fault (a probe agent, a simulator died)
     NO_TESTS = 5  # the selection matched no test (pytest's own code)
-    INTERRUPTED = 130  # SIGINT/SIGTERM
+    REPORT_IO = 6  # the report directory cannot be written (missing, read-only, full)
+    INTERRUPTED = 130  # SIGINT (128 + 2)
+    TERMINATED = 143  # SIGTERM (128 + 15)
 
 
 class LabharnessError(Exception):
@@ -55,6 +58,14 @@ class NotProvided(LabharnessError):
 
 class EndpointUnreachable(LabharnessError):
     """An endpoint the inventory names did not answer or refused the login: the tests that need
-    it end as errors (no verdict), and the run exits with UNREACHABLE."""
+    it end as errors (no verdict), and the run exits with UNREACHABLE.
+
+    Drivers whose transport failed raise a subclass that says which endpoint (`where()`), so the
+    run's summary can name it even when it went down in the middle of a test.
+    """
 
     exit_code: ClassVar[ExitCode] = ExitCode.UNREACHABLE
+
+    def where(self) -> tuple[str, str, str] | None:
+        """(kind, name, address) of the endpoint, when the raiser knows it."""
+        return None

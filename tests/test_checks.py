@@ -15,7 +15,7 @@ from harness.incidents import INCIDENTS
 from harness.lab import Lab, load_lab
 from harness.lab.reference import shipped_reference
 from tests.conftest import SIM_LAB, LabWriter
-from tests.faults import DESIGN_FAULTS, DesignFault
+from tests.design_faults import DESIGN_FAULTS, DesignFault
 
 REF = shipped_reference()
 

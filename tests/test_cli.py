@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SIM_INVENTORY, SIM_LAB, LabWriter
-from tests.faults import DESIGN_FAULTS
+from tests.design_faults import DESIGN_FAULTS
 
 
 def labharness(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -40,7 +40,7 @@ def test_lint_is_silent_on_the_healthy_lab() -> None:
     "F02-dvs-mtu", "F09-notify-switches", "F11-beacon-two-uplinks", "F12-vmotion-subnet",
     "F14-workstation-mac", "F05-no-ntp", "F04-salting-off")], ids=lambda f: f.name)
 def test_lint_reports_the_fault_and_exits_1(fault: object, faulty_lab: LabWriter) -> None:
-    from tests.faults import DesignFault
+    from tests.design_faults import DesignFault
 
     assert isinstance(fault, DesignFault)
     path = faulty_lab(fault.change)
@@ -169,7 +169,7 @@ def test_run_with_unreachable_endpoints_is_an_error_not_a_green_run(tmp_path: Pa
     assert srv1 and {r["outcome"] for r in srv1} == {"errors"}
     assert all("unreachable" in r["reason"] for r in srv1)
     assert summary["tests"]["failed"] == 0  # no verdict was reached on what did not answer
-    assert "unreachable vcenter" in result.stdout and "FAILED" in result.stdout
+    assert "unreachable vcenter" in result.stdout and "UNREACHABLE" in result.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -126,6 +126,35 @@ class ProbeSite(StrictModel):
         default_factory=dict, description="for a VM: its NIC (ethernet0) -> guest interface")
 
 
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ProtocolTimeouts(StrictModel):
+    """How long to wait for one protocol: to connect (TCP, TLS, login) and for each answer."""
+
+    connect: Seconds
+    read: Seconds
+
+
+class Timeouts(StrictModel):
+    """Connect and read timeouts per protocol, in seconds. An endpoint that times out once is
+    down for the rest of the run: every later test that needs it errors at once, naming it."""
+
+    vsphere: ProtocolTimeouts = Field(
+        default=ProtocolTimeouts(connect=10, read=45),
+        description="SOAP to vCenter; `read` bounds each request (and property-collector waits "
+        "poll at half of it)")
+    redfish: ProtocolTimeouts = Field(default=ProtocolTimeouts(connect=10, read=30),
+                                      description="HTTPS to each iLO")
+    ssh: ProtocolTimeouts = Field(default=ProtocolTimeouts(connect=10, read=30),
+                                  description="SSH to routers and hosts")
+    probe: ProtocolTimeouts = Field(
+        default=ProtocolTimeouts(connect=15, read=30),
+        description="probe agents: `connect` to start one over SSH, `read` for an answer beyond "
+        "the probe's own duration")
+    logout: Seconds = Field(default=5, description="for a logout at the end of a run")
+
+
 class Inventory(StrictModel):
     """How to reach one realisation of a lab."""
 
@@ -138,6 +167,7 @@ class Inventory(StrictModel):
     ssh: dict[ElementName, SshEndpoint] = Field(default_factory=dict)
     probes: dict[ElementName, ProbeSite] = Field(
         default_factory=dict, description="ESXi host or VM name -> where its probes run")
+    timeouts: Timeouts = Field(default_factory=Timeouts)
 
     def secret_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Every secret reference in the inventory with its data path."""

@@ -24,6 +24,16 @@ PathPart = str | int
 DataPath = tuple[PathPart, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Bounds for hostile files. A 32-host lab is a few thousand values nested about ten deep; an
+# alias bomb (9 aliases of 9 aliases ...) expands to billions, and 5,000 nested brackets
+# overflow the recursive composer.
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    def __init__(self, node: Node) -> None:
+        self.node = node
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -116,8 +126,12 @@ class _Builder:
         self.doc = doc
         self.yaml = yaml
         self.problems: list[Problem] = []
+        self.built = 0
 
     def build(self, node: Node, path: DataPath) -> Any:
+        self.built += 1
+        if self.built > MAX_VALUES:
+            raise _TooLarge(node)
         self.doc.values[path] = _mark(node)
         if isinstance(node, MappingNode):
             return self._mapping(node, path)
@@ -194,6 +208,56 @@ class _Builder:
         return pairs
 
 
+def _flow_depth_problem(name: str, text: str) -> Problem | None:
+    """Brackets nested deeper than MAX_DEPTH, found by a plain scan of the text (YAML's
+    scanner keeps a candidate key per open bracket and slows down quadratically on them)."""
+    depth, line, col, quote, comment = 0, 1, 0, "", False
+    prev = "\n"
+    for ch in text:
+        col += 1
+        if ch == "\n":  # quoted scalars may span lines: `quote` carries over
+            line, col, comment = line + 1, 0, False
+        elif comment:
+            pass
+        elif quote:
+            if ch == quote and not (quote == '"' and prev == "\\"):
+                quote = ""
+        elif ch == "#" and prev in " \t\n":
+            comment = True
+        elif ch in "\"'" and prev in " \t\n[{,:":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem(name, line, col, "",
+                               f"nested more than {MAX_DEPTH} levels deep; a lab needs about ten")
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        prev = ch
+    return None
+
+
+def _check_depth(name: str, yaml: YAML, text: str) -> None:
+    """Reject nesting deeper than MAX_DEPTH where it happens, before the recursive composer
+    could overflow on it: brackets by a scan of the text, indentation from the parser's event
+    stream (which is not recursive)."""
+    flow = _flow_depth_problem(name, text)
+    if flow is not None:
+        raise InputFileError([flow])
+    depth = 0
+    for event in yaml.parse(text):
+        kind = type(event).__name__
+        if kind in ("MappingStartEvent", "SequenceStartEvent"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise InputFileError([Problem(
+                    name, mark.line + 1, mark.column + 1, "",
+                    f"nested more than {MAX_DEPTH} levels deep; a lab needs about ten")])
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            depth -= 1
+
+
 def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
     """Parse one YAML file into a SourceDocument.
 
@@ -220,6 +284,7 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a reused anchor is legal YAML 1.2
+            _check_depth(name, yaml, text)
             node = yaml.compose(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -241,7 +306,13 @@ def load_yaml(path: Path, text: str | None = None) -> SourceDocument:
     if node is None:
         raise InputFileError([Problem(name, 1, 1, "", "the file is empty")])
     builder = _Builder(doc, yaml)
-    doc.data = builder.build(node, ())
+    try:
+        doc.data = builder.build(node, ())
+    except _TooLarge as exc:
+        line, col = _mark(exc.node)
+        raise InputFileError([Problem(
+            name, line, col, "", f"the file expands to more than {MAX_VALUES} values (aliases "
+            "of aliases: a YAML alias bomb?); a lab needs far fewer")]) from None
     if builder.problems:
         raise InputFileError(builder.problems)
     if not isinstance(doc.data, dict):

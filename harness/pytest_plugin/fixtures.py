@@ -6,6 +6,7 @@ every test that depends on it.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +42,15 @@ if TYPE_CHECKING:
     from harness.drivers.vsphere import VsphereDriver
     from harness.facts.vsphere import NetworkHintFacts, Snapshot
     from harness.sim.state import SimState
+
+
+# a request that took this share of its read timeout and still succeeded: the endpoint stalled
+# (noted in the summary); 10 s with the default 30 s Redfish read timeout
+STALL_SHARE = 1 / 3
+
+
+def stall_s(read_timeout: float) -> float:
+    return max(1.0, read_timeout * STALL_SHARE)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +112,9 @@ def design_findings(design_view: DesignView, reference: Reference) -> DesignFind
 def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
               backend: Backend) -> Iterator[SimState]:
     """The running simulated lab: reused when `labharness run` (or `sim up`) built it with the
-    same scenarios, else built here and torn down at the end of the session."""
+    same scenarios, else built here and torn down at the end of the session. A lab whose
+    daemons died is an error that names them and quotes their logs: it is never rebuilt
+    behind the user's back."""
     from harness.sim import lifecycle
     from harness.sim.dataplane import daemons
     from harness.sim.errors import SimError
@@ -115,21 +127,34 @@ def sim_state(pytestconfig: pytest.Config, lab: Lab, inventory: LoadedInventory,
         pytest.skip(problem)
     wanted: list[str] = [*pytestconfig.stash[SCENARIOS_KEY]]
     state = lifecycle.load_state(lab.name)
-    reuse = (state is not None and sorted(state.scenarios) == sorted(wanted)
-             and all(daemons.is_running(d) for d in state.daemons))
-    if reuse and state is not None:
+    if state is not None and sorted(state.scenarios) == sorted(wanted):
+        gone = daemons.dead(state.daemons)
+        if gone:
+            pytest.fail(f"the simulated lab {lab.name} is up but its daemons died: "
+                        + "; ".join(f"{name}: {why}" for name, why in sorted(gone.items()))
+                        + " (labharness sim down, then run again)", pytrace=False)
         yield state
         return
     try:
         state = lifecycle.up(lab, inventory.inventory, [SCENARIOS[s] for s in wanted],
-                             base_dir=inventory.base_dir)
+                             base_dir=inventory.base_dir, owner_pid=os.getpid())
     except SimError as exc:
         pytest.fail(f"the simulated lab could not be built: {exc}", pytrace=False)
     try:
         yield state
     finally:
+        record_dead_daemons(pytestconfig, state)
         if not pytestconfig.stash[KEEP_SIM_KEY]:
             lifecycle.down(lab.name)
+
+
+def record_dead_daemons(config: pytest.Config, state: SimState) -> None:
+    """A simulator or daemon that died during the run is named in the summary with its log's
+    last lines (the tests that needed it already errored): a crash is reported, never healed."""
+    from harness.sim.dataplane import daemons
+
+    for name, why in sorted(daemons.dead(state.daemons).items()):
+        endpoints(config).record(EndpointStatus("daemon", name, state.lab, False, why))
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +173,9 @@ def probe_sites(lab: Lab, inventory: LoadedInventory, backend: Backend,
 
         sites = sim_probe_sites(lab, request.getfixturevalue("sim_state"))
     else:
-        sites = from_inventory(lab, inventory.inventory.probes, inventory.base_dir)
+        t = inventory.inventory.timeouts.probe
+        sites = from_inventory(lab, inventory.inventory.probes, inventory.base_dir,
+                               start_timeout=t.connect, call_timeout=t.read)
         for name, site in inventory.inventory.probes.items():
             if name in sites.failed:
                 endpoints(request.config).record(EndpointStatus(
@@ -215,7 +242,8 @@ def router_hosts(lab: Lab, inventory: LoadedInventory, backend: Backend,
             if name not in lab.routers:
                 continue
             try:
-                client = connect(endpoint, inventory.base_dir)
+                client = connect(endpoint, inventory.base_dir,
+                                 timeout=inventory.inventory.timeouts.ssh.connect)
             except SshError as exc:
                 unreachable(request.config, "ssh", name, endpoint.host, str(exc))
             reached(request.config, "ssh", name, endpoint.host)
@@ -277,9 +305,13 @@ def bmcs(lab: Lab, inventory: LoadedInventory, backend: Backend,
     if backend.kind == "sim":
         request.getfixturevalue("sim_state")
 
+    t = inventory.inventory.timeouts
+
     def connect(name: str) -> RedfishBmc | str:
         try:
-            bmc = RedfishBmc.from_inventory(name, bmc_endpoints[name], inventory.base_dir)
+            bmc = RedfishBmc.from_inventory(name, bmc_endpoints[name], inventory.base_dir,
+                                            timeout=(t.redfish.connect, t.redfish.read),
+                                            logout_timeout=t.logout)
             bmc.login()
         except RedfishError as exc:
             return str(exc)
@@ -300,7 +332,13 @@ def bmcs(lab: Lab, inventory: LoadedInventory, backend: Backend,
     try:
         yield sessions
     finally:
-        for bmc in sessions.values():
+        for name, bmc in sessions.items():
+            slowest = max(bmc.log.records, key=lambda r: r.elapsed_ms, default=None)
+            if (slowest is not None and bmc.down is None
+                    and slowest.elapsed_ms / 1000 >= stall_s(t.redfish.read)):
+                endpoints(request.config).note(
+                    "bmc", name, f"stalled: {slowest.method} {slowest.path} took "
+                    f"{slowest.elapsed_ms / 1000:.1f} s")
             bmc.logout()
 
 
@@ -321,14 +359,21 @@ def vcenter(lab: Lab, inventory: LoadedInventory, backend: Backend, pytestconfig
     if backend.kind == "sim":
         request.getfixturevalue("sim_state")
     try:
+        t = inventory.inventory.timeouts
         driver = VsphereDriver.connect(
             endpoint, inventory.base_dir,
             allow_disruptive=(pytestconfig.stash.get(DISRUPTIVE_KEY, False)
-                              and lab.disruptive_allowed))
+                              and lab.disruptive_allowed),
+            connect_timeout=t.vsphere.connect, request_timeout=t.vsphere.read,
+            logout_timeout=t.logout)
     except VsphereError as exc:
         unreachable(request.config, "vcenter", "vcenter", str(endpoint.url), str(exc))
     reached(request.config, "vcenter", "vcenter", str(endpoint.url))
     try:
         yield driver
     finally:
+        took, method = driver.conn.slowest
+        if took >= stall_s(t.vsphere.read) and driver.conn.down is None:
+            endpoints(request.config).note("vcenter", "vcenter",
+                                           f"stalled: {method} took {took:.1f} s")
         driver.close()

@@ -30,6 +30,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     lab,
     network_hints,
     probe_sites,
+    record_dead_daemons,
     reference,
     router_hosts,
     sim_state,
@@ -48,6 +49,7 @@ from harness.pytest_plugin.state import (
     LAYER_PROPERTY,
     SCENARIOS_KEY,
     SUBJECT_PROPERTY,
+    EndpointStatus,
 )
 
 MARKERS = {
@@ -194,12 +196,47 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
         raise pytest.skip.Exception(str(exc), _use_item_location=True) from None
     except EndpointUnreachable as exc:
         item.user_properties.append((ERROR_PROPERTY, type(exc).__name__))
+        _record_down(item.config, exc)
         raise pytest.fail.Exception(str(exc), pytrace=False) from None
     except LabharnessError as exc:
         item.user_properties.append((ERROR_PROPERTY, type(exc).__name__))
         raise
     finally:
         current_item.reset(token)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: Any, request: pytest.FixtureRequest
+                         ) -> Generator[None, Any, Any]:
+    """An endpoint that went down while a fixture read it: an error that names it, without a
+    traceback, recorded for the summary."""
+    try:
+        return (yield)
+    except EndpointUnreachable as exc:
+        _record_down(request.config, exc)
+        raise pytest.fail.Exception(str(exc), pytrace=False) from None
+
+
+def _record_down(config: pytest.Config, exc: EndpointUnreachable) -> None:
+    where = exc.where()
+    if where is not None:
+        kind, name, address = where
+        endpoints(config).record(EndpointStatus(kind, name, address, False, str(exc)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a simulated lab that outlives the session (built by `labharness run` or `sim up`),
+    name each daemon that died during it, before the summary is written."""
+    config = session.config
+    lab_model = config.stash.get(LAB_KEY, None)
+    if lab_model is None or config.stash[BACKEND_KEY].kind != "sim":
+        return
+    from harness.sim import lifecycle
+
+    state = lifecycle.load_state(lab_model.name)
+    if state is not None:
+        record_dead_daemons(config, state)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

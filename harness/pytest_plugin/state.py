@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import pytest
@@ -16,11 +16,12 @@ from harness.lab.model import Lab
 class EndpointStatus:
     """One endpoint as the run found it."""
 
-    kind: str  # vcenter | bmc | ssh | probe
+    kind: str  # vcenter | bmc | ssh | probe | daemon (a simulator of the sim)
     name: str
     address: str
     reachable: bool
     reason: str | None = None
+    notes: tuple[str, ...] = ()  # e.g. "stalled: GET /redfish/v1/Systems/1 took 42.0 s"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,7 +34,16 @@ class Endpoints:
         self._by_key: dict[tuple[str, str], EndpointStatus] = {}
 
     def record(self, status: EndpointStatus) -> None:
+        old = self._by_key.get((status.kind, status.name))
+        if old is not None and old.notes:
+            status = replace(status, notes=old.notes + status.notes)
         self._by_key[(status.kind, status.name)] = status
+
+    def note(self, kind: str, name: str, text: str) -> None:
+        """Something the run noticed about an endpoint that still answered."""
+        old = self._by_key.get((kind, name))
+        if old is not None:
+            self._by_key[(kind, name)] = replace(old, notes=(*old.notes, text))
 
     def all(self) -> list[EndpointStatus]:
         return sorted(self._by_key.values(), key=lambda s: (s.kind, s.name))

@@ -7,6 +7,7 @@ only test reports (outcome, skip reason, user properties), so it works the same 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,6 +57,8 @@ class RunSummary:
     finished: str | None = None
     notes: list[str] = field(default_factory=list)
     endpoints: list[EndpointStatus] = field(default_factory=list)
+    interrupted: str | None = None  # the signal that ended the run early (SIGINT, SIGTERM)
+    exit_code: int | None = None
 
     def unreachable(self) -> list[EndpointStatus]:
         return [e for e in self.endpoints if not e.reachable]
@@ -67,7 +70,19 @@ class RunSummary:
     @property
     def failed(self) -> bool:
         c = self.counts()
-        return bool(c["failed"] or c["errors"] or c["xpassed"] or self.unreachable())
+        return bool(c["failed"] or c["errors"] or c["xpassed"] or self.unreachable()
+                    or self.interrupted)
+
+    def verdict(self) -> str:
+        """One word for the run: interrupted, unreachable, errors, failed or passed."""
+        c = self.counts()
+        if self.interrupted:
+            return "interrupted"
+        if self.unreachable():
+            return "unreachable"
+        if c["errors"]:
+            return "errors"
+        return "failed" if self.failed else "passed"
 
     def findings(self) -> list[Finding]:
         seen: set[str] = set()
@@ -100,6 +115,9 @@ class RunSummary:
             "scenarios": self.scenarios,
             "started": self.started,
             "finished": self.finished,
+            "verdict": self.verdict(),
+            "interrupted": self.interrupted,
+            "exit_code": self.exit_code,
             "tests": self.counts(),
             "groups": self.groups(),
             "skipped": self.skip_reasons(),
@@ -115,8 +133,50 @@ class RunSummary:
         }
 
     def write(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=str) + "\n",
-                        encoding="utf-8")
+        """Write atomically (a temporary name, then renamed): a reader never sees half a file.
+
+        Raises:
+            OSError: the directory is not writable or full (the old file, if any, is kept).
+        """
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                f.write(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def mark_junit_interrupted(path: Path, signal_name: str) -> None:
+    """Say in junit.xml that the run was interrupted (a property, and a `labharness.run` test
+    case in error), so a CI dashboard that reads only junit does not show a short run as
+    green."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        tree = ET.parse(path)
+    except (OSError, ET.ParseError):
+        return  # pytest did not get to write it
+    root = tree.getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    for suite in suites:
+        props = suite.find("properties")
+        if props is None:
+            props = ET.Element("properties")
+            suite.insert(0, props)
+        ET.SubElement(props, "property", name="labharness.interrupted", value=signal_name)
+    # one test case that errors, which every junit reader shows: the run did not finish
+    suite = suites[0] if suites else root
+    case = ET.SubElement(suite, "testcase", classname="labharness", name="run")
+    ET.SubElement(case, "error", message=f"the run was interrupted by {signal_name}: the "
+                  "tests after this point did not run")
+    for attr in ("tests", "errors"):
+        suite.set(attr, str(int(suite.get(attr, "0")) + 1))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tree.write(tmp, encoding="utf-8", xml_declaration=True)
+    os.replace(tmp, path)
 
 
 def _skip_reason(report: pytest.TestReport) -> str | None:
@@ -128,7 +188,11 @@ def _skip_reason(report: pytest.TestReport) -> str | None:
 
 
 def _error_reason(report: pytest.TestReport) -> str | None:
-    """The message a test that reached no verdict ended with (its last non-empty line)."""
+    """The message a test that reached no verdict ended with: the exception's own message, else
+    the last non-empty line of the report."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message).splitlines()[0]
     lines = [line.strip() for line in report.longreprtext.splitlines() if line.strip()]
     if not lines:
         return None

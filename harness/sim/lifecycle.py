@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -201,8 +202,11 @@ def leftovers(lab: str) -> list[str]:
 
 
 def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None = None, *,
-       base_dir: Path = Path(".")) -> SimState:
+       base_dir: Path = Path("."), owner_pid: int | None = None) -> SimState:
     """Build the simulated lab (idempotent: a running or crashed earlier instance is removed).
+
+    `owner_pid`: the process that will tear the lab down at its end (a run); when it dies
+    first (SIGKILL), `status` says the lab is stale.
 
     Raises:
         SimError: missing kernel features or tools, or a build step failed.
@@ -224,6 +228,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
                      root_ifaces=list(plan.root_ifaces), daemons=[],
                      scenarios=[s.id for s in chosen],
                      faults=[f"{incident}: {c.text()}" for incident, c in changes])
+    if owner_pid is not None:
+        state.owner = daemons.adopt("labharness", "", owner_pid, list(sys.argv), Path(""))
     _write_state(state)  # from here on, `down` can clean up whatever exists
     try:
         t0 = time.perf_counter()
@@ -301,6 +307,10 @@ def status(lab: str) -> dict[str, Any]:
     out["running"] = True
     out["namespaces"] = [{"name": n, "present": n in present} for n in state.namespaces]
     out["daemons"] = [{**asdict(d), "running": daemons.is_running(d)} for d in state.daemons]
+    # a run that was killed (SIGKILL) leaves its lab behind with daemons gone: say so
+    out["owner_running"] = state.owner is not None and daemons.is_running(state.owner)
+    out["stale"] = (any(not d["running"] for d in out["daemons"])
+                    or (state.owner is not None and not out["owner_running"]))
     teams: dict[str, Any] = {}
     for ns in state.teams:
         path = daemons.team_status_path(run_dir(lab), ns)

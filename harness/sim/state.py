@@ -83,6 +83,8 @@ class SimState(BaseModel):
     ssh: SshMaterial | None = None
     access: dict[str, EndpointAccess] = Field(default_factory=dict)
     timings: dict[str, float] = Field(default_factory=dict)
+    # the run that built the lab and tears it down at its end (None: `sim up`, kept on purpose)
+    owner: DaemonRecord | None = None
 
     def vmknic(self, host: str, name: str) -> VmknicInfo | None:
         """A host's vmknic as the sim realised it."""

@@ -14,6 +14,7 @@ from harness.lab.inventory import Inventory
 from harness.lab.loader import load_lab
 from harness.lab.source import load_yaml
 from harness.sim.ilo import IloProcess, IloSpecError, IloStartError, load_spec, spec_from_lab
+from harness.sim.ilo.spec import password_digest, password_matches
 from tests.conftest import ROOT, SIM_INVENTORY, SIM_LAB
 from tests.ilo.conftest import make_spec
 
@@ -29,8 +30,11 @@ def test_spec_from_the_sim_lab_and_inventory() -> None:
     gen10 = bmcs["srv-esx03"]
     assert (gen10["address"], gen10["port"], gen10["generation"]) == ("198.19.255.23", 443,
                                                                       "ilo5")
-    assert (gen10["username"], gen10["password"], gen10["firmware"]) == (
-        "Administrator", "lh-sim-ilo", "2.44")
+    assert (gen10["username"], gen10["firmware"]) == ("Administrator", "2.44")
+    # the spec is written to disk: it keeps a salted digest, never the password
+    assert "password" not in gen10 and "lh-sim-ilo" not in json.dumps(spec)
+    assert password_matches("lh-sim-ilo", gen10["password_hash"])
+    assert not password_matches("lh-sim-ilo!", gen10["password_hash"])
     assert gen10["host"] == "esx03" and bmcs["srv-esx01"]["generation"] == "ilo4"
     x530 = next(a for a in gen10["adapters"] if a["model"] == "530SFP+")
     assert [p["uplink"] for p in x530["ports"]] == [
@@ -60,7 +64,7 @@ def test_unresolvable_password_names_the_bmc(tmp_path: Path) -> None:
     ('{"bmcs": []}', "the spec has no `bmcs` list"),
     ('{"bmcs": [{"name": "x"}]}', "bmc 'x': missing field"),
     ('{"bmcs": [{"name": "x", "address": "127.0.0.1", "port": 0, "username": "u", '
-     '"password": "p", "generation": "ilo6", "model": "m", "serial": "s", "firmware": "1", '
+     '"password_hash": "x", "generation": "ilo6", "model": "m", "serial": "s", "firmware": "1", '
      '"bios_nics": {}, "adapters": []}]}', "generation 'ilo6' is not one of ilo4, ilo5"),
 ])
 def test_bad_spec_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
@@ -76,7 +80,8 @@ def test_bad_spec_file_is_a_clear_error(tmp_path: Path, content: str, message: s
 
 def test_start_failure_reports_the_log_tail(tmp_path: Path) -> None:
     spec = {"bmcs": [{"name": "x", "address": "198.18.0.1", "port": 0, "username": "u",
-                      "password": "p", "generation": "ilo5", "model": "DL360 Gen10",
+                      "password_hash": password_digest("p"), "generation": "ilo5",
+                      "model": "DL360 Gen10",
                       "serial": "s", "firmware": "2.44", "bios_nics": {}, "adapters": []}]}
     with pytest.raises(IloStartError, match=r"cannot listen on 198\.18\.0\.1:0"):
         IloProcess.start(spec, tmp_path)  # that address is on no interface here
@@ -87,6 +92,6 @@ def test_ready_file_and_clean_sigterm(tmp_path: Path) -> None:
     ready = json.loads((tmp_path / "ready.json").read_text())
     assert ready["pid"] == proc.pid
     assert [e["name"] for e in ready["endpoints"]] == ["srv-esx01"]
-    assert (tmp_path / "spec.json").stat().st_mode & 0o077 == 0  # it holds passwords
+    assert (tmp_path / "spec.json").stat().st_mode & 0o077 == 0  # user names and digests
     proc.stop()
     assert proc._proc.returncode == 0

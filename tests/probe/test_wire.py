@@ -17,11 +17,11 @@ from harness.probes.capture import CaptureFilter, CaptureResult
 from harness.probes.cdp_lldp import Neighbour, NeighbourReport
 from harness.probes.echo import EchoResult
 from harness.probes.errors import BadRequest, PolicyRefused
+from harness.probes.evidence import SNAPLEN, Frame, FrameLog, pcap_bytes
 from harness.probes.flood import FloodResult, SendResult
 from harness.probes.link import ArpResult, InterfaceInfo
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
 from harness.probes.path import EgressResult
-from harness.probes.evidence import SNAPLEN, Frame, FrameLog, pcap_bytes
 from harness.probes.policy import Policy
 from harness.probes.trunk import Seen, TrunkEcho
 from harness.probes.vxlan import OverlayPingResult

@@ -253,7 +253,8 @@ def from_inventory(lab: Lab, sites: Mapping[str, ProbeSite], base_dir: Path, *,
         key = _resolve(site.ssh.key_file, base_dir)
         known = _resolve(site.ssh.known_hosts, base_dir)
         target = SshTarget(site.ssh.host, site.ssh.username, site.ssh.port, password, key, known,
-                           site.ssh.verify_host_key, site.python)
+                           site.ssh.verify_host_key, site.python,
+                           connect_timeout=min(start_timeout, 10.0))
         nics = hosts[name].nics if name in hosts else list(vms[name].interfaces.values())
         try:
             return RemoteAgent.start(target, prefixes, nics or ["-none-"],

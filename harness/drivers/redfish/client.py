@@ -27,6 +27,7 @@ from harness.drivers.redfish.errors import (
     BY_SHORT_ID,
     RedfishAuthError,
     RedfishConnectionError,
+    RedfishEndpointDown,
     RedfishError,
     RedfishRequestError,
     messages_of,
@@ -112,12 +113,14 @@ class RedfishBmc:
         name: the server's name in the lab; every error names it.
         url: `https://host[:port]` of the BMC.
         verify: False, or a CA bundle path the certificate must chain to.
-        timeout: seconds per HTTP request.
+        timeout: seconds per HTTP request, or (connect, read) seconds.
         retries: transport retries per request (the library sleeps 1 s between them).
+        logout_timeout: seconds the logout at the end may take (it is abandoned after).
     """
 
     def __init__(self, name: str, url: str, username: str, password: str, *,
-                 verify: bool | str = True, timeout: float = 30.0, retries: int = 1) -> None:
+                 verify: bool | str = True, timeout: float | tuple[float, float] = 30.0,
+                 retries: int = 1, logout_timeout: float = 5.0) -> None:
         self.name = name
         parts = urlsplit(url)
         self.url = f"{parts.scheme}://{parts.netloc}"
@@ -126,6 +129,8 @@ class RedfishBmc:
         self.verify = verify
         self.timeout = timeout
         self.retries = retries
+        self.logout_timeout = logout_timeout
+        self.down: RedfishEndpointDown | None = None  # set by the first transport failure
         self.log = RequestLog()
         self.root: dict[str, Any] = {}
         self._client: Any = None
@@ -216,17 +221,22 @@ class RedfishBmc:
                                messages=messages)
 
     def logout(self) -> None:
-        """End the session (DELETE on its Location); never raises for an already-gone BMC."""
+        """End the session (DELETE on its Location, within `logout_timeout`, not retried; not
+        tried at all when the BMC is down); never raises for an already-gone BMC."""
         if self._client is None:
             return
+        client, self._client = self._client, None
         try:
-            if self._logged_in:
-                self._client.logout()
-        except (rf.BadRequestError, rf.RetriesExhaustedError):
+            location = client.get_session_location() if self._logged_in else None
+            if location and self.down is None:
+                connect = self.timeout[0] if isinstance(self.timeout, tuple) else self.timeout
+                client.delete(urlsplit(location).path, max_retry=0,
+                              timeout=(min(connect, self.logout_timeout), self.logout_timeout))
+        except (rf.BadRequestError, rf.RetriesExhaustedError, requests.RequestException):
             pass  # the session is gone or the BMC down: nothing left to free
         finally:
             self._logged_in = False
-            self._client = None
+            client._session.close()
 
     def __enter__(self) -> RedfishBmc:
         self.login()
@@ -258,6 +268,8 @@ class RedfishBmc:
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None,
                  headers: dict[str, str] | None = None, retries: int | None = None) -> Reply:
+        if self.down is not None:
+            raise self.down
         if self._client is None:
             raise RedfishAuthError("not logged in", bmc=self.name, method=method, path=path)
         path = urlsplit(path).path if "://" in path else path
@@ -272,6 +284,11 @@ class RedfishBmc:
                     kwargs["body"] = body
                 resp = send(path, **kwargs)
             except rf.RetriesExhaustedError as exc:
+                if self._logged_in:  # it answered before: down for the rest of the run
+                    self.down = RedfishEndpointDown(
+                        f"stopped answering: {_cause(exc)}", bmc=self.name, method=method,
+                        path=path, address=self.url)
+                    raise self.down from None
                 raise RedfishConnectionError(_cause(exc), bmc=self.name, method=method,
                                              path=path) from None
             status = int(resp.status)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
-from harness.errors import LabharnessError
+from harness.errors import EndpointUnreachable, ExitCode, LabharnessError
 from harness.facts.redfish import RedfishMessage
 
 
@@ -63,6 +63,20 @@ class RedfishError(LabharnessError):
 
 class RedfishConnectionError(RedfishError):
     """The BMC could not be reached: refused, timed out, TLS verification failed, retries spent."""
+
+
+class RedfishEndpointDown(RedfishConnectionError, EndpointUnreachable):
+    """The BMC stopped answering after login: the session is down for the rest of the run and
+    every later request fails at once with this ("fail once, stay failed")."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.UNREACHABLE
+
+    def __init__(self, message: str, *, address: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.address = address
+
+    def where(self) -> tuple[str, str, str] | None:
+        return ("bmc", self.bmc, self.address)
 
 
 class RedfishAuthError(RedfishError):

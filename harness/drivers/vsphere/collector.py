@@ -249,7 +249,9 @@ def wait_all(conn: VsphereConnection, objects: Sequence[Any], paths: Sequence[st
                 raise VsphereTimeoutError(conn.endpoint, step,
                                           f"not done after {timeout:.0f} s; last seen "
                                           f"{ {k: sorted(v) for k, v in values.items()} }")
-            opts = PC.WaitOptions(maxWaitSeconds=max(1, int(min(left, 30))))
+            # the server answers within maxWaitSeconds; keep that well inside the read timeout
+            wait_s = min(left, conn.request_timeout / 2, 30)
+            opts = PC.WaitOptions(maxWaitSeconds=max(1, int(wait_s)))
             update = conn.call(step, partial(pc.WaitForUpdatesEx, version, opts))
             if update is None:
                 continue

@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 from harness.drivers.vsphere.errors import (
     VsphereConfigError,
     VsphereConnectionError,
+    VsphereEndpointDown,
     VsphereError,
+    VsphereTimeoutError,
     is_transient,
     translate,
 )
@@ -35,7 +37,10 @@ from harness.lab.inventory import Secret, SecretError, TlsEndpoint, resolve_secr
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 10.0
-REQUEST_TIMEOUT = 300.0  # one PropertyCollector page for thousands of hosts takes seconds
+# every SOAP request after login: a PropertyCollector page for 32 hosts takes a second or two;
+# a vCenter that says nothing for this long is down (inventory `timeouts.vsphere.read`)
+REQUEST_TIMEOUT = 45.0
+LOGOUT_TIMEOUT = 5.0
 RETRIES = 2
 RETRY_DELAY = 0.5
 POOL_SIZE = 8
@@ -63,7 +68,8 @@ class VsphereConnection:
     def __init__(self, url: str, username: str, password: Secret, *,
                  context: ssl.SSLContext, connect_timeout: float = CONNECT_TIMEOUT,
                  request_timeout: float = REQUEST_TIMEOUT, retries: int = RETRIES,
-                 retry_delay: float = RETRY_DELAY) -> None:
+                 retry_delay: float = RETRY_DELAY, logout_timeout: float = LOGOUT_TIMEOUT
+                 ) -> None:
         parts = urlsplit(url)
         if parts.scheme != "https" or not parts.hostname:
             where = parts.netloc.rpartition("@")[2] or "?"  # never echo a user:password@
@@ -80,8 +86,11 @@ class VsphereConnection:
         self.request_timeout = request_timeout
         self.retries = retries
         self.retry_delay = retry_delay
+        self.logout_timeout = logout_timeout
+        self.down: VsphereEndpointDown | None = None  # set by the first transport failure
         self.requests = 0
         self.calls: list[str] = []
+        self.slowest: tuple[float, str] = (0.0, "")  # seconds, method: a stall shows here
         self._lock = threading.Lock()
         self._stub: Any = None
         self._content: Any = None
@@ -154,11 +163,18 @@ class VsphereConnection:
         invoke = stub.InvokeMethod
 
         def counting(mo: Any, info: Any, args: Any, *rest: Any) -> Any:
+            name = str(info.wsdlName if info.wsdlName != "Fetch" else
+                       f"Fetch {args[0] if args else ''}")
             with self._lock:
                 self.requests += 1
-                self.calls.append(str(info.wsdlName if info.wsdlName != "Fetch" else
-                                      f"Fetch {args[0] if args else ''}"))
-            return invoke(mo, info, args, *rest)
+                self.calls.append(name)
+            started = time.monotonic()
+            try:
+                return invoke(mo, info, args, *rest)
+            finally:
+                took = time.monotonic() - started
+                if took > self.slowest[0] and name != "WaitForUpdatesEx":  # waits on purpose
+                    self.slowest = (took, name)
 
         stub.InvokeMethod = counting
         self._stub, self._content = stub, content
@@ -194,17 +210,19 @@ class VsphereConnection:
                                      f"server offers {sorted(x for x in offered if x)}")
 
     def close(self) -> None:
-        """Log out and drop the HTTP connections; safe to call twice."""
+        """Log out (within `logout_timeout`; not at all when the endpoint is down) and drop the
+        HTTP connections; safe to call twice."""
         stub, content = self._stub, self._content
         self._stub = self._content = None
         if stub is None:
             return
-        try:
-            content.sessionManager.Logout()
-        except Exception:
-            pass  # the session expires on the server anyway; nothing to report at teardown
-        finally:
-            stub.DropConnections()
+        if self.down is None:
+            # the session expires on the server anyway: a logout that hangs is abandoned
+            logout = threading.Thread(target=_quietly, args=(content.sessionManager.Logout,),
+                                      name=f"logout-{self.endpoint}", daemon=True)
+            logout.start()
+            logout.join(self.logout_timeout)
+        stub.DropConnections()
 
     def __enter__(self) -> VsphereConnection:
         return self.open()
@@ -217,23 +235,64 @@ class VsphereConnection:
     # calls
 
     def call(self, step: str, fn: Callable[[], T]) -> T:
-        """Run one request, translating whatever it raises into a VsphereError."""
-        try:
-            return fn()
-        except VsphereError:
-            raise
-        except Exception as exc:
-            raise translate(exc, self.endpoint, step, [self._password.reveal()]) from None
+        """Run one request, translating whatever it raises into a VsphereError.
+
+        Raises:
+            VsphereEndpointDown: the endpoint stopped answering, now or earlier in the run.
+        """
+        return self._after(self._attempt(step, fn))
 
     def retrying(self, step: str, fn: Callable[[], T]) -> T:
         """Run an idempotent request, retrying transient failures `retries` times."""
         delay, attempt = self.retry_delay, 0
         while True:
-            try:
-                return self.call(step, fn)
-            except VsphereError as exc:
-                if not is_transient(exc) or attempt >= self.retries:
-                    raise
+            got = self._attempt(step, fn)
+            if not isinstance(got, _Failed) or not is_transient(got.error) \
+                    or attempt >= self.retries:
+                return self._after(got)
             attempt += 1
             time.sleep(delay)
             delay *= 2
+
+    def _attempt(self, step: str, fn: Callable[[], T]) -> T | _Failed:
+        if self.down is not None:
+            raise VsphereEndpointDown(self.endpoint, step, f"down since {self.down.step}: "
+                                      f"{self.down.reason}", self.down.fault)
+        try:
+            return fn()
+        except VsphereError as exc:
+            return _Failed(exc)
+        except Exception as exc:
+            return _Failed(translate(exc, self.endpoint, step, [self._password.reveal()]))
+
+    def _after(self, got: T | _Failed) -> T:
+        """The result, or the error raised; a transport failure of a logged-in session marks
+        the endpoint down for the rest of the run (a socket timeout is not waited out twice)."""
+        if not isinstance(got, _Failed):
+            return got
+        exc = got.error
+        transport = (type(exc) is VsphereConnectionError
+                     or (type(exc) is VsphereTimeoutError and exc.fault in _SOCKET_TIMEOUTS))
+        if transport and self._stub is not None:
+            self.down = VsphereEndpointDown(exc.endpoint, exc.step, exc.reason, exc.fault)
+            raise self.down
+        raise exc
+
+
+_SOCKET_TIMEOUTS = ("TimeoutError", "timeout")
+
+
+class _Failed:
+    """A request's translated failure, held until retry or raise is decided."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: VsphereError) -> None:
+        self.error = error
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception:
+        pass  # nothing to report at teardown

@@ -170,6 +170,8 @@ class VsphereDriver:
                     out.errors[name] = result
                 else:
                     out.values[name] = result
+        if self.conn.down is not None:
+            raise self.conn.down  # vCenter itself stopped answering: not a per-host error
         return PerHost(out.values, out.errors, time.perf_counter() - t0)
 
     def clock_offsets(self, hosts: Iterable[str] | None = None) -> PerHost[ClockOffset]:

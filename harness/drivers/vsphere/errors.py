@@ -12,10 +12,10 @@ import http.client
 import socket
 import ssl
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.drivers.vsphere.vmomi import vim, vmodl
-from harness.errors import LabharnessError
+from harness.errors import EndpointUnreachable, ExitCode, LabharnessError
 
 
 class VsphereError(LabharnessError):
@@ -89,6 +89,21 @@ class VsphereTaskError(VsphereError):
 
 class VsphereFaultError(VsphereError):
     """Any other vSphere fault."""
+
+
+class VsphereEndpointDown(VsphereConnectionError, EndpointUnreachable):
+    """vCenter stopped answering (a socket timeout, refused or reset connection after login):
+    the session is down for the rest of the run and every later request fails at once with
+    this, instead of waiting out its own timeout ("fail once, stay failed")."""
+
+    exit_code: ClassVar[ExitCode] = ExitCode.UNREACHABLE
+
+    @property
+    def transient(self) -> bool:
+        return False
+
+    def where(self) -> tuple[str, str, str] | None:
+        return ("vcenter", "vcenter", self.endpoint)
 
 
 class DisruptiveOperationRefused(VsphereError):

@@ -52,6 +52,26 @@ def is_running(record: DaemonRecord) -> bool:
         return False
 
 
+def log_tail(record: DaemonRecord, lines: int = 5, max_bytes: int = 4096) -> str:
+    """The last lines of a daemon's log (what it said before it died)."""
+    try:
+        with open(record.log, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            text = f.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return f"(no log: {exc.strerror})"
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(tail) or "(empty log)"
+
+
+def dead(records: list[DaemonRecord]) -> dict[str, str]:
+    """Daemons that are no longer running -> what their log said last."""
+    return {r.name: f"pid {r.pid} exited; log {r.log}: {log_tail(r)}"
+            for r in records if not is_running(r)}
+
+
 def adopt(name: str, ns: str, pid: int, argv: list[str], log: Path) -> DaemonRecord:
     """A record for a daemon started elsewhere (the simulated vCenter, the iLO emulator), so
     `stop_all` ends it by PID like the others."""

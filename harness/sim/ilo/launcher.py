@@ -1,8 +1,8 @@
 """Run the iLO emulator as a process (`python -m harness.sim.ilo`) and wait until it serves.
 
-`IloProcess.start` writes the spec (mode 0600: it holds the BMC passwords), starts the emulator,
-optionally inside a network namespace, waits for its ready file and returns the endpoints; `stop`
-ends it by its PID. Modelled on `VcsimProcess`; both use `harness.sim.readyfile`.
+`IloProcess.start` writes the spec (mode 0600: user names and password digests), starts the
+emulator, optionally inside a network namespace, waits for its ready file and returns the
+endpoints; `stop` ends it by its PID. Modelled on `VcsimProcess`; both use `harness.sim.readyfile`.
 """
 
 from __future__ import annotations

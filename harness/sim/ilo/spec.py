@@ -8,6 +8,7 @@ names the entry and field when something is missing or wrong.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,29 @@ class AdapterSpec:
     ports: tuple[PortSpec, ...]
 
 
+PBKDF2_ITERATIONS = 20_000
+
+
+def password_digest(password: str, *, salt: bytes | None = None,
+                    iterations: int = PBKDF2_ITERATIONS) -> str:
+    """`pbkdf2_sha256$ITERATIONS$SALT$DIGEST`: what the emulator keeps instead of a password,
+    as a BMC keeps its users' passwords (the spec file is written to disk)."""
+    salt = salt if salt is not None else secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    return f"pbkdf2_sha256${iterations}${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    expected = password_digest(password, salt=bytes.fromhex(salt), iterations=int(iterations))
+    return secrets.compare_digest(expected.encode(), stored.encode()) and bool(digest)
+
+
 @dataclass(frozen=True)
 class BmcSpec:
     """One emulated iLO and the server behind it."""
@@ -80,7 +104,7 @@ class BmcSpec:
     address: str
     port: int
     username: str
-    password: str = field(repr=False)
+    password_hash: str = field(repr=False)  # password_digest(): the spec never holds the password
     generation: Generation
     model: str  # DL360 Gen9 | DL360 Gen10
     serial: str
@@ -128,7 +152,8 @@ class BmcSpec:
                                        f"of {', '.join(ADAPTERS)}")
             return cls(
                 name=str(data["name"]), address=str(data["address"]), port=int(data["port"]),
-                username=str(data["username"]), password=str(data["password"]), generation=gen,
+                username=str(data["username"]),
+                password_hash=str(data["password_hash"]), generation=gen,
                 model=str(data["model"]), serial=str(data["serial"]),
                 firmware=str(data["firmware"]), bios_nics=dict(data["bios_nics"]),
                 adapters=adapters, host=data.get("host"),
@@ -236,7 +261,8 @@ def spec_from_lab(lab: Lab, inventory: Inventory,
         bmcs.append({
             "name": name, "host": host, "address": url.hostname,
             "port": 443 if url.port is None else url.port,
-            "username": endpoint.username, "password": password, "generation": generation,
+            "username": endpoint.username, "password_hash": password_digest(password),
+            "generation": generation,
             "model": server.model,
             "serial": server.serial or "CZJ" + _digest(name).hex()[:7].upper(),
             "firmware": server.bmc.firmware or DEFAULT_BMC_FIRMWARE[generation],

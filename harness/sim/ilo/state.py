@@ -22,7 +22,7 @@ from typing import Any
 
 from harness.lab.catalog import ADAPTERS
 from harness.sim.ilo.bios import Attribute, attributes, initial_values
-from harness.sim.ilo.spec import AdapterSpec, BmcSpec, PortSpec
+from harness.sim.ilo.spec import AdapterSpec, BmcSpec, PortSpec, password_matches
 
 # lab personality -> Redfish NetDevFuncType, and back
 FUNC_TYPE = {"Ethernet": "Ethernet", "iSCSI": "iSCSI", "FCoE": "FibreChannelOverEthernet"}
@@ -109,6 +109,7 @@ class Server:
 
     def __init__(self, spec: BmcSpec) -> None:
         self.spec = spec
+        self._verified: set[bytes] = set()  # sha256 of passwords that matched the digest
         self.power = "On"
         self.post = "FinishedPost"
         self.post_discovery_complete = now_iso()  # changes on every POST: a boot marker
@@ -147,8 +148,7 @@ class Server:
             StateError: wrong credentials, or the session limit is reached.
         """
         self.expire_sessions()
-        if not (secrets.compare_digest(user.encode(), self.spec.username.encode())
-                and secrets.compare_digest(password.encode(), self.spec.password.encode())):
+        if not self._credentials_ok(user, password):
             raise StateError("iLO:UnauthorizedLoginAttempt")
         if len(self.sessions) >= self.spec.session_limit:
             raise StateError("Base:SessionLimitExceeded")
@@ -167,8 +167,20 @@ class Server:
         return None
 
     def basic_ok(self, user: str, password: str) -> bool:
-        return secrets.compare_digest(f"{user}\0{password}".encode(),
-                                      f"{self.spec.username}\0{self.spec.password}".encode())
+        return self._credentials_ok(user, password)
+
+    def _credentials_ok(self, user: str, password: str) -> bool:
+        """The user name, and the password against the stored digest (a digest already
+        verified in this process is remembered, so Basic auth on every request stays cheap)."""
+        if not secrets.compare_digest(user.encode(), self.spec.username.encode()):
+            return False
+        key = hashlib.sha256(password.encode()).digest()
+        if key in self._verified:
+            return True
+        if password_matches(password, self.spec.password_hash):
+            self._verified.add(key)
+            return True
+        return False
 
     # -- settings ------------------------------------------------------------------------------
     def require_settable(self) -> None:
