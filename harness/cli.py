@@ -236,6 +236,16 @@ def lint(
         raise typer.Exit(ExitCode.FAILED)
 
 
+def _grouped_reasons(summary: RunSummary, outcome: str) -> list[tuple[str, int]]:
+    """Why tests ended with `outcome`, by the first line of the reason, most frequent first."""
+    counts: dict[str, int] = {}
+    for r in summary.results.values():
+        if r.outcome == outcome:
+            first = (r.reason or "").strip().splitlines()[0] if (r.reason or "").strip() else "-"
+            counts[first.rstrip(":")] = counts.get(first.rstrip(":"), 0) + 1
+    return sorted(counts.items(), key=lambda kv: -kv[1])
+
+
 def _print_summary(summary: RunSummary, report_dir: Path) -> None:
     from harness.incidents import INCIDENTS
 
@@ -250,14 +260,27 @@ def _print_summary(summary: RunSummary, report_dir: Path) -> None:
                       f"[red]{failed}[/]" if failed else "0",
                       f"[red]{g['errors']}[/]" if g["errors"] else "0", str(g["skipped"]))
     out.print(table)
-    for skip in summary.skip_reasons():
-        out.print(f"[yellow]skipped {skip['tests']}[/]: {escape(skip['reason'])}")
+    for outcome, style in (("errors", "red"), ("skipped", "yellow")):
+        for reason, n in _grouped_reasons(summary, outcome):
+            out.print(f"[{style}]{outcome} {n}[/]: {escape(reason)}")
     for note in summary.notes:
         out.print(f"[yellow]note[/]: {escape(note)}")
     findings = summary.findings()
-    if findings:
-        out.print(f"[bold]{len(findings)} finding(s)[/]")
-        _print_findings(findings)
+    faults = [f for f in findings if f.severity != "info"]
+    if faults:
+        out.print(f"[bold]{len(faults)} finding(s)[/]")
+        _print_findings(faults)
+    # notes (what a BMC cannot show, ...): one line per kind; every detail is in the reports
+    infos: dict[tuple[str, str], list[str]] = {}
+    for f in findings:
+        if f.severity == "info":
+            infos.setdefault((f.id, f.cause), []).append(f.subject)
+    for (fid, cause), all_subjects in infos.items():
+        subjects = list(dict.fromkeys(all_subjects))
+        shown = ", ".join(subjects[:3]) + (f" and {len(subjects) - 3} more"
+                                           if len(subjects) > 3 else "")
+        out.print(f"[cyan]{escape(fid)} info x{len(all_subjects)}[/]: {escape(cause)} "
+                  f"({escape(shown)})")
     for e in summary.endpoints:
         if not e.reachable:
             out.print(f"[bold red]unreachable[/] {e.kind} {escape(e.name)} "
@@ -314,7 +337,10 @@ def run(
             summary.notes.append(f"{what}: not available ({reason}); tests that need it skip")
     args = [
         str(SUITES_DIR), "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
-        "-p", "no:cacheprovider", "-q", f"--lab={lab_path}",
+        # the terminal shows progress and labharness's own summary; tracebacks, skip reasons
+        # and findings in full are in junit.xml, allure-results and summary.json
+        "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "--tb=no", "--no-summary",
+        "-o", "addopts=--strict-markers", f"--lab={lab_path}",
         f"--alluredir={where / 'allure-results'}", f"--junitxml={where / 'junit.xml'}",
         "-o", "junit_family=xunit2",
     ]

@@ -14,6 +14,7 @@ from harness.checks.intent import view_from_lab
 from harness.incidents import INCIDENTS
 from harness.lab import Lab, load_lab
 from harness.lab.reference import shipped_reference
+from harness.lab.subjects import subjects_of
 from tests.conftest import SIM_LAB, LabWriter
 from tests.design_faults import DESIGN_FAULTS, DesignFault
 
@@ -157,3 +158,32 @@ def test_labs_dir_is_lint_clean() -> None:
     """Every lab shipped under labs/ (not only the default) is a healthy example."""
     for path in sorted(Path(SIM_LAB).parent.rglob("*.yaml")):
         assert run_design_checks(view_from_lab(load_lab(path)), REF) == [], path
+
+
+def test_a_lab_subject_vcenter_lacks_is_named_and_the_underlay_is_not_observed() -> None:
+    """Observed means read from vCenter: a vmknic, port group, host or VM NIC the lab has and
+    vCenter does not report is said; router interfaces are not vCenter's to report."""
+    import dataclasses
+
+    from harness.checks.intent import view_from_lab
+    from harness.checks.observed import missing_subject, observable_subject
+
+    lab = load_lab(SIM_LAB)
+    view = view_from_lab(lab)
+    assert all(missing_subject(view, kind, s) is None
+               for kind in ("hosts", "vmknics", "port_groups", "vm_nics")
+               for s in subjects_of(lab, kind))
+    esx01 = view.hosts["esx01"]
+    gone = dataclasses.replace(
+        view, hosts={**view.hosts, "esx01": dataclasses.replace(
+            esx01, vmknics={k: v for k, v in esx01.vmknics.items() if k != "vmk1"},
+            port_groups={k: v for k, v in esx01.port_groups.items() if k != "dvpg-vmotion"})},
+        vms={k: v for k, v in view.vms.items() if k != "web01"})
+    assert missing_subject(gone, "vmknics", "esx01/vmk1") == "vmk1 on esx01"
+    assert missing_subject(gone, "port_groups", "esx01/dvpg-vmotion") == (
+        "port group dvpg-vmotion on esx01")
+    assert missing_subject(gone, "vm_nics", "web01/ethernet0") == "VM web01"
+    assert missing_subject(gone, "hosts", "esx09") == "host esx09"
+    hops = [s for s in subjects_of(lab, "vxlan_path") if s.split("/")[0] not in lab.hosts]
+    assert hops and not any(observable_subject("vxlan_path", s, lab) for s in hops)
+    assert observable_subject("vxlan_path", "esx01/vmk3", lab)

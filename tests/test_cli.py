@@ -93,6 +93,10 @@ def test_run_default_lab_writes_reports(tmp_path: Path) -> None:
     assert {g["layer"] for g in summary["groups"]} >= {"design", "server_build", "vsphere",
                                                       "network", "nsx"}
     assert "PASSED" in result.stdout and "F12 vmotion-subnet" in result.stdout
+    # a passing run reads in one screen: the table, one line per kind of note and of skip
+    lines = [line for line in result.stdout.splitlines() if line.strip()]
+    assert len(lines) <= 45, result.stdout
+    assert sum("cannot be read through iLO 4" in line for line in lines) <= 2, result.stdout
     cases = list(ET.parse(latest / "junit.xml").iter("testcase"))
     assert len(cases) == tests["total"]
     assert len(list((latest / "allure-results").glob("*-result.json"))) == tests["total"]

@@ -235,3 +235,18 @@ def test_not_provided_skips_and_unreachable_errors(pytester: pytest.Pytester) ->
                                  "probes.esx09*"])
     assert "Traceback" not in result.stdout.str()
     assert "During handling" not in result.stdout.str()
+
+
+def test_cdp_lldp_wait_follows_the_intervals_the_switches_advertise() -> None:
+    """One advertisement interval, derived from what the neighbours said (CDP holdtime is 3
+    intervals, LLDP TTL 4), else the protocols' defaults (60 s, 30 s): never a sim constant."""
+    from harness.facts.vsphere import CdpFacts, LldpFacts, NetworkHintFacts
+    from harness.pytest_plugin.fixtures import protocol_intervals
+
+    assert {p: v[0] for p, v in protocol_intervals([]).items()} == {"cdp": 60.0, "lldp": 30.0}
+    sim_like = [NetworkHintFacts("esx01", "vmnic0", CdpFacts("sw", "Gi1", holdtime=4),
+                                 LldpFacts("sw", "Gi1", ttl=4))]
+    got = protocol_intervals(sim_like)
+    assert got["cdp"][0] == 4 / 3 and got["lldp"][0] == 1.0
+    cisco = [NetworkHintFacts("esx01", "vmnic0", CdpFacts("sw", "Gi1", holdtime=180), None)]
+    assert protocol_intervals(cisco)["cdp"] == (60.0, "CDP hold 180 s heard / 3")

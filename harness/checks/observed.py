@@ -155,9 +155,41 @@ def view_from_snapshot(snapshot: Snapshot, lab: Lab) -> DesignView:
     about = snapshot.vcenter
     vcenter = VCenterView(intent.vcenter.name if intent.vcenter else "vcenter", about.version,
                           int(about.build) if about.build.isdigit() else None)
+    # the NLB clusters are what to check vCenter's port groups against; the underlay (router
+    # and switch interfaces) is not something vCenter reports, so the observed view has none
     return DesignView(source="observed", hosts=hosts, vms=vms,
-                      nlb_clusters=intent.nlb_clusters, underlay=intent.underlay,
-                      vcenter=vcenter)
+                      nlb_clusters=intent.nlb_clusters, underlay=(), vcenter=vcenter)
+
+
+# subject kinds vCenter can report; others (underlay hops) are observed by other drivers
+OBSERVABLE_KINDS = ("hosts", "vmknics", "port_groups", "vxlan_path", "nlb_port_groups",
+                    "vm_nics")
+
+
+def observable_subject(kind: str, subject: str, lab: Lab) -> bool:
+    """Whether vCenter reports this subject at all (a VTEP yes, a router interface no)."""
+    if kind not in OBSERVABLE_KINDS:
+        return False
+    return kind != "vxlan_path" or subject.split("/", 1)[0] in lab.hosts
+
+
+def missing_subject(view: DesignView, kind: str, subject: str) -> str | None:
+    """What vCenter lacks of a lab subject (None when it reports it): the subject the lab has
+    and vCenter does not is a finding, not a silent pass."""
+    name, _, part = subject.partition("/")
+    if kind == "vm_nics":
+        vm = view.vms.get(name)
+        if vm is None:
+            return f"VM {name}"
+        return None if any(n.label == part for n in vm.nics) else f"{part} of VM {name}"
+    host = view.hosts.get(name)
+    if host is None:
+        return f"host {name}"
+    if kind in ("vmknics", "vxlan_path") and part not in host.vmknics:
+        return f"{part} on {name}"
+    if kind in ("port_groups", "nlb_port_groups") and part not in host.port_groups:
+        return f"port group {part} on {name}"
+    return None
 
 
 def snapshot_option_keys(lab: Lab) -> tuple[str, ...]:

@@ -304,6 +304,7 @@ class CdpFacts:
     software: str | None = None
     vlan: int | None = None
     mtu: int | None = None
+    holdtime: int | None = None  # seconds the switch asks neighbours to keep it (3 intervals)
 
 
 @dataclass(frozen=True)
@@ -314,6 +315,7 @@ class LldpFacts:
     port_id: str
     system_name: str | None = None
     port_description: str | None = None
+    ttl: int | None = None  # time to live the switch sent (tx interval x tx hold, 4 by default)
 
 
 @dataclass(frozen=True)

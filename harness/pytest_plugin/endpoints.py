@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import pytest
 
-from harness.pytest_plugin.state import ENDPOINTS_KEY, Endpoints, EndpointStatus
+from harness.pytest_plugin.state import ENDPOINTS_KEY, NOTES_KEY, Endpoints, EndpointStatus
 
 
 def endpoints(config: pytest.Config) -> Endpoints:
@@ -30,3 +30,11 @@ def unreachable(config: pytest.Config, kind: str, name: str, address: str,
     """Record the endpoint as unreachable and fail the asking test (an error in setup)."""
     endpoints(config).record(EndpointStatus(kind, name, address, False, reason))
     pytest.fail(f"{kind} {name} ({address}) is unreachable: {reason}", pytrace=False)
+
+
+def run_notes(config: pytest.Config) -> list[str]:
+    """Notes about how the run measured something (kept in summary.json and printed)."""
+    found = config.stash.get(NOTES_KEY, None)
+    if found is None:
+        found = config.stash[NOTES_KEY] = []
+    return found

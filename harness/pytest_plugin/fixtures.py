@@ -25,7 +25,7 @@ from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
 from harness.lab.reference import Reference, shipped_reference
 from harness.lab.views import expected_neighbours
-from harness.pytest_plugin.endpoints import endpoints, reached, unreachable
+from harness.pytest_plugin.endpoints import endpoints, reached, run_notes, unreachable
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -197,20 +197,41 @@ def snapshot(vcenter: VsphereDriver, lab: Lab) -> Snapshot:
     return vcenter.snapshot(option_keys=snapshot_option_keys(lab))
 
 
-# CDP/LLDP arrive on their own schedule: the sim's switches send every second, real ones every
-# 30 s (LLDP) or 60 s (CDP); wait one full interval plus margin for a port still silent.
-HINT_WAIT_S = {"sim": 5.0, "real": 65.0}
+# CDP/LLDP arrive on their own schedule: by default a switch sends CDP every 60 s (holdtime
+# 180 s = 3 intervals) and LLDP every 30 s (TTL 120 s = 4 intervals). The interval actually in
+# force is read back from the neighbours already heard (their holdtime and TTL); a vmnic still
+# silent after one such interval (plus margin) is a finding, not a timing accident.
+DEFAULT_INTERVAL_S = {"cdp": 60.0, "lldp": 30.0}
+INTERVALS_PER_HOLD = {"cdp": 3, "lldp": 4}
+HINT_MARGIN_S = 2.0
+
+
+def protocol_intervals(hints: list[NetworkHintFacts]) -> dict[str, tuple[float, str]]:
+    """Per protocol: the advertisement interval, and where it comes from."""
+    holds = {"cdp": [h.cdp.holdtime for h in hints if h.cdp and h.cdp.holdtime],
+             "lldp": [h.lldp.ttl for h in hints if h.lldp and h.lldp.ttl]}
+    out: dict[str, tuple[float, str]] = {}
+    for proto, seen in holds.items():
+        if seen:
+            out[proto] = (max(seen) / INTERVALS_PER_HOLD[proto],
+                          f"{proto.upper()} hold {max(seen)} s heard / "
+                          f"{INTERVALS_PER_HOLD[proto]}")
+        else:
+            out[proto] = (DEFAULT_INTERVAL_S[proto], f"{proto.upper()} default")
+    return out
 
 
 @pytest.fixture(scope="session")
 def network_hints(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
-                  backend: Backend) -> list[NetworkHintFacts]:
-    """QueryNetworkHint on every host: CDP/LLDP as each host heard them on each vmnic's wire,
-    polled until every cabled vmnic has a neighbour or the protocols' interval has passed (then
-    what is missing is a finding, not a timing accident)."""
+                  request: pytest.FixtureRequest) -> list[NetworkHintFacts]:
+    """QueryNetworkHint on every host: CDP/LLDP as each host heard them on each vmnic's wire
+    (vCenter answers from the neighbours the host has cached). When a cabled vmnic has not
+    heard its neighbour yet, poll for one advertisement interval of the protocols missing; the
+    run's notes say which it was."""
     expected = {(key, proto) for key, (_, _, protocols) in expected_neighbours(lab).items()
                 for proto in protocols}
-    deadline = time.monotonic() + HINT_WAIT_S.get(backend.kind, 65.0)
+    started = time.monotonic()
+    deadline: float | None = None
     while True:
         got = vcenter.network_hints()
         if got.errors:
@@ -219,7 +240,20 @@ def network_hints(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
         hints = [hint for hints in got.values.values() for hint in hints]
         heard = {((h.host, h.device), proto) for h in hints
                  for proto, seen in (("cdp", h.cdp), ("lldp", h.lldp)) if seen is not None}
-        if expected <= heard or time.monotonic() > deadline:
+        missing = expected - heard
+        if deadline is None:
+            intervals = protocol_intervals(hints)
+            wait = max((intervals[p][0] for _, p in missing), default=0.0)
+            deadline = started + wait + HINT_MARGIN_S
+            how = "; ".join(f"{p.upper()} every {intervals[p][0]:g} s ({intervals[p][1]})"
+                            for p in sorted({p for _, p in expected}))
+        if not missing or time.monotonic() > deadline:
+            took = time.monotonic() - started
+            run_notes(request.config).append(
+                f"CDP/LLDP: all {len(expected)} expected neighbours were in vCenter's hints "
+                "at the first read" if took < 1.0 and not missing else
+                f"CDP/LLDP: waited {took:.0f} s for one advertisement interval ({how}); "
+                f"{len(missing)} expected neighbour(s) still not heard")
             return hints
         time.sleep(1.0)
 

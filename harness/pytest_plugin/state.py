@@ -59,6 +59,7 @@ SCENARIOS_KEY = pytest.StashKey[tuple[str, ...]]()
 DISRUPTIVE_KEY = pytest.StashKey[bool]()
 KEEP_SIM_KEY = pytest.StashKey[bool]()
 ENDPOINTS_KEY = pytest.StashKey[Endpoints]()
+NOTES_KEY = pytest.StashKey[list[str]]()
 
 LAYER_PROPERTY = "labharness.layer"
 INCIDENT_PROPERTY = "labharness.incident"

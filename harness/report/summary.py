@@ -18,7 +18,7 @@ import pytest
 
 from harness.checks.finding import Finding
 from harness.pytest_plugin.assertions import FINDING_PROPERTY
-from harness.pytest_plugin.endpoints import endpoints
+from harness.pytest_plugin.endpoints import endpoints, run_notes
 from harness.pytest_plugin.state import (
     ERROR_PROPERTY,
     INCIDENT_PROPERTY,
@@ -236,6 +236,7 @@ class SummaryCollector:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.summary.endpoints = endpoints(session.config).all()
+        self.summary.notes.extend(run_notes(session.config))
         self.summary.finished = datetime.now(UTC).isoformat(timespec="seconds")
 
 

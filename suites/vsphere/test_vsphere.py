@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.checks.catalog import CHECKS_BY_NAME
+from harness.checks.finding import Finding
+from harness.checks.observed import missing_subject
+from harness.checks.view import DesignView
 from harness.checks.vsphere import check_cabling_hints, check_management_paths, check_time
 from harness.drivers.vsphere import ClockOffset, NetworkHintFacts, Snapshot, VsphereDriver
 from harness.lab.model import Lab
@@ -23,10 +27,20 @@ def _host(snapshot: Snapshot, name: str) -> None:
 
 
 @pytest.mark.needs("vsphere")
-def test_design_on_observed(observed_findings: DesignFindings,
+def test_design_on_observed(observed_findings: DesignFindings, observed_view: DesignView,
                             design_case: tuple[str, str]) -> None:
-    """The design checks on what vCenter reports (intent vs observed: which side differs)."""
+    """The design checks on what vCenter reports (intent vs observed: which side differs); a
+    subject the lab has and vCenter does not report is a finding too."""
     check, subject = design_case
+    design_check = CHECKS_BY_NAME[check]
+    lacking = missing_subject(observed_view, design_check.subject_kind, subject)
+    if lacking is not None:
+        assert_no_findings([Finding(
+            design_check.incident, "error", subject,
+            f"vCenter does not report {lacking}, which the lab has",
+            cause="the object was never created, was renamed, or sits elsewhere in vCenter",
+            fix=f"create {lacking} as the lab says, or correct the lab file",
+            check=check, source="observed", evidence={"missing": lacking})])
     assert_no_findings(observed_findings.of(check, subject))
 
 

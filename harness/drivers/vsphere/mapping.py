@@ -505,7 +505,9 @@ def network_hints(host: str, value: Any) -> tuple[NetworkHintFacts, ...]:
             platform=_opt_str(cdp_info.hardwarePlatform or None),
             software=_opt_str(cdp_info.softwareVersion or None),
             vlan=int(cdp_info.vlan) if cdp_info.vlan else None,
-            mtu=int(cdp_info.mtu) if cdp_info.mtu else None)
+            mtu=int(cdp_info.mtu) if cdp_info.mtu else None,
+            holdtime=int(cdp_info.timeout or cdp_info.ttl) if (cdp_info.timeout
+                                                               or cdp_info.ttl) else None)
         lldp_info = hint.lldpInfo
         lldp = None
         if lldp_info is not None and lldp_info.chassisId:
@@ -513,7 +515,8 @@ def network_hints(host: str, value: Any) -> tuple[NetworkHintFacts, ...]:
             lldp = LldpFacts(chassis_id=str(lldp_info.chassisId),
                              port_id=str(lldp_info.portId or ""),
                              system_name=params.get("System Name"),
-                             port_description=params.get("Port Description"))
+                             port_description=params.get("Port Description"),
+                             ttl=int(lldp_info.timeToLive) if lldp_info.timeToLive else None)
         subnets = tuple(f"{s.ipSubnet} vlan {s.vlanId}" for s in hint.subnet or ())
         out.append(NetworkHintFacts(host, str(hint.device), cdp, lldp, subnets))
     return tuple(out)

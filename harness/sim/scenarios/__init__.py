@@ -442,8 +442,9 @@ SCENARIOS: dict[str, Scenario] = {
                  realise=_f08_realise),
         Scenario(INCIDENTS["F09"], "NLB port group notifies switches: a node announces the "
                  "cluster MAC", realise=_f09_realise),
-        Scenario(INCIDENTS["F10"], "FlexFabric ports in FCoE personality and the 530SFP+ "
-                 "DCB/LLDP agent off (emulated iLO): those uplinks pass nothing, link up",
+        Scenario(INCIDENTS["F10"], "FlexFabric ports in FCoE personality (they still pass "
+                 "Ethernet; the host loses their iSCSI function) and the 530SFP+ DCB/LLDP agent "
+                 "off (its uplinks pass nothing, link up), set in the emulated iLO",
                  realise=_f10_realise),
         Scenario(INCIDENTS["F11"], "a switch port drops every frame and sends no CDP, link up; "
                  "its team uses beacon probing on two uplinks", realise=_f11_realise,
