@@ -385,6 +385,7 @@ def run(
                                      f"{len(state.namespaces)} namespaces, "
                                      f"{len(state.daemons)} daemons"
                                      + "".join(f"; {f}" for f in state.faults))
+                summary.notes.extend(state.notes)
             outcome["pytest"] = pytest.main(args, plugins=[SummaryCollector(summary)])
         except KeyboardInterrupt:
             outcome["pytest"] = pytest.ExitCode.INTERRUPTED
@@ -469,6 +470,8 @@ def sim_up(
               f"namespaces, {len(state.daemons)} daemons")
     for fault in state.faults:
         out.print(f"  fault {escape(fault)}")
+    for note in state.notes:
+        out.print(f"  note {escape(note)}")
 
 
 @sim_app.command("down")

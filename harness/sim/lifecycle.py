@@ -9,6 +9,7 @@ deleting their namespaces: a process left in a namespace keeps it alive.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shutil
@@ -201,6 +202,91 @@ def leftovers(lab: str) -> list[str]:
     return [n for n in netns.list_netns() if n.startswith(names.prefix(lab))]
 
 
+def _root_holders() -> dict[str, set[ipaddress.IPv4Network]]:
+    """Root-namespace interface -> the IPv4 networks it routes or holds an address in."""
+    held: dict[str, set[ipaddress.IPv4Network]] = {}
+    routes = json.loads(netns.run(["ip", "-j", "-4", "route", "show"]).stdout or "[]")
+    for r in routes:
+        if r.get("dst") not in (None, "default") and r.get("dev"):
+            held.setdefault(r["dev"], set()).add(ipaddress.IPv4Network(r["dst"], strict=False))
+    for link in json.loads(netns.run(["ip", "-j", "-4", "addr", "show"]).stdout or "[]"):
+        for a in link.get("addr_info", []):
+            net = ipaddress.IPv4Interface(f"{a['local']}/{a['prefixlen']}").network
+            held.setdefault(link["ifname"], set()).add(net)
+    return held
+
+
+def _recorded_labs() -> dict[str, SimState | None]:
+    """Every lab with a state file here (None: it is unreadable even as plain JSON)."""
+    labs: dict[str, SimState | None] = {}
+    if not RUN_ROOT.is_dir():
+        return labs
+    for d in sorted(RUN_ROOT.iterdir()):
+        if re.fullmatch(LAB_NAME_PATTERN, d.name) and (d / "state.json").is_file():
+            try:
+                labs[d.name] = load_state(d.name)
+            except SimError:
+                labs[d.name] = _raw_state(d.name)
+    return labs
+
+
+def is_stale(state: SimState) -> bool:
+    """Nothing of the lab runs any more (its daemons and its owning run are gone: a killed
+    session or a reboot), so removing what its state records harms no one."""
+    return (not any(daemons.is_running(d) for d in state.daemons)
+            and (state.owner is None or not daemons.is_running(state.owner)))
+
+
+def claim_networks(plan: DataplanePlan, lab: str) -> list[str]:
+    """Make sure the root namespace routes the lab's management network to this lab only.
+
+    Another lab on this machine may hold the same network (every sim lab uses the
+    management network its inventory pins). A stale one (nothing of it runs) is taken down by
+    the exact names its state records; a live one, or an interface no lab here records, is an
+    error naming it: connecting anyway would reach the other lab's namespace.
+
+    Returns what was done, one line each (for `sim up` to print).
+    """
+    ours = {a.ip.network for a in plan.addresses if a.ns == ""}
+    mine = set(plan.root_ifaces)
+    def clashes() -> dict[str, list[str]]:
+        return {dev: sorted(str(n) for n in nets if any(n.overlaps(o) for o in ours))
+                for dev, nets in _root_holders().items()
+                if dev not in mine and any(n.overlaps(o) for o in ours for n in nets)}
+    found = clashes()
+    if not found:
+        return []
+    done: list[str] = []
+    labs = _recorded_labs()
+    for dev, nets in sorted(found.items()):
+        holder = next((name for name, st in labs.items()
+                       if st is not None and dev in st.root_ifaces and name != lab), None)
+        state = labs.get(holder) if holder else None
+        if state is not None and is_stale(state):
+            down(state.lab)
+            done.append(f"removed stale lab {state.lab!r} (nothing of it ran; it held "
+                        f"{', '.join(nets)} on {dev})")
+            continue
+        where = ", ".join(nets)
+        if state is not None:
+            owner = (f" by labharness PID {state.owner.pid}" if state.owner is not None
+                     else " (labharness sim up)")
+            raise SimError(
+                f"the management network {where} is in use by lab {state.lab!r} on {dev}, "
+                f"running{owner}: take it down first (labharness sim down --lab "
+                f"{state.lab}), or wait for it to end")
+        raise SimError(
+            f"the management network {where} is already routed via {dev}, which no "
+            f"labharness lab on this machine records: remove it if it is a leftover "
+            f"(ip link del {dev}) or free that network")
+    left = clashes()
+    if left:
+        dev, nets = next(iter(left.items()))
+        raise SimError(f"the management network {', '.join(nets)} is still routed via {dev} "
+                       "after its stale lab was removed")
+    return done
+
+
 def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None = None, *,
        base_dir: Path = Path("."), owner_pid: int | None = None) -> SimState:
     """Build the simulated lab (idempotent: a running or crashed earlier instance is removed).
@@ -222,12 +308,14 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     plan = plan_dataplane(realised, inventory)
     # leftovers of a crashed run whose state file is gone: only the exact names we build
     dp_build.teardown([n for n in plan.namespace_names() if n in netns.list_netns()])
+    cleared = claim_networks(plan, lab.name)
     rdir = run_dir(lab.name)
     rdir.mkdir(parents=True, exist_ok=True)
     state = SimState(lab=lab.name, namespaces=plan.namespace_names(),
                      root_ifaces=list(plan.root_ifaces), daemons=[],
                      scenarios=[s.id for s in chosen],
-                     faults=[f"{incident}: {c.text()}" for incident, c in changes])
+                     faults=[f"{incident}: {c.text()}" for incident, c in changes],
+                     notes=cleared)
     if owner_pid is not None:
         state.owner = daemons.adopt("labharness", "", owner_pid, list(sys.argv), Path(""))
     _write_state(state)  # from here on, `down` can clean up whatever exists
@@ -278,9 +366,25 @@ class DownReport:
     removed: list[str]
 
 
+def _raw_state(lab: str) -> SimState | None:
+    """The removable part of a state file this version cannot read (another version wrote
+    it): its namespaces, root interfaces and daemons, or None if even that is unreadable."""
+    try:
+        raw = json.loads((run_dir(lab) / "state.json").read_text(encoding="utf-8"))
+        return SimState(lab=lab, namespaces=[str(n) for n in raw.get("namespaces", [])],
+                        root_ifaces=[str(i) for i in raw.get("root_ifaces", [])],
+                        daemons=[daemons.DaemonRecord(**d) for d in raw.get("daemons", [])])
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def down(lab: str) -> DownReport:
     """Stop the lab's daemons and delete its namespaces; safe to call when nothing runs."""
-    state = load_state(lab)
+    try:
+        state = load_state(lab)
+    except SimError:
+        # written by another labharness version: what it recorded can still be removed
+        state = _raw_state(lab)
     stopped: list[str] = []
     # exact names only (what state.json recorded): a prefix could match another lab's
     namespaces: set[str] = set()

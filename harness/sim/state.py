@@ -57,6 +57,7 @@ class SimState(BaseModel):
         namespaces, root_ifaces: everything `down` removes, by exact name.
         daemons: every process the sim started, to stop by PID.
         scenarios, faults: incident ids applied, and each fault as applied.
+        notes: what `up` did beyond building (a stale lab it removed first).
         ports: `host/vmnic` or `switch/port` -> its interfaces (cable and VLAN links).
         vm_ifaces: `vm/ethernet0` -> the guest interface; clients: NLB cluster -> its client.
         teams: host namespace -> the port groups its teaming controller runs.
@@ -72,6 +73,7 @@ class SimState(BaseModel):
     daemons: list[DaemonRecord]
     scenarios: list[str] = Field(default_factory=list)
     faults: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
     endpoints: list[Endpoint] = Field(default_factory=list)
     vmknics: list[VmknicInfo] = Field(default_factory=list)
     ports: dict[str, PortLinks] = Field(default_factory=dict)

@@ -23,9 +23,7 @@ TEST_LAB = "lhtest"  # not "sim": never touches a simulated lab the user has run
 
 
 def _test_lab() -> Lab:
-    data = load_lab(SIM_LAB).model_dump(mode="json")
-    data["name"] = TEST_LAB
-    return Lab.model_validate(data)
+    return lab_named(TEST_LAB)
 
 
 def _inventory():  # type: ignore[no-untyped-def]
@@ -259,3 +257,50 @@ def test_crashed_run_leftovers_are_removed_by_the_next_up() -> None:
     finally:
         lifecycle.down(TEST_LAB)
     assert lifecycle.leftovers(TEST_LAB) == []
+
+
+@needs_root
+def test_another_lab_on_the_management_network_is_removed_if_stale_else_named() -> None:
+    """Every sim lab routes the same management network from the root namespace. A lab left by
+    a killed session must not capture another lab's vCenter connections (they would be refused
+    by its empty namespace): `up` removes it when nothing of it runs, and names it otherwise."""
+    other = lab_named("lhother")
+    plan = plan_dataplane(other, _inventory().model_copy(update={"lab": "lhother"}))
+    state = lifecycle.up(_test_lab(), _inventory())
+    try:
+        with pytest.raises(lifecycle.SimError, match=f"in use by lab '{TEST_LAB}' on "
+                           f"{names.root_veth(TEST_LAB)}, running"):
+            lifecycle.claim_networks(plan, "lhother")
+        for d in state.daemons:  # the session that ran it was killed
+            os.killpg(d.pid, 9)
+        deadline = time.monotonic() + 5
+        while any(lifecycle.daemons.is_running(d) for d in state.daemons):
+            assert time.monotonic() < deadline, "SIGKILLed daemons still run"
+            time.sleep(0.05)
+        assert lifecycle.claim_networks(plan, "lhother") == [
+            f"removed stale lab '{TEST_LAB}' (nothing of it ran; it held 198.19.255.0/24 on "
+            f"{names.root_veth(TEST_LAB)})"]
+        assert lifecycle.leftovers(TEST_LAB) == []
+    finally:
+        lifecycle.down(TEST_LAB)
+
+
+def lab_named(name: str) -> Lab:
+    data = load_lab(SIM_LAB).model_dump(mode="json")
+    data["name"] = name
+    return Lab.model_validate(data)
+
+
+@needs_root
+def test_down_removes_a_lab_whose_state_another_version_wrote() -> None:
+    """A state file this version cannot validate (a newer field) still names what to remove."""
+    state = lifecycle.up(_test_lab(), _inventory())
+    path = lifecycle.run_dir(TEST_LAB) / "state.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**raw, "written_by_a_newer_version": True}), encoding="utf-8")
+    with pytest.raises(lifecycle.SimError):
+        lifecycle.load_state(TEST_LAB)
+    report = lifecycle.down(TEST_LAB)
+    assert sorted(report.removed) == sorted(state.namespaces)
+    assert lifecycle.leftovers(TEST_LAB) == []
+    assert not any(lifecycle.daemons.is_running(d) for d in state.daemons)

@@ -50,7 +50,7 @@ def test_network_hint_with_cdp_and_lldp() -> None:
                                   "198.19.255.3", "cisco WS-C3850-48P", "IOS", 1, 9000)
     assert got[0].subnets == ("198.18.20.0 vlan 20",) and got[0].lldp is None
     assert got[1].lldp == LldpFacts("00:11:22:33:44:55", "Te1/1/5", "lab-sw02.example.test",
-                                    "esx01 vmnic6")
+                                    "esx01 vmnic6", ttl=120)
     assert (got[2].cdp, got[2].lldp) == (None, None)
 
 
