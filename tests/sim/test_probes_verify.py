@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,10 @@ def test_no_ssh_no_python_and_no_scapy_are_named(real_inventory: dict[str, Any],
     data["probes"]["esx01"]["ssh"] = dict(data["probes"]["esx01"]["ssh"], port=2222)
     data["probes"]["esx02"]["python"] = "/nonexistent/python3"
     data["probes"]["esx03"]["python"] = str(bare)
-    code, out = verify(data, tmp_path / "broken.yaml")
+    started = time.monotonic()
+    # a VM that does not answer SSH yet is retried for --boot-timeout (a fresh clone booting)
+    code, out = verify(data, tmp_path / "broken.yaml", "--boot-timeout", "6")
+    assert time.monotonic() - started >= 6
     assert code == 1, out
     esx01 = host_block(out, "esx01")
     assert "MISSING SSH: cannot reach root@" in esx01 and ":2222" in esx01

@@ -26,6 +26,7 @@ from pyVmomi import vim
 from harness.lab.inventory import Secret
 from harness.lab.loader import load_lab
 from harness.lab.model import Lab
+from harness.procedures.probevms import journal
 from harness.sim.vcenter import VcsimProcess
 from harness.sim.vcenter.build import vcenter_build
 from harness.sim.vcenter.provision import provision
@@ -390,3 +391,12 @@ def test_a_journal_for_another_lab_or_a_corrupted_one_is_a_clear_error(
     assert "not a labharness probe journal" in invalid.stderr and "entries.0.vm.host" in (
         invalid.stderr)
 
+
+
+def test_one_deploy_or_remove_at_a_time(lab_vcenter: LabVcenter) -> None:
+    before = read(lab_vcenter.si)
+    with journal.locked(lab_vcenter.journal):
+        busy = probes("deploy", lab_vcenter, *CLONE, "--allow-disruptive")
+    assert busy.returncode == 1
+    assert "another labharness probes deploy or remove is using this journal" in busy.stderr
+    assert read(lab_vcenter.si) == before

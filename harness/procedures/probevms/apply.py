@@ -11,6 +11,7 @@ saying exactly what exists; running the command again continues from there.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,7 @@ from harness.procedures.probevms.journal import (
 from harness.procedures.probevms.plan import ProbePlan, VmStep
 
 Progress = Callable[[str], None]
+NETWORK_WAIT_S = 60.0
 
 
 class ProbeChangeError(LabharnessError):
@@ -152,8 +154,8 @@ def deploy(conn: VsphereConnection, lab: Lab, plan: ProbePlan, found: VcenterObj
             changes.add(f"created port group {step.name} on {step.where}", progress)
         vm_work = [v for v in plan.vms if v.status == "create" or v.nics_to_add]
         if vm_work:
-            current = "reading vCenter"
-            found = read_objects(conn)  # the new port groups' networks and keys
+            current = "waiting for vCenter to list the new port groups"
+            found = _networks_listed(conn, plan)
         for vm in vm_work:
             if vm.status == "create":
                 current = f"cloning {vm.name} onto {vm.host}"
@@ -168,6 +170,22 @@ def deploy(conn: VsphereConnection, lab: Lab, plan: ProbePlan, found: VcenterObj
     except VsphereError as exc:
         raise ProbeChangeError(current, exc, journal, changes.lines, "deploy") from None
     return changes
+
+
+def _networks_listed(conn: VsphereConnection, plan: ProbePlan,
+                     timeout: float = NETWORK_WAIT_S) -> VcenterObjects:
+    """vCenter, once it lists every port group the VMs' NICs go on as a network of each host
+    (a new standard port group's Network entity appears when vCenter syncs the host)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = read_objects(conn)
+        missing = [f"{n.network} on {vm.host}" for vm in plan.vms for n in vm.nics
+                   if n.status == "create" and vm.host in found.hosts and not any(
+                       net.moref in found.hosts[vm.host].networks
+                       for net in found.networks_named(n.network))]
+        if not missing or time.monotonic() >= deadline:
+            return found  # what is still missing fails the NIC's change, saying which
+        time.sleep(1.0)
 
 
 def _clone(conn: VsphereConnection, vm: VmStep, found: VcenterObjects, journal: JournalFile,

@@ -158,7 +158,7 @@ def _arp_target(lab: Lab, host: str, switch: str, network: str) -> tuple[str, st
     return None
 
 
-def _nic_check(v: HostVerdict, site: ProbeSite, nic: ProbeNic, by_name: Mapping[str, bool],
+def check_nic(v: HostVerdict, site: ProbeSite, nic: ProbeNic, by_name: Mapping[str, bool],
                by_mac: Mapping[str, str], macs: Mapping[str, str]) -> str | None:
     """Check the inventory's NIC for one probe port group; the guest NIC name when usable."""
     key = nic.switch if nic.kind == "trunk" else str(nic.vmnic)
@@ -168,10 +168,13 @@ def _nic_check(v: HostVerdict, site: ProbeSite, nic: ProbeNic, by_name: Mapping[
     guest = by_mac.get(mac) if mac else None
     if guest is not None:
         (v.trunks if nic.kind == "trunk" else v.uplinks)[key] = guest
-    hint = (f"; the NIC on {nic.network} ({mac}) is {guest}" if guest else
-            f"; vCenter gives the NIC on {nic.network} MAC {mac}, which no interface has"
-            if mac else "")
+    hint = f"; the NIC on {nic.network} ({mac}) is {guest}" if guest else ""
     what = f"{nic.purpose} NIC"
+    if mac and guest is None:
+        v.add(what, "missing", f"vCenter's probe VM has MAC {mac} on {nic.network} but no "
+              f"interface of the machine at probes.{v.host}.ssh has it: that is another "
+              "machine, or the NIC is not connected in the guest")
+        return None
     if configured is None:
         v.add(what, "missing", f"{field_} is not set{hint}")
         return None
@@ -249,7 +252,7 @@ def _verify_host(lab: Lab, host: str, site: ProbeSite, sites: ProbeSites,
     by_name = {i.name: i.up for i in interfaces}
     by_mac = {i.mac.lower(): i.name for i in interfaces if i.mac}
     for nic in probe_nics(lab, host):
-        iface = _nic_check(v, site, nic, by_name, by_mac, macs)
+        iface = check_nic(v, site, nic, by_name, by_mac, macs)
         if nic.kind == "trunk" and iface is not None:
             _vlan_checks(v, lab, site, agent, nic.switch, iface)
     return v
