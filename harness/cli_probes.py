@@ -122,7 +122,7 @@ def _read(conn: VsphereConnection, found_journal: journal.Journal | None,
     return found
 
 
-def _print_plan(plan: ProbePlan, lab: Lab) -> None:
+def _print_plan(plan: ProbePlan) -> None:
     table = Table(title=f"probe VMs for lab {plan.lab}: {plan.changes} change(s)")
     for column in ("object", "where", "what", "status"):
         table.add_column(column, overflow="fold")
@@ -132,10 +132,9 @@ def _print_plan(plan: ProbePlan, lab: Lab) -> None:
         table.add_row(escape(pg.name), escape(pg.where), what,
                       f"[{STATUS_STYLE[pg.status]}]{STATUS_WORDS[pg.status]}[/]")
     for vm in plan.vms:
-        how = {"clone": f"VM, clone {vm.note.removeprefix('from ')}" if vm.note else "VM",
-               "attach": "your VM (--attach)", "none": "VM: none given"}[vm.mode]
+        how = {"clone": "VM", "attach": "your VM (--attach)", "none": "VM: none given"}[vm.mode]
         if vm.clone is not None:
-            how += f", datastore {vm.clone.datastore}"
+            how += f", clone of {vm.clone.template}, datastore {vm.clone.datastore}"
         table.add_row(escape(vm.name), escape(vm.host), escape(how),
                       f"[{STATUS_STYLE[vm.status]}]{STATUS_WORDS[vm.status]}[/]")
         for nic in vm.nics:
@@ -184,7 +183,7 @@ def plan_command(lab: LabOption, inventory: InventoryOption, template: TemplateO
     with VsphereConnection.from_inventory(endpoint, loaded.base_dir) as conn:
         found = _read(conn, found_journal, path)
     plan = make_plan(model, found, found_journal, options)
-    _print_plan(plan, model)
+    _print_plan(plan)
     _print_entries(model, inv, list(plan.hosts),
                    _macs(model, found, found_journal, list(plan.hosts)))
     if plan.problems:
@@ -214,7 +213,7 @@ def deploy_command(lab: LabOption, inventory: InventoryOption, template: Templat
         found_journal = journal.load(path, model.name)
         found = _read(conn, found_journal, path)
         plan = make_plan(model, found, found_journal, options)
-        _print_plan(plan, model)
+        _print_plan(plan)
         if plan.problems:
             out.print("[red]deploy refused: the plan has problems; nothing was changed[/]")
             raise typer.Exit(ExitCode.FAILED)

@@ -160,7 +160,8 @@ def deploy(conn: VsphereConnection, lab: Lab, plan: ProbePlan, found: VcenterObj
             if vm.status == "create":
                 current = f"cloning {vm.name} onto {vm.host}"
                 _clone(conn, vm, found, journal, power_on)
-                changes.add(f"cloned {vm.name} onto {vm.host} from {vm.note.removeprefix('from ')}"
+                template = vm.clone.template if vm.clone else "?"
+                changes.add(f"cloned {vm.name} onto {vm.host} from {template}"
                             f"{', powered on' if power_on else ''}", progress)
             elif vm.moref is not None:
                 current = f"adding {len(vm.nics_to_add)} NIC(s) to {vm.name}"

@@ -121,7 +121,6 @@ class PortGroupStep:
     uplink: str | None  # pinned: vmnic (standard) or uplink name (DVS); None: trunk
     host: str | None
     status: Status
-    note: str = ""
 
     @property
     def distributed(self) -> bool:
@@ -167,7 +166,6 @@ class VmStep:
     nics: tuple[NicStep, ...] = ()
     moref: str | None = None  # when it exists
     clone: CloneSource | None = None
-    note: str = ""
 
     @property
     def nics_to_add(self) -> list[NicStep]:
@@ -400,8 +398,7 @@ class _Planner:
         if template is not None:
             self.nic_limit(hname, name, max(len(template.nics), 1) - 1, steps)
         status: Status = "create" if clone is not None else "problem"
-        self.vms.append(VmStep(hname, name, "clone", status, steps, clone=clone,
-                               note=f"from {self.options.template}"))
+        self.vms.append(VmStep(hname, name, "clone", status, steps, clone=clone))
 
     def attached(self, hname: str, vm: str, nics: Sequence[ProbeNic]) -> None:
         found = self.found.vms_named(vm)
