@@ -16,23 +16,24 @@ what `deploy` made. Exit codes: 0 done (plan: nothing in the way; verify: everyt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from harness.drivers.vsphere.connection import VsphereConnection
-from harness.drivers.vsphere.errors import VsphereError
-from harness.drivers.vsphere.probevms import VcenterObjects, read_objects
 from harness.errors import ExitCode, OptionError
-from harness.lab.inventory import Inventory, TlsEndpoint
-from harness.lab.loader import LoadedInventory, load_inventory, load_lab
-from harness.lab.model import Lab
-from harness.procedures.probevms import apply, journal
-from harness.procedures.probevms.plan import PlanOptions, ProbePlan, make_plan
-from harness.procedures.probevms.verify import HostVerdict, inventory_lines, probe_macs, verify
+
+if TYPE_CHECKING:  # the commands import what they use: `labharness validate` stays fast
+    from harness.drivers.vsphere.connection import VsphereConnection
+    from harness.drivers.vsphere.probevms import VcenterObjects
+    from harness.lab.inventory import Inventory, TlsEndpoint
+    from harness.lab.loader import LoadedInventory
+    from harness.lab.model import Lab
+    from harness.procedures.probevms.journal import Journal
+    from harness.procedures.probevms.plan import ProbePlan
+    from harness.procedures.probevms.verify import HostVerdict
 
 app = typer.Typer(help="Probe VMs for a real or nested lab: plan, deploy, verify, remove.",
                   no_args_is_help=True)
@@ -66,8 +67,20 @@ STATUS_WORDS = {"create": "create", "ours": "exists (labharness made it)",
 
 
 def _inputs(lab: Path, inventory: Path) -> tuple[Lab, LoadedInventory]:
+    from harness.lab.loader import load_inventory, load_lab
+
     model = load_lab(lab)
     return model, load_inventory(inventory, model)
+
+
+def _connect(loaded: LoadedInventory, endpoint: TlsEndpoint) -> VsphereConnection:
+    """A (not yet opened) session to the inventory's vCenter, with its `timeouts`."""
+    from harness.drivers.vsphere.connection import VsphereConnection
+
+    t = loaded.inventory.timeouts
+    return VsphereConnection.from_inventory(
+        endpoint, loaded.base_dir, connect_timeout=t.vsphere.connect,
+        request_timeout=t.vsphere.read, logout_timeout=t.logout)
 
 
 def _vcenter(inv: Inventory) -> TlsEndpoint:
@@ -88,6 +101,8 @@ def _changing(lab: Path, inventory: Path, journal_file: Path | None, allow: bool
 
 
 def _journal_path(path: Path | None, inventory: Path, lab: Lab) -> Path:
+    from harness.procedures.probevms import journal
+
     return path if path is not None else journal.default_path(inventory.resolve().parent,
                                                                lab.name)
 
@@ -114,8 +129,11 @@ def _refuse_unless(allow: bool, lab: Lab, what: str) -> None:
                           "would be)")
 
 
-def _read(conn: VsphereConnection, found_journal: journal.Journal | None,
+def _read(conn: VsphereConnection, found_journal: Journal | None,
           path: Path) -> VcenterObjects:
+    from harness.drivers.vsphere.probevms import read_objects
+    from harness.procedures.probevms import journal
+
     found = read_objects(conn)
     if found_journal is not None:
         journal.check_vcenter(found_journal, path, conn.endpoint, found.instance_uuid)
@@ -152,6 +170,8 @@ def _print_plan(plan: ProbePlan) -> None:
 def _print_entries(lab: Lab, inv: Inventory, hosts: list[str],
                    macs: dict[str, dict[str, str]],
                    verdicts: dict[str, HostVerdict] | None = None) -> None:
+    from harness.procedures.probevms.verify import inventory_lines
+
     out.print("\nthe inventory's probes: entries (guest NIC names are found by MAC by "
               "labharness probes verify once the VMs are up):")
     out.print("probes:", markup=False)
@@ -161,8 +181,10 @@ def _print_entries(lab: Lab, inv: Inventory, hosts: list[str],
         out.print("\n".join(lines), markup=False)
 
 
-def _macs(lab: Lab, found: VcenterObjects, found_journal: journal.Journal | None,
+def _macs(lab: Lab, found: VcenterObjects, found_journal: Journal | None,
           hosts: list[str]) -> dict[str, dict[str, str]]:
+    from harness.procedures.probevms.verify import probe_macs
+
     return {h: probe_macs(lab, found, found_journal, h) for h in hosts}
 
 
@@ -173,6 +195,9 @@ def plan_command(lab: LabOption, inventory: InventoryOption, template: TemplateO
                  journal_file: JournalOption = None) -> None:
     """Print what deploy would create, what exists already, and what is in the way (reads
     vCenter only). Exit 1 when the plan has problems."""
+    from harness.procedures.probevms import journal
+    from harness.procedures.probevms.plan import PlanOptions, make_plan
+
     model, loaded = _inputs(lab, inventory)
     inv = loaded.inventory
     endpoint = _vcenter(inv)
@@ -180,7 +205,7 @@ def plan_command(lab: LabOption, inventory: InventoryOption, template: TemplateO
     found_journal = journal.load(path, model.name)
     options = PlanOptions(template, management_network, _attach(attach), host or None,
                           datastore)
-    with VsphereConnection.from_inventory(endpoint, loaded.base_dir) as conn:
+    with _connect(loaded, endpoint) as conn:
         found = _read(conn, found_journal, path)
     plan = make_plan(model, found, found_journal, options)
     _print_plan(plan)
@@ -203,13 +228,17 @@ def deploy_command(lab: LabOption, inventory: InventoryOption, template: Templat
                    boot_timeout: Annotated[float, typer.Option(
                        help="seconds to wait for fresh clones to answer SSH")] = 300.0) -> None:
     """Create the planned probe port groups and VMs, journaling every change (disruptive)."""
+    from harness.drivers.vsphere.probevms import read_objects
+    from harness.procedures.probevms import apply, journal
+    from harness.procedures.probevms.plan import PlanOptions, make_plan
+    from harness.procedures.probevms.verify import verify
+
     model, loaded, endpoint, path = _changing(lab, inventory, journal_file, allow_disruptive,
                                               "probes deploy")
     inv = loaded.inventory
     options = PlanOptions(template, management_network, _attach(attach), host or None,
                           datastore)
-    with journal.locked(path), VsphereConnection.from_inventory(
-            endpoint, loaded.base_dir) as conn:
+    with journal.locked(path), _connect(loaded, endpoint) as conn:
         found_journal = journal.load(path, model.name)
         found = _read(conn, found_journal, path)
         plan = make_plan(model, found, found_journal, options)
@@ -230,7 +259,9 @@ def deploy_command(lab: LabOption, inventory: InventoryOption, template: Templat
     verdicts = None
     if check and hosts and all(h in inv.probes for h in hosts):
         results = verify(model, inv.probes, loaded.base_dir, hosts, macs=macs,
-                         boot_timeout=boot_timeout if power_on else 0.0)
+                         boot_timeout=boot_timeout if power_on else 0.0,
+                         start_timeout=inv.timeouts.probe.connect,
+                         call_timeout=inv.timeouts.probe.read)
         _print_verdicts(results)
         verdicts = {v.host: v for v in results}
     _print_entries(model, inv, hosts, macs, verdicts)
@@ -243,6 +274,8 @@ def remove_command(lab: LabOption, inventory: InventoryOption,
                    journal_file: JournalOption = None,
                    allow_disruptive: AllowOption = False) -> None:
     """Undo what deploy created, newest first, exactly as its journal lists (disruptive)."""
+    from harness.procedures.probevms import apply, journal
+
     model, loaded, endpoint, path = _changing(lab, inventory, journal_file, allow_disruptive,
                                               "probes remove")
     with journal.locked(path):
@@ -250,7 +283,7 @@ def remove_command(lab: LabOption, inventory: InventoryOption,
         if found_journal is None:
             out.print(f"nothing to remove: no probe journal at {escape(str(path))}")
             return
-        with VsphereConnection.from_inventory(endpoint, loaded.base_dir) as conn:
+        with _connect(loaded, endpoint) as conn:
             journal.check_vcenter(found_journal, path, conn.endpoint,
                                   str(conn.content.about.instanceUuid or "") or None)
             changes = apply.remove(conn, journal.JournalFile(path, found_journal),
@@ -276,6 +309,10 @@ def verify_command(lab: LabOption, inventory: InventoryOption, host: HostsOption
     """Prove each host's probe VM works: SSH, python3, scapy, its NICs (matched by MAC when
     vCenter knows the VM) and tagged frames both ways on every VLAN of the lab. Says per host
     what is missing; exit 1 if anything is."""
+    from harness.drivers.vsphere.errors import VsphereError
+    from harness.procedures.probevms import journal
+    from harness.procedures.probevms.verify import verify
+
     model, loaded = _inputs(lab, inventory)
     inv = loaded.inventory
     hosts = list(host or model.hosts)
@@ -289,13 +326,14 @@ def verify_command(lab: LabOption, inventory: InventoryOption, host: HostsOption
         path = _journal_path(journal_file, inventory, model)
         found_journal = journal.load(path, model.name)
         try:
-            with VsphereConnection.from_inventory(inv.vcenter, loaded.base_dir) as conn:
+            with _connect(loaded, inv.vcenter) as conn:
                 found = _read(conn, found_journal, path)
             macs = _macs(model, found, found_journal, hosts)
         except VsphereError as exc:
             vcenter_problem = str(exc)
     verdicts = verify(model, inv.probes, loaded.base_dir, hosts, macs=macs,
-                      boot_timeout=boot_timeout)
+                      boot_timeout=boot_timeout, start_timeout=inv.timeouts.probe.connect,
+                      call_timeout=inv.timeouts.probe.read)
     _print_verdicts(verdicts)
     if vcenter_problem:
         out.print(f"[red]vCenter[/]: cannot read the probe VMs' NICs ({escape(vcenter_problem)})"

@@ -260,7 +260,8 @@ def _verify_host(lab: Lab, host: str, site: ProbeSite, sites: ProbeSites,
 
 def verify(lab: Lab, probes: Mapping[str, ProbeSite], base_dir: Path, hosts: Sequence[str], *,
            macs: Mapping[str, Mapping[str, str]] | None = None, boot_timeout: float = 0.0,
-           start_timeout: float = 30.0, parallel: int = 8) -> list[HostVerdict]:
+           start_timeout: float = 30.0, call_timeout: float = 10.0,
+           parallel: int = 8) -> list[HostVerdict]:
     """Verify the probe VMs of `hosts`; one verdict per host, in the order given.
 
     Args:
@@ -271,7 +272,7 @@ def verify(lab: Lab, probes: Mapping[str, ProbeSite], base_dir: Path, hosts: Seq
             after a deploy it is still booting).
     """
     sites = {h: probes[h] for h in hosts if h in probes}
-    started = _start(lab, sites, base_dir, boot_timeout, start_timeout)
+    started = _start(lab, sites, base_dir, boot_timeout, start_timeout, call_timeout)
     try:
         def one(host: str) -> HostVerdict:
             if host not in sites:
@@ -289,10 +290,11 @@ def verify(lab: Lab, probes: Mapping[str, ProbeSite], base_dir: Path, hosts: Seq
 
 
 def _start(lab: Lab, sites: Mapping[str, ProbeSite], base_dir: Path, boot_timeout: float,
-           start_timeout: float) -> ProbeSites:
+           start_timeout: float, call_timeout: float) -> ProbeSites:
     """Agents for every site; sites whose VM does not answer SSH yet are retried until
     `boot_timeout` has passed."""
-    out = from_inventory(lab, sites, base_dir, start_timeout=start_timeout)
+    out = from_inventory(lab, sites, base_dir, start_timeout=start_timeout,
+                         call_timeout=call_timeout)
     deadline = time.monotonic() + boot_timeout
     while True:
         waiting = {h: s for h, s in sites.items() if h in out.failed
@@ -300,7 +302,8 @@ def _start(lab: Lab, sites: Mapping[str, ProbeSite], base_dir: Path, boot_timeou
         if not waiting or time.monotonic() >= deadline:
             return out
         time.sleep(min(RETRY_S, max(0.0, deadline - time.monotonic())))
-        again = from_inventory(lab, waiting, base_dir, start_timeout=start_timeout)
+        again = from_inventory(lab, waiting, base_dir, start_timeout=start_timeout,
+                               call_timeout=call_timeout)
         for h in waiting:
             if h in again.agents:
                 out.failed.pop(h, None)
