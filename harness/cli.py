@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
+from harness.cli_probes import app as probes_app
 from harness.errors import ExitCode, LabharnessError, OptionError
 from harness.lab.loader import load_inventory, load_lab
 from harness.lab.source import InputFileError, load_yaml
@@ -573,6 +574,8 @@ def sim_scenarios() -> None:
         out.print(f"{s.id} {s.incident.slug}: {escape(s.summary)}")
     out.print(f"{SCENARIO_ALL}: all of the above")
 
+
+app.add_typer(probes_app, name="probes")
 
 depot_app = typer.Typer(help="ESXi offline bundles (depot ZIPs): what is inside, without "
                         "unpacking them by hand.", no_args_is_help=True)

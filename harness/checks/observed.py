@@ -14,6 +14,10 @@ The lab's intent is kept only where vCenter has no such fact:
   taken only from the lab's vmknic of the same name on the same port group;
 - NLB clusters (vCenter does not know NLB) and the VXLAN underlay (routers, physical switches
   and NSX are outside vCenter).
+
+Port groups and VMs named `lh-probe-*` are left out: `labharness probes deploy` builds them
+(trunks with promiscuous mode on purpose, port groups pinned to one uplink) as the harness's
+own instruments, and judging them as the lab's design would report the tool as the fault.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from harness.facts.vsphere import (
     SecurityFacts,
     Snapshot,
     TeamingFacts,
+    is_probe_object,
 )
 from harness.lab.model import Lab
 from harness.lab.views import SECURITY_DEFAULTS, PortGroupView, SecurityView, TeamView
@@ -75,6 +80,8 @@ def _team(uplinks: tuple[str, ...], to_vmnic: dict[str, str], *layers: TeamingFa
 def _standard_port_groups(host: HostFacts) -> dict[str, PortGroupView]:
     out: dict[str, PortGroupView] = {}
     for pg in host.port_groups.values():
+        if is_probe_object(pg.name):
+            continue
         vswitch = host.vswitches.get(pg.vswitch)
         uplinks = vswitch.uplinks if vswitch else ()
         out[pg.name] = PortGroupView(
@@ -111,7 +118,7 @@ def _host_view(host: HostFacts, snapshot: Snapshot, lab: Lab) -> HostView:
             if proxy.dvs_uuid == dvs.uuid:
                 to_vmnic.update(proxy.uplinks)
         for pg in snapshot.dv_port_groups.values():
-            if pg.dvs == dvs.name and not pg.uplink:
+            if pg.dvs == dvs.name and not pg.uplink and not is_probe_object(pg.name):
                 pgs[pg.name] = _dv_port_group(pg, dvs, to_vmnic)
     dvpg_by_key = {pg.key: pg.name for pg in snapshot.dv_port_groups.values()}
     vmknics: dict[str, VmknicView] = {}
@@ -149,7 +156,7 @@ def view_from_snapshot(snapshot: Snapshot, lab: Lab) -> DesignView:
             name=name, host=vm.host or "", extra_config=dict(vm.extra_config),
             nics=tuple(VmNicView(n.label, n.mac, n.address_type, n.network or "")
                        for n in vm.nics))
-        for name, vm in snapshot.vms.items()
+        for name, vm in snapshot.vms.items() if not is_probe_object(name)
     }
     intent = view_from_lab(lab)
     about = snapshot.vcenter

@@ -43,6 +43,17 @@ NETSTACK_OF_STACK: Mapping[str, str] = {
 }
 STACK_OF_NETSTACK: Mapping[str, str] = {v: k for k, v in NETSTACK_OF_STACK.items()}
 
+# What labharness itself builds in a lab's vCenter (`labharness probes deploy`: the probe port
+# groups and probe VMs) is named with this prefix. Those objects are the harness's instruments,
+# not the lab's design: the observed design view leaves them out, and `probes remove` only ever
+# touches what its journal lists.
+PROBE_PREFIX = "lh-probe-"
+
+
+def is_probe_object(name: str) -> bool:
+    """Whether a port group or VM name is one labharness's probe tooling uses."""
+    return name.startswith(PROBE_PREFIX)
+
 
 @dataclass(frozen=True)
 class SecurityFacts:

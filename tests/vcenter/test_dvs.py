@@ -232,3 +232,27 @@ def test_the_uplink_port_group_is_marked(si: Any) -> None:
     [uplink_pg] = dvs.config.uplinkPortgroup
     assert uplink_pg.name.startswith("dvs-t-DVUplinks")
     assert [t.key for t in uplink_pg.tag] == ["SYSTEM/DVS.UPLINKPG"]
+
+
+def test_destroying_a_dv_port_group_in_use_is_refused_and_leaves_no_references(
+        si: Any, hosts: dict[str, Any]) -> None:
+    """vCenter refuses to destroy a DV port group a VMkernel NIC is on (ResourceInUse); once
+    free, destroying it removes it from every member host's and the cluster's `network`."""
+    dvs = _create_dvs(si)
+    host = hosts["esx01"]
+    _add_host(dvs, host, ["vmnic4", "vmnic5"])
+    pg = _add_pg(dvs, "dvpg-t", 20, ["uplink1"])
+    assert pg.name in [n.name for n in host.network]
+    ns = host.configManager.networkSystem
+    vmk = ns.AddVirtualNic("", vim.host.VirtualNic.Specification(
+        ip=vim.host.IpConfig(dhcp=False, ipAddress="198.18.20.99", subnetMask="255.255.255.0"),
+        distributedVirtualPort=vim.dvs.PortConnection(switchUuid=dvs.uuid,
+                                                      portgroupKey=pg.key)))
+    with pytest.raises(vim.fault.ResourceInUse):
+        WaitForTask(pg.Destroy_Task())
+    ns.RemoveVirtualNic(vmk)
+    WaitForTask(pg.Destroy_Task())
+    assert "dvpg-t" not in [p.name for p in dvs.portgroup]
+    for obj in (host, host.parent):
+        assert all(n._moId != pg._moId for n in obj.network)
+        [n.name for n in obj.network]  # every reference resolves

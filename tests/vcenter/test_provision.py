@@ -101,16 +101,18 @@ READ = {
 }
 
 
-def read_vcenter(si: Any) -> tuple[list[tuple[Any, dict[str, Any]]], list[str]]:
-    """Everything the round trips compare, in one PropertyCollector call (and the SOAP calls
-    made, to prove it)."""
+def read_vcenter(si: Any, props: dict[Any, list[str]] | None = None,
+                 ) -> tuple[list[tuple[Any, dict[str, Any]]], list[str]]:
+    """Everything the round trips compare (`props`, by default READ), in one PropertyCollector
+    call (and the SOAP calls made, to prove it)."""
+    props = READ if props is None else props
     content = si.RetrieveContent()
-    view = content.viewManager.CreateContainerView(content.rootFolder, list(READ), True)
+    view = content.viewManager.CreateContainerView(content.rootFolder, list(props), True)
     pc = vmodl.query.PropertyCollector
     spec = pc.FilterSpec(
         objectSet=[pc.ObjectSpec(obj=view, skip=True, selectSet=[pc.TraversalSpec(
             name="view", type=vim.view.ContainerView, path="view", skip=False)])],
-        propSet=[pc.PropertySpec(type=t, pathSet=p) for t, p in READ.items()])
+        propSet=[pc.PropertySpec(type=t, pathSet=p) for t, p in props.items()])
     calls: list[str] = []
     stub = si._stub
     invoke, access = stub.InvokeMethod, stub.InvokeAccessor

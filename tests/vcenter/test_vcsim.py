@@ -92,6 +92,22 @@ def test_add_portgroup_of_one_name_on_every_host(hosts: dict[str, Any]) -> None:
         add_portgroup(hosts["esx01"], "vMotion-PG")
 
 
+def test_the_stock_vm_network_is_shared_until_the_last_host_removes_it(
+        hosts: dict[str, Any]) -> None:
+    """Every host has "VM Network"; its Network entity lists them all, so one host removing
+    its port group leaves the entity (and the other hosts' `network`) intact, and the last
+    removal leaves no host pointing at a deleted object."""
+    network = next(n for n in hosts["esx01"].network if n.name == "VM Network")
+    assert sorted(h.name for h in network.host) == sorted(hosts)
+    hosts["esx01"].configManager.networkSystem.RemovePortGroup("VM Network")
+    assert sorted(h.name for h in network.host) == sorted(set(hosts) - {"esx01"})
+    assert "VM Network" not in [n.name for n in hosts["esx01"].network]
+    for name in sorted(set(hosts) - {"esx01"}):
+        hosts[name].configManager.networkSystem.RemovePortGroup("VM Network")
+    for h in hosts.values():
+        assert [n.name for n in h.network] == []  # every reference resolves (none dangles)
+
+
 def test_vmknic_add_update_remove_round_trip(hosts: dict[str, Any]) -> None:
     h = hosts["esx01"]
     ns = h.configManager.networkSystem

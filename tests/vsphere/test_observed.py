@@ -111,3 +111,28 @@ def test_nlb_port_group_notifying_switches_is_found(driver: VsphereDriver, sim_l
     findings = check_nlb_port_group(observed(driver, sim_lab), shipped_reference())
     assert sorted(f.subject for f in findings) == ["esx01/dvpg-nlb", "esx02/dvpg-nlb"]
     assert all(f.id == "F09" and "notifies switches" in f.message for f in findings)
+
+
+def test_the_harness_probe_port_groups_and_vms_are_not_the_labs_design(
+        driver: VsphereDriver, sim_lab: Lab, si: Any, hosts: dict[str, Any]) -> None:
+    """What `labharness probes deploy` builds (lh-probe-*: trunks, port groups pinned to one
+    uplink, probe VMs) is the harness's instrument: the observed view leaves it out, so it is
+    never reported as a fault of the lab. The same objects under other names are judged."""
+    beacon = vim.host.NetworkPolicy(nicTeaming=vim.host.NetworkPolicy.NicTeamingPolicy(
+        failureCriteria=vim.host.NetworkPolicy.NicFailureCriteria(checkBeacon=True)))
+    ns = hosts["esx01"].configManager.networkSystem
+    dc = si.content.rootFolder.childEntity[0]
+    switch = next(d for d in dc.networkFolder.childEntity if d.name == labstate.DVS)
+    workstation_mac = labstate.VmSpec("esx01", "dvpg-vm", "00:0c:29:12:34:56")
+    for name in ("lh-probe-trunk-vSwitch0", "trunk-vSwitch0"):
+        ns.AddPortGroup(vim.host.PortGroup.Specification(
+            name=name, vlanId=4095, vswitchName="vSwitch0", policy=beacon))
+    for name in ("lh-probe-esx01", "probe-esx01"):
+        labstate.create_vm(dc, hosts, switch, name, workstation_mac)
+    view = observed(driver, sim_lab)
+    assert "lh-probe-trunk-vSwitch0" not in view.hosts["esx01"].port_groups
+    assert "lh-probe-esx01" not in view.vms
+    findings = run_design_checks(view, shipped_reference())
+    assert sorted((f.id, f.subject) for f in findings if f.subject.startswith(
+        ("esx01/", "probe", "lh-probe"))) == [("F11", "esx01/trunk-vSwitch0"),
+                                              ("F14", "probe-esx01/ethernet0")]

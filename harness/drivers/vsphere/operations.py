@@ -190,7 +190,9 @@ def set_ntp(conn: VsphereConnection, host: str, host_moref: str, managers: HostM
 # port group policy
 
 
-def _patch_standard(policy: Any, patch: PolicyPatch) -> Any:
+def patch_standard_policy(policy: Any, patch: PolicyPatch) -> Any:
+    """A standard port group's `vim.host.NetworkPolicy` (None: a new, empty one) with the
+    patch's fields set as overrides; the fields it leaves None keep inheriting."""
     policy = policy or vim.host.NetworkPolicy()
     sec = policy.security or vim.host.NetworkPolicy.SecurityPolicy()
     for name, value in (("allowPromiscuous", patch.allow_promiscuous),
@@ -220,7 +222,9 @@ def _bool_policy(value: bool) -> Any:
     return vim.BoolPolicy(inherited=False, value=value)
 
 
-def _patch_dvs(setting: Any, patch: PolicyPatch) -> Any:
+def patch_dvs_setting(setting: Any, patch: PolicyPatch) -> Any:
+    """A DVS port setting (`VmwarePortConfigPolicy`; None: a new one) with the patch's
+    security and teaming fields set, not inherited."""
     dvs = vim.dvs.VmwareDistributedVirtualSwitch
     setting = setting or dvs.VmwarePortConfigPolicy()
     sec = setting.securityPolicy or dvs.SecurityPolicy(inherited=False)
@@ -263,7 +267,7 @@ def fix_standard_port_group(conn: VsphereConnection, host: str, host_moref: str,
     if pg is None:
         return None
     spec = pg.spec
-    spec.policy = _patch_standard(spec.policy, patch)
+    spec.policy = patch_standard_policy(spec.policy, patch)
     ns = vim.host.NetworkSystem(managers.network_system, conn.stub)
     conn.call(f"{host}: UpdatePortGroup {port_group}",
               lambda: ns.UpdatePortGroup(pgName=port_group, portgrp=spec))
@@ -295,7 +299,7 @@ def fix_dv_port_group(conn: VsphereConnection, dvpg_moref: str, port_group: str,
         configVersion=cfg.configVersion, name=cfg.name, type=cfg.type, numPorts=cfg.numPorts,
         description=cfg.description, policy=cfg.policy, autoExpand=cfg.autoExpand,
         portNameFormat=cfg.portNameFormat,
-        defaultPortConfig=_patch_dvs(cfg.defaultPortConfig, patch))
+        defaultPortConfig=patch_dvs_setting(cfg.defaultPortConfig, patch))
     task = conn.call(step, lambda: pg.ReconfigureDVPortgroup_Task(spec=spec))
     wait_task(conn, task, timeout, step)
     after = read_one(conn, pg, ["config.defaultPortConfig"], f"verify {port_group}")

@@ -21,7 +21,7 @@ How lab elements map (see ARCHITECTURE.md, "The simulated lab"):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any, Literal
@@ -360,8 +360,9 @@ class _Planner:
         self.routers()
         self.mgmt_network()
         self.vms_and_edges()
+        trunks = self.probe_trunks()
         self.prune_unused_port_groups()
-        self.probes()
+        self.probes(trunks)
         self.clients()
         return self.plan
 
@@ -805,7 +806,17 @@ class _Planner:
         self.plan.endpoints.append(Endpoint(element, "ssh", ns, ip, 22))
         self._add_member(mgmt_ns, "mgmt0", port)
 
-    def probes(self) -> None:
+    def probe_trunks(self) -> dict[str, tuple[TrunkPlan, ...]]:
+        """Each host's probe VM namespace and its trunks, before unused port groups are pruned:
+        a trunk port group carries every VLAN of its switch, so the port groups it enters are
+        in use (as on ESXi, where a VLAN 4095 port passes every VLAN to the uplinks)."""
+        out: dict[str, tuple[TrunkPlan, ...]] = {}
+        for hname in self.lab.hosts:
+            ns = self.add_ns(f"probe-{hname}", "probe", QUIET_SYSCTLS)
+            out[hname] = self._trunks(hname, ns, self.plan.ns(hname))
+        return out
+
+    def probes(self, trunks: Mapping[str, tuple[TrunkPlan, ...]]) -> None:
         """A probe VM per host (trunks, pinned uplinks, an address per lab network) and a
         management NIC with sshd on every VM, after the port groups are final."""
         mgmt_ns = self.plan.ns("mgmt")
@@ -816,16 +827,15 @@ class _Planner:
             for name, net in self.lab.networks.items()}
         for hname in self.lab.hosts:
             element = f"probe-{hname}"
-            ns = self.add_ns(element, "probe", QUIET_SYSCTLS)
+            ns = self.plan.ns(element)
             hns = self.plan.ns(hname)
             self._mgmt_nic(ns, element, next(free_mgmt), mgmt_ns)
-            trunks = self._trunks(hname, ns, hns)
             pinned = self._pinned(hname, ns, hns)
             addresses = tuple(
                 (name, IPv4Interface(f"{next(free[name])}/{net.subnet.prefixlen}"))
                 for name, net in self.lab.networks.items())
             self.plan.host_probes.append(HostProbePlan(hname, ns, self.plan.endpoints[-1].ip,
-                                                       trunks, pinned, addresses))
+                                                       trunks[hname], pinned, addresses))
         for vname, vm in self.lab.vms.items():
             ns = self.plan.ns(vname)
             self._mgmt_nic(ns, vname, next(free_mgmt), mgmt_ns)
@@ -835,16 +845,23 @@ class _Planner:
                                                     interfaces))
 
     def _trunks(self, host: str, ns: str, hns: str) -> tuple[TrunkPlan, ...]:
-        """One trunk per virtual switch of the host; each VLAN enters the first surviving
-        port-group bridge of that switch on that VLAN (port groups on one VLAN are one layer-2
-        domain on a real switch; the others are reached through the physical network)."""
-        bridges = {(b.ns, b.name) for b in self.plan.bridges}
+        """One trunk per virtual switch of the host carrying every VLAN of its port groups;
+        each VLAN enters one port-group bridge of that switch on that VLAN, one that something
+        else is attached to when there is one (port groups on one VLAN are one layer-2 domain
+        on a real switch; the others are reached through the physical network)."""
+        bridges = {(b.ns, b.name): b for b in self.plan.bridges}
+        uplinks = {(ns_, t.bridge): {u.link for u in t.uplinks}
+                   for ns_, teams in self.plan.teams.items() for t in teams}
         by_switch: dict[str, dict[int, str]] = {}
         for pg in host_port_groups(self.lab, host).values():
             bridge = self._pg_bridges.get(host, {}).get(pg.name)
             if bridge is None or (hns, bridge) not in bridges or not 0 < pg.vlan < 4095:
                 continue
-            by_switch.setdefault(pg.switch, {}).setdefault(pg.vlan, bridge)
+            chosen = by_switch.setdefault(pg.switch, {})
+            if pg.vlan not in chosen or (
+                    self._attached(bridges[hns, bridge], uplinks)
+                    and not self._attached(bridges[hns, chosen[pg.vlan]], uplinks)):
+                chosen[pg.vlan] = bridge
         out: list[TrunkPlan] = []
         for i, (switch, vlans) in enumerate(sorted(by_switch.items())):
             probe_if, port = f"tr{i}", f"pt{i}"
@@ -858,6 +875,11 @@ class _Planner:
                 links.append((vlan, link))
             out.append(TrunkPlan(switch, probe_if, port, tuple(links)))
         return tuple(out)
+
+    @staticmethod
+    def _attached(bridge: Bridge, uplinks: Mapping[tuple[str, str], set[str]]) -> bool:
+        """Whether anything besides its team's uplinks is on a port-group bridge."""
+        return bool(set(bridge.members) - uplinks.get((bridge.ns, bridge.name), set()))
 
     def _pinned(self, host: str, ns: str, hns: str) -> tuple[PinnedPlan, ...]:
         out: list[PinnedPlan] = []

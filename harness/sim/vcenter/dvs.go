@@ -487,6 +487,64 @@ func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *ty
 	return &methods.ReconfigureDVPortgroup_TaskBody{Res: &types.ReconfigureDVPortgroup_TaskResponse{Returnval: task.Run(ctx)}}
 }
 
+// DestroyTask: vCenter refuses to destroy a DV port group while a VM's NIC or a VMkernel NIC
+// is on it (ResourceInUse), and a destroyed port group leaves the network list of every host
+// and cluster it was on. The stock one does neither: hosts keep pointing at a deleted object.
+func (p *DVPortgroup) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
+	if p.inUse(ctx) {
+		task := simulator.CreateTask(p, "destroy", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+			return nil, &types.ResourceInUse{Type: "DistributedVirtualPortgroup", Name: p.Name}
+		})
+		return &methods.Destroy_TaskBody{Res: &types.Destroy_TaskResponse{Returnval: task.Run(ctx)}}
+	}
+	for _, ref := range p.Host {
+		host, ok := ctx.Map.Get(ref).(*simulator.HostSystem)
+		if !ok {
+			continue
+		}
+		ctx.WithLock(host, func() {
+			ctx.Update(host, []types.PropertyChange{{Name: "network", Val: withoutRef(host.Network, p.Self)}})
+		})
+		if host.Parent == nil {
+			continue
+		}
+		switch c := ctx.Map.Get(*host.Parent).(type) {
+		case *simulator.ClusterComputeResource:
+			ctx.Update(c, []types.PropertyChange{{Name: "network", Val: withoutRef(c.Network, p.Self)}})
+		case *mo.ComputeResource:
+			ctx.Update(c, []types.PropertyChange{{Name: "network", Val: withoutRef(c.Network, p.Self)}})
+		}
+	}
+	return p.DistributedVirtualPortgroup.DestroyTask(ctx, req)
+}
+
+// inUse: a VM has a NIC on the port group, or a host a VMkernel NIC on one of its ports.
+func (p *DVPortgroup) inUse(ctx *simulator.Context) bool {
+	for _, ns := range p.env.netsys {
+		for _, v := range ns.NetworkInfo.Vnic {
+			if port := v.Spec.DistributedVirtualPort; port != nil && port.PortgroupKey == p.Key {
+				return true
+			}
+		}
+	}
+	for _, e := range ctx.Map.All("VirtualMachine") {
+		vm, ok := e.(*simulator.VirtualMachine)
+		if !ok || vm.Config == nil {
+			continue
+		}
+		for _, d := range vm.Config.Hardware.Device {
+			nic, ok := d.(types.BaseVirtualEthernetCard)
+			if !ok {
+				continue
+			}
+			if b, ok := nic.GetVirtualEthernetCard().Backing.(*types.VirtualEthernetCardDistributedVirtualPortBackingInfo); ok && b.Port.PortgroupKey == p.Key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // mergePortSetting merges a VMware DVS port setting: each sub-policy given replaces the
 // current one field by field; what the spec leaves nil stays.
 func mergePortSetting(cur, in types.BaseDVPortSetting) types.BaseDVPortSetting {

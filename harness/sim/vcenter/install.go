@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	"github.com/vmware/govmomi/vim25/xml"
 )
@@ -51,6 +52,16 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	for i := range h.Config.Network.Portgroup {
 		for j := range h.Config.Network.Portgroup[i].Port {
 			h.Config.Network.Portgroup[i].Port[j].Mac = []string{vmk0Mac}
+		}
+	}
+
+	// The stock model lists a standard port group's Network entity ("VM Network") as seen by
+	// the first host only, though every host has it; vCenter lists each host that has the
+	// port group, so the entity outlives one host removing it (unlinkNetwork) instead of
+	// vanishing and leaving the other hosts' `network` pointing at nothing.
+	for _, ref := range h.Network {
+		if n, ok := r.Get(ref).(*mo.Network); ok {
+			n.Host = appendRef(n.Host, h.Self)
 		}
 	}
 

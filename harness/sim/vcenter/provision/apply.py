@@ -28,6 +28,7 @@ from typing import Any
 
 from pyVmomi import vim as _vim
 
+from harness.drivers.vsphere import devices
 from harness.drivers.vsphere.connection import VsphereConnection
 from harness.facts.vsphere import (
     NIC_TYPE_OF_SERVICE,
@@ -390,35 +391,28 @@ def _vms(s: Session, plan: Plan, dvs_info: Mapping[str, _DvsInfo]) -> None:
         found = inv.hosts[vm.host]
         datastore = next(inv.datastores[d] for d in found.props["datastore"]
                          if d in inv.datastores)
-        devices = []
+        cards = []
         labels = sorted(vm.nics, key=lambda n: (len(n), n))  # ethernet0, ethernet1, ...
         for i, label in enumerate(labels):
             nic = vm.nics[label]
             where = plan.where(vm.host, nic.port_group)
             assert where is not None  # checked by _plan
-            card = vim.vm.device.VirtualVmxnet3(
-                key=-100 - i, addressType=nic.address_type,
-                connectable=vim.vm.device.VirtualDevice.ConnectInfo(
-                    startConnected=True, allowGuestControl=True, connected=False))
-            if nic.mac is not None and nic.address_type != "generated":
-                card.macAddress = nic.mac
             if where[0] == "distributed":
                 d = dvs_info[where[1]]
                 pg = plan.segments[nic.port_group][1] if nic.port_group in plan.segments \
                     else nic.port_group
-                card.backing = vim.vm.device.VirtualEthernetCard.DistributedVirtualPortBackingInfo(
-                    port=vim.dvs.PortConnection(switchUuid=d.uuid,
-                                                portgroupKey=d.port_groups[pg]))
+                backing = devices.distributed_backing(d.uuid, d.port_groups[pg])
             else:
                 if nic.port_group not in networks:
                     raise ProvisionError(f"{vname}/{label}", "CreateVM_Task",
                                          f"vCenter has no network {nic.port_group!r}", s.report)
-                card.backing = vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
-                    deviceName=nic.port_group, network=networks[nic.port_group])
-            devices.append(vim.vm.device.VirtualDeviceSpec(operation="add", device=card))
+                backing = devices.standard_backing(nic.port_group, networks[nic.port_group])
+            cards.append(devices.add(devices.vmxnet3(
+                -100 - i, backing, connected=False, mac=nic.mac,
+                address_type=nic.address_type)))
         config = vim.vm.ConfigSpec(
             name=vname, guestId="otherGuest64", numCPUs=1, memoryMB=64,
-            files=vim.vm.FileInfo(vmPathName=f"[{datastore}]"), deviceChange=devices,
+            files=vim.vm.FileInfo(vmPathName=f"[{datastore}]"), deviceChange=cards,
             extraConfig=[vim.option.OptionValue(key=k, value=option_value(v))
                          for k, v in vm.extra_config.items()])
         creates.append((vname, lambda c=config, h=found.ref: folder.CreateVM_Task(
