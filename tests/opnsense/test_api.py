@@ -224,7 +224,7 @@ def test_nothing_listening_and_silence_are_bounded(api: Api) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         client = OpnsenseClient(ROUTER, f"https://127.0.0.1:{silent.getsockname()[1]}", "k",
-                                "s", timeout=0.5)
+                                "s", timeout=(0.5, 0.5))
         start = time.monotonic()
         with pytest.raises(OpnsenseConnectionError):
             client.get("/api/core/firmware/status")
