@@ -16,6 +16,7 @@ CAPABILITIES: dict[str, str] = {
     "vsphere": "vCenter API (pyVmomi)",
     "redfish": "BMC Redfish API (iLO)",
     "ssh": "SSH to routers and hosts",
+    "opnsense": "OPNsense routers' REST API",
     "probe": "packet probes on lab networks (scapy)",
 }
 
@@ -25,10 +26,11 @@ SIM_PROVIDES: Mapping[str, str | None] = {
     "vsphere": None,  # lh-vcsim on the management network, provisioned from the lab
     "redfish": None,  # the iLO emulator on the management network, one BMC per server
     "ssh": None,  # routers' OpenSSH sshd on the management network
+    "opnsense": None,  # the OPNsense API of `kind: opnsense` routers, served from their namespace
     "probe": None,  # probe agents in the data plane's namespaces
 }
 # what needs the simulated lab built on this machine
-DATA_PLANE = ("vsphere", "redfish", "ssh", "probe")
+DATA_PLANE = ("vsphere", "redfish", "ssh", "opnsense", "probe")
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,11 @@ def backend_for(loaded: LoadedInventory | None, sim_problem: str | None = None) 
         "vsphere": inv.vcenter is not None,
         "redfish": bool(inv.bmcs),
         "ssh": bool(inv.ssh),
+        "opnsense": bool(inv.opnsense),
         "probe": bool(inv.probes),
     }
-    where = {"vsphere": "vcenter", "redfish": "bmcs", "ssh": "ssh", "probe": "probes"}
+    where = {"vsphere": "vcenter", "redfish": "bmcs", "ssh": "ssh", "opnsense": "opnsense",
+             "probe": "probes"}
     missing = {c: f"inventory {inv.name} has no `{where[c]}` section" for c, ok in offered.items()
                if not ok}
     return Backend("real", frozenset(c for c, ok in offered.items() if ok), missing)

@@ -149,8 +149,8 @@ def test_run_with_unreachable_endpoints_is_an_error_not_a_green_run(tmp_path: Pa
         f"vcenter: {{url: 'https://127.0.0.1:{port}/sdk', username: u, password: env:LH_PW}}\n"
         f"bmcs:\n  srv-esx01: {{url: 'https://127.0.0.1:{port}', username: u, "
         "password: env:LH_PW}\n"
-        f"ssh:\n  opnsense01: {{host: 127.0.0.1, port: {port}, username: u, "
-        "password: env:LH_PW}\n")
+        f"opnsense:\n  opnsense01: {{url: 'https://127.0.0.1:{port}', key: env:LH_PW, "
+        "secret: env:LH_PW}\n")
     report = tmp_path / "r"
     os.environ["LH_PW"] = "not-used"
     try:
@@ -161,7 +161,7 @@ def test_run_with_unreachable_endpoints_is_an_error_not_a_green_run(tmp_path: Pa
     assert result.returncode == 3, result.stdout + result.stderr
     summary = json.loads((report / "summary.json").read_text())
     down = {(e["kind"], e["name"]) for e in summary["endpoints"] if not e["reachable"]}
-    assert down == {("vcenter", "vcenter"), ("bmc", "srv-esx01"), ("ssh", "opnsense01")}
+    assert down == {("vcenter", "vcenter"), ("bmc", "srv-esx01"), ("opnsense", "opnsense01")}
     assert all(e["reason"] for e in summary["endpoints"])
     by_layer: dict[str, set[str]] = {}
     for r in summary["results"]:

@@ -88,7 +88,7 @@ def test_real_inventory_offers_what_it_lists(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize(("marker", "message"), [
     ('incident("F21")', "is not an incident id"),
-    ('needs("teleport")', "use vsphere, redfish, ssh, probe"),
+    ('needs("teleport")', "use vsphere, redfish, ssh, opnsense, probe"),
 ])
 def test_bad_marker_arguments_are_usage_errors(pytester: pytest.Pytester, marker: str,
                                                message: str) -> None:

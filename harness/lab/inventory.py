@@ -1,8 +1,9 @@
 """The inventory model: how to reach one realisation of a lab.
 
-A lab says what should be true; an inventory says where it is: vCenter and BMC URLs, SSH endpoints,
-probe hosts and TLS settings. Credentials are only ever references (`env:NAME`, `file:PATH`), and
-their values are wrapped so that they never reach a log, a report or a traceback.
+A lab says what should be true; an inventory says where it is: vCenter and BMC URLs, router
+APIs, SSH endpoints, probe hosts and TLS settings. Credentials are only ever references
+(`env:NAME`, `file:PATH`), and their values are wrapped so that they never reach a log, a
+report or a traceback.
 """
 
 from __future__ import annotations
@@ -81,6 +82,23 @@ class TlsEndpoint(StrictModel):
     ca_file: str | None = Field(default=None, description="CA bundle, relative to this file")
 
 
+class OpnsenseApi(StrictModel):
+    """An OPNsense router's REST API: the web GUI's HTTPS address and an API key.
+
+    OPNsense hands out an API key as a key and a secret (System > Access > Users > API keys,
+    downloaded as apikey.txt); requests authenticate with HTTP Basic, the key as user name and
+    the secret as password. Both are secrets here, by reference.
+    """
+
+    url: AnyHttpUrl = Field(description="https://HOST[:PORT] of the web GUI (the API is under "
+                            "/api)")
+    key: SecretRef = Field(description="the API key (the `key=` line of apikey.txt)")
+    secret: SecretRef = Field(description="the API secret (the `secret=` line of apikey.txt)")
+    verify_tls: bool = Field(default=True, description="verify the server certificate")
+    ca_file: str | None = Field(default=None, description="CA bundle (or the router's own "
+                                "certificate), relative to this file")
+
+
 class SshEndpoint(StrictModel):
     """An SSH endpoint (router, ESXi shell, Linux probe host)."""
 
@@ -148,6 +166,8 @@ class Timeouts(StrictModel):
                                       description="HTTPS to each iLO")
     ssh: ProtocolTimeouts = Field(default=ProtocolTimeouts(connect=10, read=30),
                                   description="SSH to routers and hosts")
+    opnsense: ProtocolTimeouts = Field(default=ProtocolTimeouts(connect=10, read=30),
+                                       description="HTTPS to each OPNsense router's API")
     probe: ProtocolTimeouts = Field(
         default=ProtocolTimeouts(connect=15, read=30),
         description="probe agents: `connect` to start one over SSH, `read` for an answer beyond "
@@ -165,6 +185,8 @@ class Inventory(StrictModel):
     bmcs: dict[ElementName, TlsEndpoint] = Field(
         default_factory=dict, description="HPE server name -> its iLO")
     ssh: dict[ElementName, SshEndpoint] = Field(default_factory=dict)
+    opnsense: dict[ElementName, OpnsenseApi] = Field(
+        default_factory=dict, description="OPNsense router name -> its REST API")
     probes: dict[ElementName, ProbeSite] = Field(
         default_factory=dict, description="ESXi host or VM name -> where its probes run")
     timeouts: Timeouts = Field(default_factory=Timeouts)
@@ -176,6 +198,9 @@ class Inventory(StrictModel):
             refs.append((("vcenter", "password"), self.vcenter.password))
         for name, bmc in self.bmcs.items():
             refs.append((("bmcs", name, "password"), bmc.password))
+        for name, api in self.opnsense.items():
+            refs.append((("opnsense", name, "key"), api.key))
+            refs.append((("opnsense", name, "secret"), api.secret))
         for name, ssh in self.ssh.items():
             if ssh.password is not None:
                 refs.append((("ssh", name, "password"), ssh.password))

@@ -96,6 +96,18 @@ def _inventory_problems(doc: SourceDocument, inv: Inventory, lab: Lab | None) ->
         if name not in lab.servers:
             problems.append(doc.problem(("bmcs", name), f"lab {lab.name} has no server {name!r}; "
                                         f"servers: {', '.join(sorted(lab.servers)) or '(none)'}"))
+    for name in inv.opnsense:
+        router = lab.routers.get(name)
+        if router is None:
+            problems.append(doc.problem(("opnsense", name), f"lab {lab.name} has no router "
+                                        f"{name!r}; routers: "
+                                        f"{', '.join(sorted(lab.routers)) or '(none)'}",
+                                        key=True))
+        elif router.kind != "opnsense":
+            problems.append(doc.problem(("opnsense", name), f"router {name} is `kind: "
+                                        f"{router.kind}` in lab {lab.name}: an `opnsense` API "
+                                        "entry is for a `kind: opnsense` router (a Linux router "
+                                        "is reached through `ssh`)", key=True))
     known = set(lab.hosts) | set(lab.routers) | set(lab.physical_switches) | set(lab.vms)
     for name in inv.ssh:
         if name not in known:

@@ -277,10 +277,18 @@ class NatRule(StrictModel):
 
 
 class Router(StrictModel):
-    """A router or firewall (an OpnSense VM in the field notes)."""
+    """A router or firewall (an OpnSense VM in the field notes).
 
-    kind: Literal["opnsense"] = "opnsense"
-    version: str | None = None
+    `kind` says how the harness reads it: an OPNsense router through its REST API (the
+    inventory's `opnsense` entry), a Linux router over SSH (sysctl, iproute2, nftables).
+    """
+
+    kind: Literal["opnsense", "linux"] = Field(
+        default="opnsense", description="opnsense: read through the OPNsense REST API; "
+        "linux: read over SSH with testinfra")
+    version: str | None = Field(
+        default=None, description="firmware release the router should run (OPNsense: 25.7, "
+        "25.7.3)")
     interfaces: dict[str, RouterInterface] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
     nat: list[NatRule] = Field(default_factory=list)

@@ -121,30 +121,37 @@ def _port_group(name: str, switch: str, kind: str, mtu: int, sw_team: Teaming,
     )
 
 
+def _vtep_port_groups(lab: Lab) -> list[tuple[str, PortGroupView]]:
+    """(host, port group) of every VTEP vmknic."""
+    out: list[tuple[str, PortGroupView]] = []
+    for hname, host in lab.hosts.items():
+        pgs = host_port_groups(lab, hname)
+        for vmk in host.vmknics.values():
+            pg = pgs.get(vmk.port_group)
+            if "vxlan" in vmk.services and pg is not None:
+                out.append((hname, pg))
+    return out
+
+
+def vtep_networks(lab: Lab) -> set[str]:
+    """The lab networks VTEP vmknics sit on (by VLAN): the VXLAN underlays a router joins."""
+    vlans = {pg.vlan for _, pg in _vtep_port_groups(lab)}
+    return {n for n, net in lab.networks.items() if net.vlan in vlans}
+
+
 def underlay_hops(lab: Lab) -> tuple[UnderlayHop, ...]:
     """Lab elements that VXLAN frames cross: VTEP networks, the router interfaces on them, the
     physical switch ports cabled to the uplinks that carry VTEP port groups, and NSX itself."""
     if lab.nsx is None:
         return ()
     hops: list[UnderlayHop] = [UnderlayHop("nsx", "NSX transport MTU", lab.nsx.transport_mtu)]
-    view_hosts = {h: host_port_groups(lab, h) for h in lab.hosts}
-    vtep_vlans: set[int] = set()
-    vtep_uplinks: set[tuple[str, str]] = set()
-    for hname, host in lab.hosts.items():
-        for vmk in host.vmknics.values():
-            if "vxlan" not in vmk.services:
-                continue
-            pg = view_hosts[hname].get(vmk.port_group)
-            if pg is None:
-                continue
-            vtep_vlans.add(pg.vlan)
-            vtep_uplinks.update((hname, u) for u in pg.teaming.uplinks)
-    vtep_networks = {n for n, net in lab.networks.items() if net.vlan in vtep_vlans}
-    for name in sorted(vtep_networks):
+    vtep_uplinks = {(hname, u) for hname, pg in _vtep_port_groups(lab) for u in pg.teaming.uplinks}
+    networks = vtep_networks(lab)
+    for name in sorted(networks):
         hops.append(UnderlayHop(name, "network", lab.networks[name].mtu))
     for rname, router in lab.routers.items():
         for iname, iface in router.interfaces.items():
-            if iface.network in vtep_networks:
+            if iface.network in networks:
                 hops.append(UnderlayHop(f"{rname}/{iname}", "router interface", iface.mtu))
     for cable in lab.cabling:
         (a_node, a_port), (b_node, b_port) = cable.ends

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,7 +20,8 @@ from harness.checks.catalog import CHECKS_BY_NAME, run_design_checks
 from harness.checks.finding import Finding
 from harness.checks.intent import view_from_lab
 from harness.checks.view import DesignView
-from harness.errors import EndpointUnreachable
+from harness.errors import EndpointUnreachable, LabharnessError, NotProvided
+from harness.facts.router import RouterFacts
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
 from harness.lab.reference import Reference, shipped_reference
@@ -258,35 +259,100 @@ def network_hints(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
         time.sleep(1.0)
 
 
-@pytest.fixture(scope="session")
-def router_hosts(lab: Lab, inventory: LoadedInventory, backend: Backend,
-                 request: pytest.FixtureRequest) -> Iterator[dict[str, object]]:
-    """testinfra hosts for every router the inventory can reach over SSH."""
-    from harness.drivers.ssh import SshError, connect, testinfra_host
+class RouterReader:
+    """Each router of the lab read once, through the door its `kind` says: an OPNsense
+    router's REST API, a Linux router's shell over SSH (testinfra).
 
-    reason = backend.why_not("ssh")
-    if reason is not None:
-        pytest.skip(f"needs ssh: {reason}")
+    What the inventory lacks is a skip that says what to add (NotProvided); a router that
+    should answer and does not is an error of the tests that need it, and the run's summary
+    names it (EndpointUnreachable).
+    """
+
+    def __init__(self, lab: Lab, inventory: LoadedInventory, backend: Backend,
+                 config: pytest.Config) -> None:
+        self._lab, self._inv, self._backend, self._config = lab, inventory, backend, config
+        self._read: dict[str, RouterFacts | LabharnessError] = {}
+        self._closers: list[Callable[[], None]] = []
+
+    def facts(self, name: str) -> RouterFacts:
+        """Everything router `name` reports about itself (read at the first call).
+
+        Raises:
+            NotProvided: the backend or the inventory offers no door to this router.
+            EndpointUnreachable: the router did not answer or refused the credentials.
+            LabharnessError: another failure of the read (an answer in an unknown shape).
+        """
+        if name not in self._read:
+            try:
+                self._read[name] = self._fetch(name)
+            except LabharnessError as exc:  # each test asking gets the same verdict
+                self._read[name] = exc
+        got = self._read[name]
+        if isinstance(got, LabharnessError):
+            raise got
+        return got
+
+    def _fetch(self, name: str) -> RouterFacts:
+        kind = self._lab.routers[name].kind
+        capability = "opnsense" if kind == "opnsense" else "ssh"
+        reason = self._backend.why_not(capability)
+        if reason is not None:
+            raise NotProvided(f"router {name} is kind {kind}: needs {capability}: {reason}")
+        inv, base = self._inv.inventory, self._inv.base_dir
+        if kind == "opnsense":
+            from harness.drivers.opnsense import OpnsenseClient, OpnsenseError, read_router
+
+            api = inv.opnsense.get(name)
+            if api is None:
+                raise NotProvided(f"the inventory has no API for OPNsense router {name}: add "
+                                  f"opnsense.{name} (url, key and secret as env:NAME or "
+                                  "file:PATH, ca_file or verify_tls)")
+            address = str(api.url)
+            try:
+                client = OpnsenseClient.from_inventory(name, api, base, inv.timeouts.opnsense)
+                self._closers.append(client.close)
+                facts = read_router(client)
+            except OpnsenseError as exc:
+                if isinstance(exc, EndpointUnreachable):
+                    endpoints(self._config).record(EndpointStatus("opnsense", name, address,
+                                                                  False, str(exc)))
+                raise
+            reached(self._config, "opnsense", name, address)
+            return facts
+        from harness.drivers.ssh import SshError, connect, testinfra_host
+        from harness.drivers.ssh.linuxrouter import read_linux_router
+
+        endpoint = inv.ssh.get(name)
+        if endpoint is None:
+            raise NotProvided(f"the inventory has no SSH endpoint for Linux router {name}: add "
+                              f"ssh.{name} (host, username, key_file or password)")
+        try:
+            ssh = connect(endpoint, base, timeout=inv.timeouts.ssh.connect)
+        except SshError as exc:
+            endpoints(self._config).record(EndpointStatus("ssh", name, endpoint.host, False,
+                                                          str(exc)))
+            raise EndpointUnreachable(f"ssh {name} ({endpoint.host}) is unreachable: "
+                                      f"{exc}") from None
+        self._closers.append(ssh.close)
+        reached(self._config, "ssh", name, endpoint.host)
+        return read_linux_router(testinfra_host(ssh, name), name)
+
+    def close(self) -> None:
+        for close in self._closers:
+            close()
+
+
+@pytest.fixture(scope="session")
+def routers(lab: Lab, inventory: LoadedInventory, backend: Backend,
+            request: pytest.FixtureRequest) -> Iterator[RouterReader]:
+    """The routers of the lab, each read through its own door on first use."""
     if backend.kind == "sim":
         request.getfixturevalue("sim_state")
-    hosts: dict[str, object] = {}
-    clients = []
+    reader = RouterReader(lab, inventory, backend, request.config)
     try:
-        for name, endpoint in inventory.inventory.ssh.items():
-            if name not in lab.routers:
-                continue
-            try:
-                client = connect(endpoint, inventory.base_dir,
-                                 timeout=inventory.inventory.timeouts.ssh.connect)
-            except SshError as exc:
-                unreachable(request.config, "ssh", name, endpoint.host, str(exc))
-            reached(request.config, "ssh", name, endpoint.host)
-            clients.append(client)
-            hosts[name] = testinfra_host(client, name)
-        yield hosts
+        yield reader
     finally:
-        for client in clients:
-            client.close()
+        reader.close()
 
 
 class BmcSessions(Mapping[str, "RedfishBmc"]):

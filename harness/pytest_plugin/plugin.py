@@ -32,7 +32,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     probe_sites,
     record_dead_daemons,
     reference,
-    router_hosts,
+    routers,
     sim_state,
     snapshot,
     vcenter,

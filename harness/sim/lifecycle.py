@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -30,6 +31,13 @@ from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
 from harness.sim.errors import SimError
 from harness.sim.ilo import IloProcess, IloSpecError, IloStartError
 from harness.sim.ilo import spec_from_lab as ilo_spec_from_lab
+from harness.sim.opnsense import (
+    OpnsenseProcess,
+    OpnsenseSpecError,
+    OpnsenseStartError,
+    new_api_key,
+    router_spec,
+)
 from harness.sim.scenarios import FdbFault, NftFault, Scenario, realise
 from harness.sim.state import EndpointAccess, SimState, SshMaterial, save_state
 from harness.sim.state import load_state as _load
@@ -178,6 +186,64 @@ def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base
                                        ["python", "-m", "harness.sim.ilo"], proc.log_file))
     _write_state(state)
     state.timings["ilo_start_s"] = round(time.perf_counter() - t0, 3)
+
+
+def opnsense_dir(lab: str) -> Path:
+    """The OPNsense emulators' specs, logs, certificates and API keys (inventory/sim.yaml
+    references the key files and pins the certificates)."""
+    return run_dir(lab) / "opnsense"
+
+
+def _api_secret(ref: str, generated: Path, value: str, base_dir: Path) -> tuple[str, bool]:
+    """The value for one API key part, and whether it is the sim's own (public) one.
+
+    A `file:` reference into the sim's run directories (/run/labharness) names the sim's own
+    key: a fresh value each run, written to this lab's key file (owner-only, the way OPNsense
+    hands out apikey.txt). Any other reference is the inventory's own key, which the emulated
+    router then accepts.
+    """
+    if ref.startswith("file:") and Path(ref[len("file:"):]).is_relative_to(RUN_ROOT):
+        generated.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(generated, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(value + "\n")
+        return value, True
+    try:
+        return resolve_secret(ref, base_dir).reveal(), ref.startswith("plain:")
+    except SecretError as exc:
+        raise SimError(f"inventory opnsense: {exc}") from None
+
+
+def _start_routers(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base_dir: Path,
+                   state: SimState) -> None:
+    """An OPNsense API inside each `kind: opnsense` router's namespace the inventory reaches
+    through its API, on the router's management address; its answers come from the
+    namespace's kernel at request time."""
+    routers = [e for e in plan.endpoints if e.kind == "opnsense"]
+    if not routers or inventory is None:
+        return
+    t0 = time.perf_counter()
+    workdir = opnsense_dir(lab.name)
+    for ep in routers:
+        api = inventory.opnsense[ep.name]
+        new_key, new_secret = new_api_key()
+        key, key_shown = _api_secret(api.key, workdir / f"{ep.name}.key", new_key, base_dir)
+        secret, secret_shown = _api_secret(api.secret, workdir / f"{ep.name}.secret",
+                                           new_secret, base_dir)
+        try:
+            spec = router_spec(lab, ep.name, str(ep.ip), ep.port, key, secret)
+            proc = OpnsenseProcess.start(spec, workdir, netns=ep.ns)
+        except (OpnsenseSpecError, OpnsenseStartError) as exc:
+            raise SimError(f"OPNsense API of {ep.name}: {exc}") from None
+        state.daemons.append(daemons.adopt(f"opnsense-{ep.name}", ep.ns, proc.pid, proc.argv,
+                                           proc.log_file))
+        _write_state(state)
+        state.access[ep.name] = EndpointAccess(
+            url=str(api.url), verify_tls=api.verify_tls, ca_file=api.ca_file,
+            username=key if key_shown else "", username_ref=None if key_shown else api.key,
+            password=secret if secret_shown else None,
+            password_ref=None if secret_shown else api.secret)
+    state.timings["opnsense_start_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, EndpointAccess]:
@@ -332,6 +398,7 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         _write_state(state)
         _wait_for_teams(lab.name, [ns for ns, teams in plan.teams.items() if teams])
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
+        _start_routers(realised, inventory, plan, base_dir, state)
         _start_vcenter(lab, chosen, inventory, plan, base_dir, state)
         for scenario in chosen:
             if scenario.faults is None:
@@ -347,7 +414,7 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         down(lab.name)
         raise
     state.endpoints = list(plan.endpoints)
-    state.access = _access(inventory, base_dir)
+    state.access = {**_access(inventory, base_dir), **state.access}
     state.vmknics = list(plan.vmknics)
     state.ports = dict(plan.ports)
     state.vm_ifaces = dict(plan.vm_ifaces)

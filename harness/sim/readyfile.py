@@ -7,6 +7,7 @@ process with SIGTERM, then SIGKILL, by the PID it started.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -38,6 +39,28 @@ def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
+
+
+def write_spec(path: Path, spec: Any) -> None:
+    """Write a simulator's spec as JSON, readable by root only (it holds credentials), never
+    through a file someone else made in its place."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(spec, f, indent=1)
+
+
+async def announce_and_wait(ready_file: Path, info: Mapping[str, Any]) -> None:
+    """In the simulator: write the one-line ready file atomically (pid plus `info`), then
+    wait for SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tmp = ready_file.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), **info}) + "\n", encoding="utf-8")
+    tmp.replace(ready_file)
+    await stop.wait()
 
 
 def start_and_wait(argv: Sequence[str], ready_file: Path, log_file: Path, timeout: float, *,

@@ -1,10 +1,10 @@
 """The running simulated lab described as a real lab: a `backend: real` inventory.
 
 A run with it reaches the sim only the way a real lab is reached: vCenter over SOAP, the iLOs
-over HTTPS (each certificate pinned), the router and every probe VM and VM over SSH (host keys
-pinned in known_hosts), secrets by `file:` reference. It never enters a namespace or reads the
-sim's state, so it proves the suites work on hardware we do not have: the verdicts must be the
-same as with the sim backend.
+and an OPNsense router's API over HTTPS (each certificate pinned), a Linux router and every
+probe VM and VM over SSH (host keys pinned in known_hosts), secrets by `file:` reference.
+It never enters a namespace or reads the sim's state, so it proves the suites work on hardware
+we do not have: the verdicts must be the same as with the sim backend.
 """
 
 from __future__ import annotations
@@ -45,10 +45,10 @@ def real_inventory(lab: Lab, state: SimState, run_dir: Path) -> dict[str, Any]:
                        "inventory (labharness sim up)")
     secrets = run_dir / "secrets"
 
-    def password(name: str) -> str:
+    def password(name: str, file_name: str | None = None) -> str:
         access = state.access[name]
         if access.password is not None:
-            return _secret_file(secrets, name, access.password)
+            return _secret_file(secrets, file_name or name, access.password)
         if access.password_ref is None:
             raise SimError(f"the sim recorded no credentials for {name}")
         return access.password_ref
@@ -76,6 +76,23 @@ def real_inventory(lab: Lab, state: SimState, run_dir: Path) -> dict[str, Any]:
     bmcs = {name: https(name) for name in sorted(state.access) if name in lab.servers}
     if bmcs:
         out["bmcs"] = bmcs
+    def api(name: str) -> dict[str, Any]:
+        access = state.access[name]
+        key = (_secret_file(secrets, f"{name}-key", access.username) if access.username
+               else access.username_ref)
+        if key is None:
+            raise SimError(f"the sim recorded no API key for {name}")
+        entry: dict[str, Any] = {"url": access.url, "key": key,
+                                 "secret": password(name, f"{name}-secret"),
+                                 "verify_tls": access.verify_tls}
+        if access.ca_file:
+            entry["ca_file"] = access.ca_file
+        return entry
+
+    apis = {e.name: api(e.name) for e in state.endpoints
+            if e.kind == "opnsense" and e.name in state.access}
+    if apis:
+        out["opnsense"] = apis
     routers = {e.name: ssh(str(e.ip), e.port) for e in state.endpoints
                if e.kind == "ssh" and e.name in lab.routers}
     if routers:

@@ -36,9 +36,10 @@ class SshMaterial(BaseModel):
 
 
 class EndpointAccess(BaseModel):
-    """How to log in to one HTTPS endpoint of the sim, for `sim status --json`. Only a sim
-    inventory's `plain:` credentials (the simulators' own, public ones) are shown; any
-    env:/file: secret stays a reference."""
+    """How to log in to one HTTPS endpoint of the sim, for `sim status --json`. Only the
+    simulators' own, public credentials are shown (a sim inventory's `plain:` ones, the API
+    key the sim made for an OPNsense router this run); any other env:/file: secret stays a
+    reference. An OPNsense API key is the user name, its secret the password (HTTP Basic)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -48,6 +49,7 @@ class EndpointAccess(BaseModel):
     ca_file: str | None
     password: str | None = None
     password_ref: str | None = None
+    username_ref: str | None = None
 
 
 class SimState(BaseModel):

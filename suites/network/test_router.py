@@ -1,76 +1,72 @@
-"""Routers checked from the inside over SSH with testinfra: forwarding, NAT, interface MTUs."""
+"""Routers, read through their own door: an OPNsense router's REST API, a Linux router's shell
+over SSH (the lab's `kind` picks). Interfaces, forwarding and routes between the VXLAN
+underlays (F02: the field notes' router between two L3 VTEP networks), gateways and NAT."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from harness.checks.finding import Finding
+from harness.checks.router import (
+    check_forwarding,
+    check_interfaces,
+    check_routes,
+    gateways_down,
+    missing_nat,
+)
+from harness.errors import NotProvided
 from harness.lab.model import Lab
 from harness.pytest_plugin import assert_no_findings
-
-pytestmark = pytest.mark.needs("ssh")
-
-
-def _router(router_hosts: dict[str, Any], name: str) -> Any:
-    host = router_hosts.get(name)
-    if host is None:
-        pytest.skip(f"the inventory has no SSH endpoint for router {name}")
-    if host.system_info.type != "linux":
-        pytest.skip(f"router {name} runs {host.system_info.type}: these checks read Linux "
-                    "(sysctl, /sys, nft); an OpnSense/FreeBSD variant is not written yet")
-    return host
-
-
-def _finding(incident: str, subject: str, message: str, cause: str, fix: str,
-             **evidence: Any) -> Finding:
-    return Finding(incident, "error", subject, message, cause=cause, fix=fix,
-                   check="router-config", source="observed", evidence=evidence)
+from harness.pytest_plugin.fixtures import RouterReader
 
 
 @pytest.mark.incident("F02")
 @pytest.mark.per_subject("routers")
-def test_router_forwards_and_interfaces_match(lab: Lab, router_hosts: dict[str, Any],
-                                              subject: str) -> None:
-    """Forwarding on; every interface up with the lab's address and MTU (both VTEP underlays
-    need 1600 for VXLAN: the field notes' router)."""
-    host = _router(router_hosts, subject)
-    router = lab.routers[subject]
-    findings: list[Finding] = []
-    forwarding = host.sysctl("net.ipv4.ip_forward")
-    if forwarding != 1:
-        findings.append(_finding("F02", subject, f"{subject} does not forward IPv4",
-                                 "net.ipv4.ip_forward is off", "enable IP forwarding",
-                                 ip_forward=forwarding))
-    for name, iface in router.interfaces.items():
-        ifname = name[:15]
-        mtu = int(host.check_output(f"cat /sys/class/net/{ifname}/mtu"))
-        addresses = host.interface(ifname).addresses
-        if str(iface.ip.ip) not in addresses:
-            findings.append(_finding("F02", f"{subject}/{name}", f"{name} lacks {iface.ip}",
-                                     "the interface address differs from the lab",
-                                     f"set {iface.ip} on {name}", addresses=addresses))
-        if mtu != iface.mtu:
-            findings.append(_finding(
-                "F02", f"{subject}/{name}", f"{name} has MTU {mtu}, the lab says {iface.mtu}",
-                "an interface MTU below the lab's caps every path through it (VXLAN needs "
-                "1600 on the underlay)", f"set the MTU of {name} to {iface.mtu} on both ends "
-                "of its link", mtu=mtu, expected=iface.mtu))
-    assert_no_findings(findings)
+def test_router_interfaces_match(lab: Lab, routers: RouterReader, subject: str) -> None:
+    """Every interface up, with the lab's address and MTU (both VTEP underlays need 1600)."""
+    assert_no_findings(check_interfaces(lab, routers.facts(subject)))
+
+
+@pytest.mark.incident("F02")
+@pytest.mark.per_subject("routers")
+def test_router_forwards(routers: RouterReader, subject: str) -> None:
+    """IPv4 forwarding is on."""
+    facts = routers.facts(subject)
+    if facts.forwarding is None:
+        raise NotProvided(f"{subject} ({facts.firmware}) does not show its sysctls through "
+                          "its API (OPNsense's tunables API starts with 25.1)")
+    assert_no_findings(check_forwarding(facts))
+
+
+@pytest.mark.incident("F02")
+@pytest.mark.per_subject("routers")
+def test_router_routes_between_underlays(lab: Lab, routers: RouterReader, subject: str) -> None:
+    """Each VXLAN underlay is routed on the lab's interface, and the lab's static routes are
+    in the routing table."""
+    assert_no_findings(check_routes(lab, routers.facts(subject)))
 
 
 @pytest.mark.per_subject("routers")
-def test_router_nat_rules_present(lab: Lab, router_hosts: dict[str, Any], subject: str) -> None:
-    """Each NAT rule of the lab is in the router's nftables ruleset."""
-    host = _router(router_hosts, subject)
-    router = lab.routers[subject]
-    if not router.nat:
-        pytest.skip(f"lab gives {subject} no NAT rules")
-    ruleset = host.check_output("nft list ruleset")
-    missing = [n for n in router.nat
-               if not any(str(n.source) in line and "masquerade" in line
-                          and f'oifname "{n.out_interface}"' in line
-                          for line in ruleset.splitlines())]
+def test_router_gateways_up(lab: Lab, routers: RouterReader, subject: str) -> None:
+    """Every gateway the router monitors is online, and every static route of the lab goes
+    through one of them."""
+    facts = routers.facts(subject)
+    if facts.gateways is None:
+        raise NotProvided(f"{subject} is a {facts.kind} router: it has no gateway objects")
+    problems = gateways_down(lab, facts)
+    assert not problems, f"{subject}: " + "; ".join(problems)
+
+
+@pytest.mark.per_subject("routers")
+def test_router_nat_rules_present(lab: Lab, routers: RouterReader, subject: str) -> None:
+    """Each NAT rule of the lab is on the router (OPNsense: Firewall > Automation > Source
+    NAT; Linux: an nftables masquerade)."""
+    if not lab.routers[subject].nat:
+        raise NotProvided(f"lab gives {subject} no NAT rules")
+    facts = routers.facts(subject)
+    if facts.nat is None:
+        raise NotProvided(f"{subject} ({facts.firmware}) does not list where its source NAT "
+                          "rules apply through its API (OPNsense 25.7 and later do)")
+    missing = missing_nat(lab, facts)
     assert not missing, (f"{subject} lacks NAT for "
-                         + ", ".join(f"{n.source} out of {n.out_interface}" for n in missing))
+                         + ", ".join(f"{n.source} out of {n.out_interface}" for n in missing)
+                         + f" ({facts.read('nat')})")

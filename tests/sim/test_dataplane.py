@@ -119,12 +119,15 @@ def test_status_lists_namespaces_daemons_and_endpoints(sim: SimState) -> None:
     assert info["running"] is True
     assert all(n["present"] for n in info["namespaces"])
     assert {d["name"].split("-")[0] for d in info["daemons"]} == {"lldpd", "teaming", "sshd",
-                                                                  "lh"}
+                                                                  "lh", "opnsense"}
     assert {d["name"] for d in info["daemons"] if d["name"].startswith("lh-")} == {
         "lh-vcsim", "lh-ilo"}
     assert all(d["running"] for d in info["daemons"])
-    assert info["endpoints"][0] == {"name": "opnsense01", "kind": "ssh",
-                                    "ns": ns("opnsense01"), "ip": "198.19.255.2", "port": 22}
+    # the router's OPNsense API on its management address (its daemon in its namespace)
+    assert info["endpoints"][0] == {"name": "opnsense01", "kind": "opnsense",
+                                    "ns": ns("opnsense01"), "ip": "198.19.255.2", "port": 443}
+    assert {d["ns"] for d in info["daemons"] if d["name"] == "opnsense-opnsense01"} == {
+        ns("opnsense01")}
     assert [(e["name"], e["kind"], e["ip"]) for e in info["endpoints"][1:5]] == [
         ("vcenter", "vcenter", "198.19.255.10"), ("srv-esx01", "bmc", "198.19.255.21"),
         ("srv-esx02", "bmc", "198.19.255.22"), ("srv-esx03", "bmc", "198.19.255.23")]
@@ -135,6 +138,9 @@ def test_status_lists_namespaces_daemons_and_endpoints(sim: SimState) -> None:
     # how to log in, so other tools can be pointed at the sim (its credentials are public)
     assert info["access"]["vcenter"]["password"] == "lh-sim-Vcenter1!"
     assert info["access"]["srv-esx03"]["username"] == "Administrator"
+    # the API key the sim made for the router this run: key as user name, secret as password
+    assert len(info["access"]["opnsense01"]["username"]) == 80
+    assert info["access"]["opnsense01"]["password"]
     teams = info["team_status"][ns("esx01")]
     assert teams["dvpg-vmotion"]["forwarding"] == "vmnic4"
 

@@ -71,8 +71,10 @@ def _assert_reached_only_through_the_doors(sim_as_real: Path) -> None:
     text = sim_as_real.read_text()
     # secrets are references to owner-only files, never values in the inventory
     assert "password: file:" in text
-    for bmc in inv.bmcs.values():
-        ref = str(bmc.password)
+    refs = [str(bmc.password) for bmc in inv.bmcs.values()]
+    refs += [ref for api in inv.opnsense.values() for ref in (api.key, api.secret)]
+    assert set(inv.opnsense) == {"opnsense01"}
+    for ref in refs:
         assert ref.startswith("file:")
         assert os.stat(ref[len("file:"):]).st_mode & 0o077 == 0
 
@@ -86,7 +88,7 @@ def test_healthy_lab_passes_as_a_real_lab(sim_as_real: Path, tmp_path: Path) -> 
     assert tests["failed"] == 0 and tests["errors"] == 0 and tests["total"] >= 300
     assert _faults(summary) == []
     assert all(e["reachable"] for e in summary["endpoints"])
-    assert {e["kind"] for e in summary["endpoints"]} == {"vcenter", "bmc", "ssh", "probe"}
+    assert {e["kind"] for e in summary["endpoints"]} == {"vcenter", "bmc", "opnsense", "probe"}
     # the wire suites ran through the probe VMs: nothing skips for lack of a probe
     for skip in summary["skipped"]:
         assert ("disruptive" in skip["reason"]
@@ -96,7 +98,7 @@ def test_healthy_lab_passes_as_a_real_lab(sim_as_real: Path, tmp_path: Path) -> 
     assert len(wire) >= 40
 
 
-@pytest.mark.parametrize("sim_as_real", ["F12", "F09", "F11"], indirect=True)
+@pytest.mark.parametrize("sim_as_real", ["F12", "F09", "F11", "F02"], indirect=True)
 def test_faults_give_the_sim_backends_verdicts(sim_as_real: Path, tmp_path: Path,
                                                request: pytest.FixtureRequest) -> None:
     scenario = request.node.callspec.params["sim_as_real"]
@@ -109,6 +111,10 @@ def test_faults_give_the_sim_backends_verdicts(sim_as_real: Path, tmp_path: Path
                   if "egress_vmknic" in f["evidence"]}
         assert egress == {"vmk0"}
         assert {f["subject"] for f in findings} == {"esx01/vmk1", "esx02/vmk1", "esx03/vmk1"}
+    if scenario == "F02":  # the router's own API says which interface, cited
+        router = [f for f in findings if f["subject"] == "opnsense01/underlay_b"]
+        assert router and router[0]["evidence"]["read"] == (
+            "GET https://198.19.255.2/api/interfaces/overview/interfacesInfo")
     if scenario == "F09":  # the flood is measured on a probe VM of a host without members
         assert any(r["incident"] == "F09" and r["layer"] == "network"
                    and r["outcome"] == "failed" for r in summary["results"])

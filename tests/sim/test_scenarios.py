@@ -80,9 +80,12 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
                   if "egress_vmknic" in f["evidence"]}  # the wire's findings (vCenter's lack it)
         assert egress == {"vmk0"}
         assert {f["subject"] for f in findings} == {"esx01/vmk1", "esx02/vmk1", "esx03/vmk1"}
-    if scenario == "F02":  # the hop is named with its MTU from the router's ICMP
+    if scenario == "F02":  # the hop is named with its MTU from the router's ICMP, and the
+        # router's own API names the interface
         messages = " ".join(f["message"] for f in findings)
         assert "(MTU 1500)" in messages
+        assert any(f["subject"] == "opnsense01/underlay_b" and f["evidence"]["read"].startswith(
+            "GET https://198.19.255.2/api/") for f in findings)
 
 
 def test_f10_is_fixed_through_redfish_with_allow_disruptive(tmp_path: Path) -> None:

@@ -240,7 +240,7 @@ class Endpoint:
     """Something reachable on the management network from the harness."""
 
     name: str
-    kind: Literal["ssh", "vcenter", "bmc"]
+    kind: Literal["ssh", "vcenter", "bmc", "opnsense"]
     ns: str
     ip: IPv4Address
     port: int
@@ -608,21 +608,15 @@ class _Planner:
         self.plan.links.append(Link(VethEnd("", root_if), VethEnd(ns, "harness"), "mgmt"))
         self.plan.root_ifaces.append(root_if)
         self.plan.addresses.append(Address("", root_if, HARNESS_MGMT_IP))
-        if self.inv is not None:
-            for rname, ssh in self.inv.ssh.items():
-                if rname in self.lab.routers:
-                    ip = IPv4Address(ssh.host)
-                    if ip not in MGMT_SUBNET:
-                        raise PlanError(f"inventory: ssh.{rname}.host {ip} is outside the sim "
-                                        f"management network {MGMT_SUBNET}")
-                    rns = self.plan.ns(rname)
-                    port = names.short(rname, 15)
-                    self.veth(VethEnd(rns, "mgmt0", mac=stable_mac(rname, "mgmt0", oui="local")),
-                              VethEnd(ns, port), "mgmt")
-                    self.plan.addresses.append(Address(rns, "mgmt0",
-                                                       IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
-                    self.plan.endpoints.append(Endpoint(rname, "ssh", rns, ip, ssh.port))
-                    members.append(port)
+        for rname, (ip, doors) in self._router_mgmt().items():
+            rns = self.plan.ns(rname)
+            port = names.short(rname, 15)
+            self.veth(VethEnd(rns, "mgmt0", mac=stable_mac(rname, "mgmt0", oui="local")),
+                      VethEnd(ns, port), "mgmt")
+            self.plan.addresses.append(Address(rns, "mgmt0",
+                                               IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
+            self.plan.endpoints += [Endpoint(rname, kind, rns, ip, p) for kind, p in doors]
+            members.append(port)
         bridge = self.ifname(ns, "mgmt0")
         self.plan.bridges.append(Bridge(ns, bridge, tuple(members)))
         # The simulated vCenter and the emulated iLOs serve from the mgmt namespace itself,
@@ -635,6 +629,34 @@ class _Planner:
             self.plan.addresses.append(
                 Address(ns, bridge, IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
             self.plan.endpoints.append(Endpoint(name, kind, ns, ip, url.port or 443))
+
+    def _router_mgmt(self) -> dict[str, tuple[IPv4Address, list[tuple[Literal["ssh", "opnsense"],
+                                                                        int]]]]:
+        """Router -> its management address and the doors the inventory opens on it (sshd,
+        an OPNsense router's API); both must name one address."""
+        out: dict[str, tuple[IPv4Address, list[tuple[Literal["ssh", "opnsense"], int]]]] = {}
+        if self.inv is None:
+            return out
+        doors: list[tuple[str, Literal["ssh", "opnsense"], str, str | None, int]] = [
+            (r, "ssh", f"ssh.{r}.host", ssh.host, ssh.port)
+            for r, ssh in self.inv.ssh.items() if r in self.lab.routers]
+        doors += [(r, "opnsense", f"opnsense.{r}.url", api.url.host, api.url.port or 443)
+                  for r, api in self.inv.opnsense.items() if r in self.lab.routers]
+        for rname, kind, where, host, port in doors:
+            try:
+                ip = IPv4Address(host or "")
+            except ValueError:
+                raise PlanError(f"inventory: {where} {host!r} must be an IPv4 address of the "
+                                f"sim management network {MGMT_SUBNET}") from None
+            if ip not in MGMT_SUBNET or ip == HARNESS_MGMT_IP.ip:
+                raise PlanError(f"inventory: {where} {ip} is outside the sim management "
+                                f"network {MGMT_SUBNET} (or the harness's own address)")
+            known = out.setdefault(rname, (ip, []))
+            if known[0] != ip:
+                raise PlanError(f"inventory: {where} {ip} differs from {rname}'s other "
+                                f"management address {known[0]}: the sim gives a router one")
+            known[1].append((kind, port))
+        return out
 
     def _https_endpoints(self) -> list[tuple[str, Literal["vcenter", "bmc"], Any]]:
         if self.inv is None:

@@ -14,8 +14,6 @@ import asyncio
 import base64
 import binascii
 import json
-import os
-import signal
 import socket
 import ssl
 import sys
@@ -26,12 +24,13 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.sim import readyfile
 from harness.sim.ilo import messages
 from harness.sim.ilo.spec import BmcSpec
 from harness.sim.ilo.state import Server, StateError
-from harness.sim.ilo.tlscert import make_self_signed
 from harness.sim.ilo.tree import Context, PathKey, Refusal, Reply, Resource, Tree, key
 from harness.sim.ilo.uplinks import UplinkFollower
+from harness.sim.tlscert import make_self_signed
 
 STATUS_OF = {"iLO:UnauthorizedLoginAttempt": 401, "Base:SessionLimitExceeded": 503}
 COMMON_HEADERS = {"OData-Version": "4.0", "Cache-Control": "no-cache",
@@ -355,17 +354,9 @@ async def start(specs: list[BmcSpec], cert_dir: Path) -> Running:
 async def serve(specs: list[BmcSpec], cert_dir: Path, ready_file: Path) -> None:
     """Serve until SIGTERM or SIGINT; write the ready file once every BMC listens."""
     running = await start(specs, cert_dir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    tmp = ready_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "endpoints": running.endpoints}) + "\n",
-                   encoding="utf-8")
-    tmp.replace(ready_file)
     print(f"serving {len(specs)} emulated iLO(s): "
           f"{', '.join(e['url'] for e in running.endpoints)}", file=sys.stderr, flush=True)
-    await stop.wait()
+    await readyfile.announce_and_wait(ready_file, {"endpoints": running.endpoints})
     await running.stop()
 
 

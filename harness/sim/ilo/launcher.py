@@ -7,8 +7,6 @@ endpoints; `stop` ends it by its PID. Modelled on `VcsimProcess`; both use `harn
 
 from __future__ import annotations
 
-import json
-import os
 import ssl
 import subprocess
 import sys
@@ -72,10 +70,7 @@ class IloProcess(readyfile.ProcessHandle):
         workdir.mkdir(parents=True, exist_ok=True)
         spec_file, ready_file = workdir / "spec.json", workdir / "ready.json"
         log_file = workdir / "ilo.log"
-        spec_file.unlink(missing_ok=True)
-        fd = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(spec, f, indent=1)
+        readyfile.write_spec(spec_file, spec)
         argv = [sys.executable, "-m", "harness.sim.ilo", "--spec", str(spec_file),
                 "--ready", str(ready_file), "--cert-dir", str(workdir / "certs")]
         try:

@@ -1,4 +1,5 @@
-"""A self-signed certificate per emulated iLO, made at start (like a factory-fresh iLO's)."""
+"""A self-signed certificate per emulated device, made at start: what a factory-fresh iLO or a
+new OPNsense install presents until someone installs a real one."""
 
 from __future__ import annotations
 
@@ -12,13 +13,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def make_self_signed(address: str, name: str, cert_dir: Path) -> tuple[Path, Path]:
-    """Write `<name>.crt` and `<name>.key` for `address` (IP SAN) into cert_dir; return both."""
+def make_self_signed(address: str, name: str, cert_dir: Path, *,
+                     organization: str = "Hewlett Packard Enterprise (emulated)",
+                     unit: str | None = None) -> tuple[Path, Path]:
+    """Write `<name>.crt` and `<name>.key` for `address` (IP SAN) into cert_dir; return both.
+
+    Args:
+        organization, unit: the subject's O and OU (an iLO says `iLO <name>`).
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([
         x509.NameAttribute(NameOID.COMMON_NAME, address),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Hewlett Packard Enterprise (emulated)"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, f"iLO {name}")])
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit or f"iLO {name}")])
     try:
         san: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(address))
     except ValueError:
