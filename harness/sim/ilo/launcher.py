@@ -53,6 +53,7 @@ class IloProcess(readyfile.ProcessHandle):
     endpoints: dict[str, IloEndpoint]
     workdir: Path
     log_file: Path
+    hardware_file: Path  # the servers' applied adapter state (harness.sim.ilo.hardware)
     _proc: subprocess.Popen[bytes] = field(repr=False)
 
     @classmethod
@@ -71,13 +72,14 @@ class IloProcess(readyfile.ProcessHandle):
         """
         workdir.mkdir(parents=True, exist_ok=True)
         spec_file, ready_file = workdir / "spec.json", workdir / "ready.json"
-        log_file = workdir / "ilo.log"
+        log_file, hardware_file = workdir / "ilo.log", workdir / "hardware.json"
         spec_file.unlink(missing_ok=True)
         fd = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(spec, f, indent=1)
         argv = [sys.executable, "-m", "harness.sim.ilo", "--spec", str(spec_file),
-                "--ready", str(ready_file), "--cert-dir", str(workdir / "certs")]
+                "--ready", str(ready_file), "--cert-dir", str(workdir / "certs"),
+                "--hardware", str(hardware_file)]
         try:
             proc, info = readyfile.start_and_wait(argv, ready_file, log_file, timeout,
                                                   netns=netns)
@@ -87,4 +89,4 @@ class IloProcess(readyfile.ProcessHandle):
                                             int(e["port"]), e["url"], Path(e["cert_file"]))
                      for e in info["endpoints"]}
         return cls(pid=proc.pid, endpoints=endpoints, workdir=workdir, log_file=log_file,
-                   _proc=proc)
+                   hardware_file=hardware_file, _proc=proc)
