@@ -520,12 +520,13 @@ func maskBits(mask string) string {
 }
 
 var (
-	replyRe  = regexp.MustCompile(`^(\d+) bytes from ([0-9.]+): icmp_seq=(\d+) ttl=(\d+) time=([0-9.]+) ms( \(DUP!\))?`)
-	errorRe  = regexp.MustCompile(`^From ([0-9.]+)(?: icmp_seq=(\d+))? (.+)$`)
-	statsRe  = regexp.MustCompile(`^(\d+) packets transmitted, (\d+) received(?:, \+(\d+) duplicates)?(?:, \+\d+ errors)?, ([0-9.]+)% packet loss`)
-	rttRe    = regexp.MustCompile(`^rtt min/avg/max/mdev = ([0-9.]+)/([0-9.]+)/([0-9.]+)/`)
-	tooLarge = regexp.MustCompile(`(?i)message too long`)
-	unreach  = regexp.MustCompile(`(?i)network is unreachable`)
+	replyRe    = regexp.MustCompile(`^(\d+) bytes from ([0-9.]+): icmp_seq=(\d+) ttl=(\d+) time=([0-9.]+) ms( \(DUP!\))?`)
+	errorRe    = regexp.MustCompile(`^From ([0-9.]+)(?: icmp_seq=(\d+))? (.+)$`)
+	statsRe    = regexp.MustCompile(`^(\d+) packets transmitted, (\d+) received(?:, \+(\d+) duplicates)?(?:, \+\d+ errors)?, ([0-9.]+)% packet loss`)
+	rttRe      = regexp.MustCompile(`^rtt min/avg/max/mdev = ([0-9.]+)/([0-9.]+)/([0-9.]+)/`)
+	tooLarge   = regexp.MustCompile(`(?i)message too long`)
+	fragNeeded = regexp.MustCompile(`(?i)frag needed`)
+	unreach    = regexp.MustCompile(`(?i)network is unreachable`)
 )
 
 // parsePing turns iputils ping's output into esxcli's Summary and Trace (ICMP sequence from 0,
@@ -533,7 +534,9 @@ var (
 // What ESXi's vmkping reports as a failure of the command itself (a packet larger than the
 // vmknic's MTU with DF set, no route) is a CLI fault with ESXi's wording.
 func parsePing(dst, stdout, stderr string) (*esxcliResult, *cliFault) {
-	if tooLarge.MatchString(stdout + stderr) {
+	// A router's "Frag needed" makes the kernel refuse later packets of that size locally
+	// (the path MTU it learned); the trace then already says where the path is limited.
+	if tooLarge.MatchString(stdout+stderr) && !fragNeeded.MatchString(stdout) {
 		return nil, &cliFault{msgs: []string{"sendto() failed (Message too long)"}}
 	}
 	if unreach.MatchString(stderr) {
