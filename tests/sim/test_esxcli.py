@@ -213,8 +213,8 @@ def test_type_discovery_describes_what_the_results_carry(govc: Any,
     vc = inventory.inventory.vcenter
     assert vc is not None
     with VsphereDriver.connect(vc, inventory.base_dir) as driver:
-        ref = driver._host("esx01", "test")  # noqa: SLF001 - the executer needs the moref
-        mtype, mid = driver._cli.executer("esx01", ref.moref)  # noqa: SLF001
+        ref = driver._host("esx01", "test")
+        mtype, mid = driver._cli.executer("esx01", ref.moref)
         answer = driver.conn.post("test", "ExecuteSoap", (
             f'<ExecuteSoap xmlns="urn:vim25"><_this type="{mtype}">{mid}</_this>'
             "<moid>ha-cli-handler-network-diag</moid><version>urn:vim25/5.0</version>"
