@@ -25,7 +25,10 @@ import (
 // Interface, HBAName/Driver/LinkState/UID). The result struct type names (Ping, RouteEntry,
 // NICInfo...) are not documented anywhere we could find; the ones here follow ESXi's pattern
 // (vim.EsxCLI.<namespace>.<command>.<Struct>, WSDL name VimEsxCLI<namespace+command><Struct>)
-// and are used consistently in the type info and the responses.
+// and are used consistently in the type info and the responses. Likewise unverified: the
+// result fields no public script reads (nic get's pause/wake-on fields, interface list's
+// TSO/RX queue fields) and the declared types of ping's interval and wait (string here, so
+// fractions of a second pass).
 
 // cliParam is one parameter of a command.
 type cliParam struct {
