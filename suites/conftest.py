@@ -1,32 +1,40 @@
-"""What the network and NSX suites share, gathered once per session (only when a test asks for
-it: the design suite needs none of it).
+"""What the suites share, gathered once per session (only when a test asks for it: the design
+suite needs none of it).
 
-Every measurement goes through the probe capability (`probe_sites`): a probe VM per host with a
-trunk on each virtual switch and a NIC pinned to each uplink, and the lab's VMs. Where a test
-aims at a vmknic it takes the vmknic's address from vCenter (what is configured), falling back
-to the lab's intent only when the inventory has no vCenter.
+Wire measurements go through the probe capability (`probe_sites`): a probe VM per host with a
+trunk on each virtual switch and a NIC pinned to each uplink, and the lab's VMs. The hosts' own
+measurements go through vCenter: vmkping (`esxcli network diag ping`) for every VTEP and
+vMotion pair in one batch (`vmkpings`). Where a test aims at a vmknic it takes the vmknic's
+address from vCenter (what is configured), falling back to the lab's intent only when the
+inventory has no vCenter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import allure
 import pytest
 
 from harness.backend import Backend
+from harness.checks.host_view import ICMP_OVERHEAD, payload_sizes
+from harness.checks.network import diagnose_path
 from harness.checks.vsphere import hints_as_heard
 from harness.drivers.probe.sites import ProbeSites
+from harness.drivers.vsphere import VsphereDriver, VsphereError
 from harness.facts import JsonValue
+from harness.facts.esxcli import PingRequest, PingResult
 from harness.facts.vsphere import NetworkHintFacts
 from harness.facts.wire import Answer, Heard, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
+from harness.lab.subjects import subjects_of
 from harness.lab.views import expected_neighbours, host_port_groups, uplink_carriage
 from harness.probes.evidence import Frame, pcap_bytes
 from harness.probes.trunk import TrunkEcho
+from harness.pytest_plugin.fixtures import HostViews
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -158,3 +166,87 @@ def uplinks(lab: Lab, probe_sites: ProbeSites,
 @pytest.fixture(scope="session")
 def dead_uplinks(uplinks: dict[UplinkKey, UplinkProbe]) -> set[UplinkKey]:
     return {k for k, probe in uplinks.items() if probe.reachable is False}
+
+
+# -- the hosts' own vmkping (esxcli through vCenter) -----------------------------------------
+
+def vtep_pings(lab: Lab, views: HostViews, targets: dict[tuple[str, str], VmknicTarget],
+               a: str, b: str) -> list[PingRequest]:
+    """What engineers run between VTEPs: `vmkping ++netstack=vxlan -d -s 1572 -I <vtep>
+    <peer VTEP>`, and -s 8972 as well where the lab makes both VTEPs jumbo."""
+    mine = vmknic_with(lab, targets, a, "vxlan")[0]
+    theirs = vmknic_with(lab, targets, b, "vxlan")[0]
+    iface = views.of(a).interface(mine.name)
+    mtu = min(lab.hosts[a].vmknics[mine.name].mtu, lab.hosts[b].vmknics[theirs.name].mtu)
+    return [PingRequest(a, str(theirs.ip.ip), netstack=iface.netstack if iface else None,
+                        interface=mine.name, df=True, size=size)
+            for size in payload_sizes(mtu)]
+
+
+def vmotion_ping(lab: Lab, views: HostViews, targets: dict[tuple[str, str], VmknicTarget],
+                 a: str, b: str) -> PingRequest:
+    """A DF ping at a's vMotion vmknic MTU to b's vMotion vmknic, on that vmknic's netstack and
+    left to the host's routing: the vmknic it leaves by is the one vMotion uses."""
+    mine = vmknic_with(lab, targets, a, "vmotion")[0]
+    theirs = vmknic_with(lab, targets, b, "vmotion")[0]
+    iface = views.of(a).interface(mine.name)
+    return PingRequest(a, str(theirs.ip.ip), netstack=iface.netstack if iface else None,
+                       df=True, size=lab.hosts[a].vmknics[mine.name].mtu - ICMP_OVERHEAD)
+
+
+class VmkPings:
+    """vmkpings run on the hosts through vCenter: every one the suites plan, in one batch on
+    first use; a ping asked for later (the small follow-up of a failed one) runs then."""
+
+    def __init__(self, vcenter: VsphereDriver, planned: list[PingRequest]) -> None:
+        self.vcenter = vcenter
+        self.results: dict[PingRequest, PingResult] = {}
+        self.errors: dict[PingRequest, VsphereError] = {}
+        self.run(planned)
+
+    def run(self, requests: list[PingRequest]) -> None:
+        todo = [r for r in requests if r not in self.results and r not in self.errors]
+        if todo:
+            batch = self.vcenter.vmkping(todo)
+            self.results.update(batch.results)
+            self.errors.update(batch.errors)
+
+    def get(self, request: PingRequest) -> PingResult:
+        __tracebackhide__ = True
+        self.run([request])
+        if request in self.errors:
+            pytest.fail(f"{request.host}: {request.command()} failed: "
+                        f"{self.errors[request]}", pytrace=False)
+        return self.results[request]
+
+    def reachability(self, request: PingRequest) -> PingResult:
+        """The same path with a small ping and no DF: is it up at all?"""
+        return self.get(replace(request, df=False, size=None))
+
+
+@pytest.fixture(scope="session")
+def vmkpings(lab: Lab, vcenter: VsphereDriver, host_views: HostViews,
+             vmknic_targets: dict[tuple[str, str], VmknicTarget]) -> VmkPings:
+    """Every VTEP pair's and vMotion pair's vmkping, run on the hosts in one batch."""
+    planned: list[PingRequest] = []
+    for pair in subjects_of(lab, "vtep_pairs"):
+        a, b = pair.split("->")
+        planned += vtep_pings(lab, host_views, vmknic_targets, a, b)
+    for pair in subjects_of(lab, "vmotion_pairs"):
+        a, b = pair.split("->")
+        planned.append(vmotion_ping(lab, host_views, vmknic_targets, a, b))
+    return VmkPings(vcenter, planned)
+
+
+def explain_down(lab: Lab, backend: Backend, request: pytest.FixtureRequest,
+                 ends: list[tuple[str, str]]) -> tuple[str, str] | None:
+    """(incident, cause) when a dead uplink on one of the ends (host, port group) explains a
+    path that answers nothing; the probes find dead uplinks where the inventory has them."""
+    if backend.why_not("probe") is not None:
+        return None
+    dead: set[UplinkKey] = request.getfixturevalue("dead_uplinks")
+    for host, port_group in ends:
+        why = diagnose_path(lab, host, port_group, dead)
+        if why is not None:
+            return why
+    return None

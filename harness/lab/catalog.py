@@ -51,3 +51,63 @@ ADAPTERS: dict[str, AdapterModel] = {
 def slot_form(slot: str) -> str:
     """`pcie2` -> `pcie`: the kind of slot an adapter model must fit."""
     return "pcie" if slot.startswith("pcie") else slot
+
+
+@dataclass(frozen=True)
+class EsxiDrivers:
+    """How ESXi drives one adapter model: the NIC driver and, for converged adapters, the
+    storage offload drivers of its iSCSI and FCoE functions, with the PCI description ESXi
+    lists (`esxcli network nic list`)."""
+
+    description: str
+    nic: str
+    nic_version: str
+    iscsi: str | None = None
+    fcoe: str | None = None
+
+
+# Per model: the vmklinux drivers of ESXi 6.0/6.5 images, then the native drivers that replace
+# them from 6.7 (VMware Compatibility Guide entries for these HPE adapters; HPE's 6.5 custom
+# images already carry some native ones, so a check accepts either).
+ESXI_DRIVERS: dict[str, tuple[EsxiDrivers, EsxiDrivers]] = {
+    "331i": (EsxiDrivers("Broadcom Corporation NetXtreme BCM5719 Gigabit Ethernet", "tg3",
+                         "3.137l.v60.1"),
+             EsxiDrivers("Broadcom Corporation NetXtreme BCM5719 Gigabit Ethernet", "ntg3",
+                         "4.1.3.2")),
+    "366FLR": (EsxiDrivers("Intel Corporation I350 Gigabit Network Connection", "igb", "5.3.3"),
+               EsxiDrivers("Intel Corporation I350 Gigabit Network Connection", "igbn", "1.4.7")),
+    "534FLR-SFP+": (
+        EsxiDrivers("QLogic Corporation NetXtreme II BCM57810 10 Gigabit Ethernet", "bnx2x",
+                    "2.713.30.v60.8", iscsi="bnx2i", fcoe="bnx2fc"),
+        EsxiDrivers("QLogic Corporation NetXtreme II BCM57810 10 Gigabit Ethernet", "qfle3",
+                    "1.0.67.0", iscsi="qfle3i", fcoe="qfle3f")),
+    "530SFP+": (
+        EsxiDrivers("QLogic Corporation NetXtreme II BCM57810 10 Gigabit Ethernet", "bnx2x",
+                    "2.713.30.v60.8", iscsi="bnx2i", fcoe="bnx2fc"),
+        EsxiDrivers("QLogic Corporation NetXtreme II BCM57810 10 Gigabit Ethernet", "qfle3",
+                    "1.0.67.0", iscsi="qfle3i", fcoe="qfle3f")),
+    "562SFP+": (EsxiDrivers("Intel Corporation Ethernet Controller X710 for 10GbE SFP+", "i40e",
+                            "1.5.6"),
+                EsxiDrivers("Intel Corporation Ethernet Controller X710 for 10GbE SFP+", "i40en",
+                            "1.7.17")),
+}
+NATIVE_DRIVERS_FROM = (6, 7)
+
+
+def esxi_drivers(model: str, esxi_version: str) -> EsxiDrivers:
+    """The drivers an ESXi release uses for an adapter model (native ones from 6.7 on)."""
+    major, minor = (int(x) for x in esxi_version.split(".")[:2])
+    legacy, native = ESXI_DRIVERS[model]
+    return native if (major, minor) >= NATIVE_DRIVERS_FROM else legacy
+
+
+def accepted_drivers(model: str) -> dict[str, frozenset[str]]:
+    """Every driver ESXi may use for a model, by function: `nic`, `iscsi`, `fcoe`."""
+    out: dict[str, set[str]] = {"nic": set(), "iscsi": set(), "fcoe": set()}
+    for d in ESXI_DRIVERS[model]:
+        out["nic"].add(d.nic)
+        if d.iscsi:
+            out["iscsi"].add(d.iscsi)
+        if d.fcoe:
+            out["fcoe"].add(d.fcoe)
+    return {k: frozenset(v) for k, v in out.items()}

@@ -40,7 +40,8 @@ from harness.pytest_plugin.state import (
 if TYPE_CHECKING:
     from harness.drivers.probe.sites import ProbeSites
     from harness.drivers.redfish import RedfishBmc
-    from harness.drivers.vsphere import VsphereDriver
+    from harness.drivers.vsphere import PerHost, VsphereDriver
+    from harness.facts.esxcli import HostView
     from harness.facts.vsphere import NetworkHintFacts, Snapshot
     from harness.sim.state import SimState
 
@@ -257,6 +258,32 @@ def network_hints(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
                 f"{len(missing)} expected neighbour(s) still not heard")
             return hints
         time.sleep(1.0)
+
+
+class HostViews:
+    """Each host's own view through esxcli (`VsphereDriver.host_views`), read for every host in
+    one batch; a host whose esxcli failed fails the tests that need it, with the reason."""
+
+    def __init__(self, got: PerHost[HostView]) -> None:
+        self.views = got.values
+        self.errors = got.errors
+        self.elapsed_s = got.elapsed_s
+
+    def of(self, host: str) -> HostView:
+        __tracebackhide__ = True
+        if host not in self.views:
+            why = self.errors.get(host)
+            pytest.fail(f"esxcli on {host} through vCenter failed: {why}" if why else
+                        f"vCenter has no host {host} to run esxcli on", pytrace=False)
+        return self.views[host]
+
+
+@pytest.fixture(scope="session")
+def host_views(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab) -> HostViews:
+    """What every lab host reports through esxcli (routes, vmknics, NICs, storage adapters),
+    read once per session on first use, all hosts in one batch. The server-build suite runs
+    first, so after its adapter fix (--allow-disruptive) this is the fixed server's view."""
+    return HostViews(vcenter.host_views([h for h in lab.hosts if h in snapshot.hosts]))
 
 
 class RouterReader:

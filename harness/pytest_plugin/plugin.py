@@ -26,6 +26,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     bmcs,
     design_findings,
     design_view,
+    host_views,
     inventory,
     lab,
     network_hints,

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.drivers.vsphere.errors import VsphereError
+from harness.facts.vsphere import NETSTACK_OF_STACK
 from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import Lab
 from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
 from harness.sim.dataplane import build as dp_build
 from harness.sim.dataplane import daemons, kernel, names, netns
-from harness.sim.dataplane.plan import DataplanePlan, plan_dataplane
+from harness.sim.dataplane.plan import STACK_TABLES, DataplanePlan, plan_dataplane
 from harness.sim.errors import SimError
 from harness.sim.ilo import IloProcess, IloSpecError, IloStartError
 from harness.sim.ilo import spec_from_lab as ilo_spec_from_lab
@@ -44,7 +45,7 @@ from harness.sim.state import load_state as _load
 from harness.sim.vcenter.build import vcenter_build
 from harness.sim.vcenter.launcher import VcsimError, VcsimProcess
 from harness.sim.vcenter.provision import ProvisionError, provision
-from harness.sim.vcenter.spec import LldpSpec
+from harness.sim.vcenter.spec import HardwareSpec, LldpSpec
 
 RUN_ROOT = Path("/run/labharness")
 
@@ -128,7 +129,8 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
                                     interfaces={i: i for i in spec.interfaces})
             for spec in plan.lldp if spec.mode == "receive"}
     vcsim_spec = build.spec.model_copy(update={"hosts": [
-        h.model_copy(update={"lldp": lldp[h.name]}) if h.name in lldp else h
+        h.model_copy(update={"lldp": lldp.get(h.name), **_host_view(build.lab, inventory, plan,
+                                                                    h.name)})
         for h in build.spec.hosts]})
     try:
         proc = VcsimProcess.start(vcsim_spec, f"{endpoint.ip}:{endpoint.port}",
@@ -146,6 +148,20 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
     except (ProvisionError, VsphereError) as exc:
         raise SimError(f"provisioning the simulated vCenter: {exc}") from None
     state.timings["vcenter_provision_s"] = round(report.total_s, 3)
+
+
+def _host_view(lab: Lab, inventory: Inventory, plan: DataplanePlan, host: str
+               ) -> dict[str, Any]:
+    """What the host's esxcli reads in the data plane: its namespace, which routing table is
+    which TCP/IP stack there, and (when its server has an emulated BMC) the adapter state the
+    BMC applied."""
+    server = lab.hosts[host].server
+    hardware = (HardwareSpec(file=str(ilo_dir(lab.name) / "hardware.json"), server=server)
+                if server is not None and server in inventory.bmcs else None)
+    return {"netns": plan.ns(host), "hardware": hardware,
+            "netstacks": {NETSTACK_OF_STACK["default"]: "main",
+                          **{NETSTACK_OF_STACK[stack]: str(table)
+                             for stack, table in STACK_TABLES.items()}}}
 
 
 def ilo_dir(lab: str) -> Path:

@@ -1,5 +1,7 @@
 """A server build checked through its iLO: model and firmware inventory, BIOS NIC enablement,
-adapter port personality and DCB/LLDP agent (F10), the power-cycle capability (F07).
+adapter port personality and DCB/LLDP agent (F10), the power-cycle capability (F07); and the
+same hardware as its ESXi host sees it through esxcli: the storage adapters the ports'
+personality gives, each port's vmnic driver, firmware and link (F10, F11).
 
 Each server's BMC is read once per session. With --allow-disruptive (and a lab that allows it)
 the first test fixes adapter personality and LLDP agent through Redfish where the BMC can write
@@ -16,12 +18,14 @@ import allure
 import pytest
 
 from harness.checks.finding import Finding
+from harness.checks.host_view import check_adapter_port_nic, check_storage_adapters
 from harness.checks.server import (
     about,
     check_adapter_ports,
     check_bios_nics,
     check_inventory,
     check_power_cycle,
+    find_adapter,
     plan_adapter_fixes,
 )
 from harness.drivers.redfish import (
@@ -34,10 +38,11 @@ from harness.drivers.redfish import (
     read_server,
     remediate,
 )
+from harness.errors import NotProvided
 from harness.lab.model import Lab
 from harness.pytest_plugin import assert_no_findings
 from harness.pytest_plugin.assertions import record_findings
-from harness.pytest_plugin.fixtures import BmcSessions
+from harness.pytest_plugin.fixtures import BmcSessions, HostViews
 
 pytestmark = pytest.mark.needs("redfish")
 
@@ -157,6 +162,64 @@ def test_adapter_port_personality_and_dcb(lab: Lab, server_facts: ServerFactsCac
     says."""
     server = _server(subject)
     judge(about(check_adapter_ports(lab, server, server_facts.of(server)), subject))
+
+
+# -- the server as its ESXi host sees it (esxcli through vCenter) ------------------------------
+
+def _host_of(lab: Lab, server: str) -> str:
+    host = next((h for h, spec in sorted(lab.hosts.items()) if spec.server == server), None)
+    if host is None:
+        raise NotProvided(f"the lab runs no ESXi host on {server}: nothing to ask about it")
+    return host
+
+
+def _port(subject: str) -> tuple[str, str, int]:
+    server, adapter, port = subject.split("/")
+    return server, adapter, int(port.removeprefix("port"))
+
+
+@pytest.mark.incident("F10")
+@pytest.mark.needs("vsphere")
+@pytest.mark.per_subject("servers")
+def test_host_storage_adapters_follow_personality(lab: Lab, server_facts: ServerFactsCache,
+                                                  host_views: HostViews, subject: str) -> None:
+    """The host lists the storage adapters its converged adapters' personality gives
+    (`esxcli storage core adapter list`): a dependent iSCSI adapter per port in iSCSI
+    personality; FlexFabric ports left in FCoE personality take them away, and the finding
+    names the personality the BMC reports."""
+    view = host_views.of(_host_of(lab, subject))
+    assert_no_findings(check_storage_adapters(lab, subject, view, server_facts.of(subject)))
+
+
+def _host_nic_findings(lab: Lab, server_facts: ServerFactsCache, host_views: HostViews,
+                       subject: str) -> list[Finding]:
+    server, aname, number = _port(subject)
+    view = host_views.of(_host_of(lab, server))
+    reported = find_adapter(server_facts.of(server), lab.servers[server].adapters[aname])
+    return check_adapter_port_nic(lab, server, aname, number, view,
+                                  reported.firmware if reported is not None else None)
+
+
+@pytest.mark.incident("F10")
+@pytest.mark.needs("vsphere")
+@pytest.mark.per_subject("adapter_ports")
+def test_host_nic_driver_and_firmware(lab: Lab, server_facts: ServerFactsCache,
+                                      host_views: HostViews, subject: str) -> None:
+    """The port's vmnic, as its host sees it (`esxcli network nic list` / `get`): the driver ESXi
+    uses for the adapter model and the firmware the BMC's adapter inventory reports."""
+    assert_no_findings(f for f in _host_nic_findings(lab, server_facts, host_views, subject)
+                       if f.id == "F10")
+
+
+@pytest.mark.incident("F11")
+@pytest.mark.needs("vsphere")
+@pytest.mark.per_subject("adapter_ports")
+def test_host_nic_link(lab: Lab, server_facts: ServerFactsCache, host_views: HostViews,
+                       subject: str) -> None:
+    """A port the cabling plan cables has link on its host, at the adapter's speed, full
+    duplex (a silent uplink keeps its link: F11's wire tests catch that one)."""
+    assert_no_findings(f for f in _host_nic_findings(lab, server_facts, host_views, subject)
+                       if f.id == "F11")
 
 
 @pytest.mark.incident("F07")

@@ -70,11 +70,12 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     assert summary["scenarios"] == [scenario]
     if scenario == "F05":  # exactly the affected host
         assert {f["subject"] for f in findings} == {"esx02"}
-    if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, and
-        # the iSCSI path whose only uplink is on the dead 530SFP+ (vmk3: uplink2 = vmnic7)
+    if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, the
+        # iSCSI path whose only uplink is on the dead 530SFP+ (vmk3: uplink2 = vmnic7), and the
+        # server as its host sees it: FCoE adapters where its iSCSI adapters should be
         assert {f["subject"] for f in findings} == {
             "srv-esx03/flexlom/port1", "srv-esx03/flexlom/port2", "srv-esx03/pcie1/port1",
-            "srv-esx03/pcie1/port2", "esx03/vmnic6", "esx03/vmnic7", "esx03/vmk3"}
+            "srv-esx03/pcie1/port2", "esx03/vmnic6", "esx03/vmnic7", "esx03/vmk3", "srv-esx03"}
     if scenario == "F12":  # the wire names the vmknic the answers actually left by
         egress = {f["evidence"]["egress_vmknic"] for f in findings
                   if "egress_vmknic" in f["evidence"]}  # the wire's findings (vCenter's lack it)
@@ -86,6 +87,9 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
         assert "(MTU 1500)" in messages
         assert any(f["subject"] == "opnsense01/underlay_b" and f["evidence"]["read"].startswith(
             "GET https://198.19.255.2/api/") for f in findings)
+    if scenario in ("F02", "F12"):  # the hosts' own esxcli output is cited too
+        cited = [f for f in findings if "vmkping" in f["evidence"] or "routes" in f["evidence"]]
+        assert cited and all(f["id"] == scenario for f in cited)
 
 
 def test_f10_is_fixed_through_redfish_with_allow_disruptive(tmp_path: Path) -> None:

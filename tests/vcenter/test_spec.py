@@ -8,11 +8,20 @@ import re
 from pydantic import BaseModel
 
 from harness.sim.vcenter.launcher import GO_DIR
-from harness.sim.vcenter.spec import HostSpec, LldpSpec, UplinkSpec, VcenterSpec, VcsimSpec
+from harness.sim.vcenter.spec import (
+    HardwareSpec,
+    HostSpec,
+    LldpSpec,
+    NicSpec,
+    UplinkSpec,
+    VcenterSpec,
+    VcsimSpec,
+)
 
 PAIRS: dict[str, type[BaseModel]] = {
     "Spec": VcsimSpec, "VCenterSpec": VcenterSpec, "HostSpec": HostSpec,
-    "UplinkSpec": UplinkSpec, "LldpSpec": LldpSpec,
+    "UplinkSpec": UplinkSpec, "LldpSpec": LldpSpec, "NicSpec": NicSpec,
+    "HardwareSpec": HardwareSpec,
 }
 
 

@@ -1,11 +1,12 @@
-"""vSphere driver: one pyVmomi session per vCenter, facts in one PropertyCollector call.
+"""vSphere driver: one pyVmomi session per vCenter, facts in one PropertyCollector call, and
+each host's own view through esxcli over the same session.
 
-`VsphereDriver` is the entry point (see driver.py); facts are typed records (facts.py); every
-failure is a `VsphereError` (errors.py).
+`VsphereDriver` is the entry point (see driver.py); facts are typed records
+(harness.facts.vsphere, harness.facts.esxcli); every failure is a `VsphereError` (errors.py).
 """
 
 from harness.drivers.vsphere.connection import VsphereConnection
-from harness.drivers.vsphere.driver import PerHost, VsphereDriver
+from harness.drivers.vsphere.driver import PerHost, PingBatch, VsphereDriver
 from harness.drivers.vsphere.errors import (
     DisruptiveOperationRefused,
     VsphereAuthError,
@@ -21,6 +22,7 @@ from harness.drivers.vsphere.errors import (
     VsphereTimeoutError,
     VsphereTlsError,
 )
+from harness.drivers.vsphere.esxcli import EsxcliError, EsxcliNotFoundError
 from harness.drivers.vsphere.operations import NtpState, PolicyPatch
 from harness.facts.vsphere import DEFAULT_OPTION_KEYS, ClockOffset, NetworkHintFacts, Snapshot
 
@@ -28,9 +30,12 @@ __all__ = [
     "DEFAULT_OPTION_KEYS",
     "ClockOffset",
     "DisruptiveOperationRefused",
+    "EsxcliError",
+    "EsxcliNotFoundError",
     "NetworkHintFacts",
     "NtpState",
     "PerHost",
+    "PingBatch",
     "PolicyPatch",
     "Snapshot",
     "VsphereAuthError",

@@ -31,7 +31,14 @@ from harness.drivers.vsphere.errors import (
     is_transient,
     translate,
 )
-from harness.drivers.vsphere.vmomi import GetServiceVersions, SoapStubAdapter, versionIdMap, vim
+from harness.drivers.vsphere.vmomi import (
+    GetServiceVersions,
+    GetWsdlType,
+    SoapStubAdapter,
+    versionIdMap,
+    vim,
+    vmodl,
+)
 from harness.lab.inventory import Secret, SecretError, TlsEndpoint, resolve_secret
 
 T = TypeVar("T")
@@ -44,6 +51,31 @@ LOGOUT_TIMEOUT = 5.0
 RETRIES = 2
 RETRY_DELAY = 0.5
 POOL_SIZE = 8
+
+
+SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+
+
+def soap_fault(fault: ET.Element) -> Exception:
+    """The pyVmomi exception a SOAP Fault element stands for (its detail's vSphere type, with
+    the fault string as message), so `translate` classifies it like any pyVmomi fault."""
+    message = fault.findtext("faultstring") or "vSphere fault"
+    detail = fault.find("detail")
+    name = ""
+    if detail is not None and len(detail):
+        first = detail[0]
+        name = (first.get(f"{{{XSI}}}type") or first.tag.rsplit("}", 1)[-1].removesuffix(
+            "Fault")).rsplit(":", 1)[-1]
+    try:
+        cls = GetWsdlType("urn:vim25", name) if name else None
+    except KeyError:
+        cls = None
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls, message = vmodl.RuntimeFault, f"{name}: {message}" if name else message
+    exc: Exception = cls()
+    exc.msg = message  # type: ignore[attr-defined]
+    return exc
 
 
 def ssl_context(verify: bool, ca_file: Path | None = None) -> ssl.SSLContext:
@@ -241,6 +273,62 @@ class VsphereConnection:
             VsphereEndpointDown: the endpoint stopped answering, now or earlier in the run.
         """
         return self._after(self._attempt(step, fn))
+
+    def post(self, step: str, method: str, body: str) -> ET.Element:
+        """One SOAP request that pyVmomi has no binding for (the host's esxcli executer),
+        sent over this session's connection pool, cookie and TLS context, counted like every
+        other request, and retried like them when the failure is transient.
+
+        Args:
+            step: what the request is for, for error messages.
+            method: its method name (for `calls`).
+            body: the SOAP Body's content, in the urn:vim25 namespace.
+
+        Returns:
+            the Body's response element.
+
+        Raises:
+            VsphereError: transport failures, HTTP errors and SOAP faults (the fault's vSphere
+                type decides the class, as for pyVmomi's own calls).
+        """
+        stub = self.stub
+        data = (f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{SOAPENV}"'
+                f' xmlns:xsd="http://www.w3.org/2001/XMLSchema"'
+                f' xmlns:xsi="{XSI}"><soapenv:Body>{body}</soapenv:Body>'
+                "</soapenv:Envelope>").encode()
+        headers = {"Cookie": stub.cookie, "SOAPAction": stub.versionId,
+                   "Content-Type": "text/xml; charset=UTF-8"}
+
+        def once() -> ET.Element:
+            with self._lock:
+                self.requests += 1
+                self.calls.append(method)
+            conn = stub.GetConnection()
+            try:
+                conn.request("POST", stub.path, data, headers)
+                resp = conn.getresponse()
+                payload = resp.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                stub.DropConnections()  # as pyVmomi does: the server is probably sick
+                raise
+            stub.ReturnConnection(conn)
+            if resp.status not in (200, 500):
+                raise http.client.HTTPException(f"{resp.status} {resp.reason}")
+            try:
+                root = ET.fromstring(payload)
+            except ET.ParseError as exc:
+                raise VsphereConnectionError(self.endpoint, step,
+                                             f"not a SOAP answer ({exc})") from None
+            fault = root.find(f".//{{{SOAPENV}}}Fault")
+            if fault is not None:
+                raise soap_fault(fault)
+            answer = root.find(f"{{{SOAPENV}}}Body")
+            if answer is None or len(answer) == 0:
+                raise VsphereConnectionError(self.endpoint, step, "a SOAP answer without a body")
+            return answer[0]
+
+        return self.retrying(step, once)
 
     def retrying(self, step: str, fn: Callable[[], T]) -> T:
         """Run an idempotent request, retrying transient failures `retries` times."""

@@ -4,6 +4,9 @@
         snap = vc.snapshot()                 # <= 3 SOAP requests for the whole vCenter
         offsets = vc.clock_offsets()         # QueryDateTime on every host, a few at a time
         hints = vc.network_hints()           # QueryNetworkHint on every host
+        views = vc.host_views()              # esxcli: routes, vmknics, NICs, HBAs per host
+        pings = vc.vmkping([PingRequest("esx01", "198.18.60.12", netstack="vxlan", df=True,
+                                        size=1572)])
         vc.set_ntp("esx01", ["198.18.10.1"], allow_disruptive=True)
 
 Remediations refuse with DisruptiveOperationRefused unless the driver was made with
@@ -13,7 +16,7 @@ allow_disruptive=True or the call passes it, before any request is sent.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -21,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from harness.drivers.vsphere import mapping, operations
+from harness.drivers.vsphere import esxcli_map, mapping, operations
 from harness.drivers.vsphere.collector import (
     Table,
     read_objects,
@@ -35,9 +38,12 @@ from harness.drivers.vsphere.errors import (
     VsphereError,
     VsphereNotFoundError,
 )
+from harness.drivers.vsphere.esxcli import Esxcli, EsxcliError, EsxParam, EsxValue
+from harness.drivers.vsphere.esxcli_map import EsxcliResultError
 from harness.drivers.vsphere.mapping import Prop
 from harness.drivers.vsphere.operations import MigrationTarget, NtpState, PolicyPatch
 from harness.drivers.vsphere.vmomi import vim
+from harness.facts.esxcli import HostView, PingRequest, PingResult
 from harness.facts.vsphere import (
     DEFAULT_OPTION_KEYS,
     ROLLBACK_OPTION,
@@ -67,6 +73,16 @@ class PerHost(Generic[T]):
 
 
 @dataclass(frozen=True)
+class PingBatch:
+    """vmkpings run on many hosts at once: what each host's vmkping said, or why the request
+    failed (a CLI fault such as "Message too long" is the ping's result, not an error)."""
+
+    results: dict[PingRequest, PingResult] = field(default_factory=dict)
+    errors: dict[PingRequest, VsphereError] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class _HostRef:
     moref: str
     managers: HostManagers
@@ -86,6 +102,7 @@ class VsphereDriver:
         self.task_timeout = task_timeout
         self.workers = max(1, workers)
         self._hosts: dict[str, _HostRef] | None = None
+        self._esxcli: Esxcli | None = None
 
     @classmethod
     def connect(cls, endpoint: TlsEndpoint, base_dir: Path, *, allow_disruptive: bool = False,
@@ -204,6 +221,105 @@ class VsphereDriver:
             return mapping.network_hints(name, self.conn.retrying(step, ns.QueryNetworkHint))
 
         return self._per_host(hosts, "QueryNetworkHint", read)
+
+    # -----------------------------------------------------------------------------------------
+    # esxcli (the host's own view, through vCenter)
+
+    @property
+    def _cli(self) -> Esxcli:
+        if self._esxcli is None:
+            self._esxcli = Esxcli(self.conn)
+        return self._esxcli
+
+    def esxcli(self, host: str, command: str,
+               params: Mapping[str, EsxParam] | None = None) -> EsxValue:
+        """Run one esxcli command on a host (`network ip route ipv4 list`, {"netstack":
+        "vxlan"}): its result as esxcli returns it (a list of structs, a struct, a value).
+
+        Raises:
+            EsxcliError: the host's CLI refused or failed the command.
+            VsphereError: no such host, or the request failed.
+        """
+        ref = self._host(host, f"{host}: esxcli {command}")
+        return self._cli.run(host, ref.moref, command, params)
+
+    def host_views(self, hosts: Iterable[str] | None = None, *,
+                   nic_details: bool = True) -> PerHost[HostView]:
+        """What each host reports through esxcli: vmknics with addresses, the routes of every
+        netstack they are on, NICs (with `nic get`'s driver and firmware unless
+        nic_details=False), ARP neighbours and storage adapters. Hosts run concurrently; each
+        view says how many requests it took."""
+
+        def read(name: str, ref: _HostRef) -> HostView:
+            try:
+                return self._host_view(name, ref, nic_details)
+            except EsxcliResultError as exc:
+                raise EsxcliError(self.conn.endpoint, f"{name}: esxcli {exc.command}",
+                                  exc.command, exc.messages, None) from None
+
+        return self._per_host(hosts, "esxcli", read)
+
+    def _host_view(self, name: str, ref: _HostRef, nic_details: bool) -> HostView:
+        cli = self._cli
+        start = cli.requests.get(name, 0)
+
+        def run(command: str, params: Mapping[str, EsxParam] | None = None) -> EsxValue:
+            return cli.run(name, ref.moref, command, params)
+
+        vmks = esxcli_map.interfaces(run("network ip interface list"),
+                                     run("network ip interface ipv4 get"))
+        routes = {stack: esxcli_map.routes(run("network ip route ipv4 list",
+                                               {"netstack": stack}))
+                  for stack in sorted({v.netstack for v in vmks})}
+        listed = run("network nic list")
+        details: dict[str, EsxValue] = {}
+        if nic_details:
+            for row in esxcli_map.as_list(listed):
+                nic = row.get("Name") if isinstance(row, dict) else None
+                if isinstance(nic, str):
+                    details[nic] = run("network nic get", {"nicname": nic})
+        return HostView(
+            host=name, interfaces=vmks, routes=routes, nics=esxcli_map.nics(listed, details),
+            neighbours=esxcli_map.neighbours(run("network ip neighbor list")),
+            storage_adapters=esxcli_map.storage_adapters(run("storage core adapter list")),
+            requests=cli.requests.get(name, 0) - start)
+
+    def vmkping(self, requests: Sequence[PingRequest]) -> PingBatch:
+        """Run vmkpings (`esxcli network diag ping`) on their hosts, all at once."""
+        refs = self._host_refs()
+        unique = list(dict.fromkeys(requests))
+
+        def one(req: PingRequest) -> PingResult | VsphereError:
+            step = f"{req.host}: {req.command()}"
+            if req.host not in refs:
+                return VsphereNotFoundError(self.conn.endpoint, step, f"no host {req.host!r}")
+            params: dict[str, EsxParam] = {
+                "host": req.target, "netstack": req.netstack, "interface": req.interface,
+                "df": True if req.df else None, "size": req.size, "count": req.count}
+            try:
+                value = self._cli.run(req.host, refs[req.host].moref, "network diag ping",
+                                      params)
+            except EsxcliError as exc:
+                if exc.fault is not None and exc.fault != "VimEsxCLICLIFault":
+                    return exc
+                return PingResult(request=req, fault=exc.messages)
+            except VsphereError as exc:
+                return exc
+            try:
+                return esxcli_map.ping(req, value)
+            except EsxcliResultError as exc:
+                return EsxcliError(self.conn.endpoint, step, exc.command, exc.messages, None)
+
+        t0 = time.perf_counter()
+        out = PingBatch()
+        with ThreadPoolExecutor(max_workers=min(self.workers * 2, max(1, len(unique))),
+                                thread_name_prefix="lh-vmkping") as pool:
+            for req, got in zip(unique, pool.map(one, unique), strict=True):
+                if isinstance(got, PingResult):
+                    out.results[req] = got
+                else:
+                    out.errors[req] = got
+        return PingBatch(out.results, out.errors, time.perf_counter() - t0)
 
     def vcenter_settings(self, prefix: str) -> dict[str, OptionValue]:
         """vCenter's own advanced settings under a name prefix (OptionManager.QueryOptions)."""

@@ -15,4 +15,5 @@ vim: Any = _vim
 vmodl: Any = _vmodl
 SoapStubAdapter: Any = SoapAdapter.SoapStubAdapter
 GetServiceVersions: Any = VmomiSupport.GetServiceVersions
+GetWsdlType: Any = VmomiSupport.GetWsdlType
 versionIdMap: dict[str, str] = VmomiSupport.versionIdMap

@@ -1,4 +1,5 @@
-"""`python -m harness.sim.ilo --spec FILE --ready FILE [--cert-dir DIR]`: serve emulated iLOs.
+"""`python -m harness.sim.ilo --spec FILE --ready FILE [--cert-dir DIR] [--hardware FILE]`: serve
+emulated iLOs.
 
 Writes a one-line JSON ready file (pid, endpoints) once every BMC listens; exits cleanly on
 SIGTERM. A bad spec is a one-line error naming the entry and field, and exit status 2.
@@ -24,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="written with pid and endpoints once serving")
     parser.add_argument("--cert-dir", type=Path, default=None,
                         help="where the self-signed certificates go (default: next to --ready)")
+    parser.add_argument("--hardware", type=Path, default=None,
+                        help="keep the servers' applied adapter state here for their hosts")
     args = parser.parse_args(argv)
     try:
         specs = load_spec(json.loads(args.spec.read_text(encoding="utf-8")))
@@ -37,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ilo emulator: {args.spec}: {exc}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(specs, args.cert_dir or args.ready.parent, args.ready))
+        asyncio.run(serve(specs, args.cert_dir or args.ready.parent, args.ready, args.hardware))
     except OSError as exc:
         print(f"ilo emulator: {exc}", file=sys.stderr)
         return 1

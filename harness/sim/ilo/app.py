@@ -26,6 +26,7 @@ from aiohttp import web
 
 from harness.sim import readyfile
 from harness.sim.ilo import messages
+from harness.sim.ilo.hardware import HardwareFile
 from harness.sim.ilo.spec import BmcSpec
 from harness.sim.ilo.state import Server, StateError
 from harness.sim.ilo.tree import Context, PathKey, Refusal, Reply, Resource, Tree, key
@@ -315,13 +316,24 @@ class Running:
             await runner.cleanup()
 
 
-async def start(specs: list[BmcSpec], cert_dir: Path) -> Running:
+async def start(specs: list[BmcSpec], cert_dir: Path,
+                hardware_file: Path | None = None) -> Running:
     """Listen for every BMC, apply the starting data-plane state, return the endpoints.
 
+    Args:
+        hardware_file: where to keep the servers' applied adapter state for their hosts
+            (harness.sim.ilo.hardware); None: nowhere.
+
     Raises:
-        OSError: an address cannot be bound (with the address in the message).
+        OSError: an address cannot be bound (with the address in the message), or the
+            hardware file cannot be written.
     """
     bmcs = [Bmc.from_spec(s) for s in specs]
+    if hardware_file is not None:
+        hardware = HardwareFile(hardware_file, [b.server for b in bmcs])
+        await asyncio.to_thread(hardware.write)  # in force before any host reads it
+        for bmc in bmcs:
+            bmc.server.applied_hooks.append(hardware)
     runners: list[web.AppRunner] = []
     endpoints: list[dict[str, Any]] = []
     for bmc in bmcs:
@@ -351,9 +363,10 @@ async def start(specs: list[BmcSpec], cert_dir: Path) -> Running:
     return Running(bmcs, runners, endpoints)
 
 
-async def serve(specs: list[BmcSpec], cert_dir: Path, ready_file: Path) -> None:
+async def serve(specs: list[BmcSpec], cert_dir: Path, ready_file: Path,
+                hardware_file: Path | None = None) -> None:
     """Serve until SIGTERM or SIGINT; write the ready file once every BMC listens."""
-    running = await start(specs, cert_dir)
+    running = await start(specs, cert_dir, hardware_file)
     print(f"serving {len(specs)} emulated iLO(s): "
           f"{', '.join(e['url'] for e in running.endpoints)}", file=sys.stderr, flush=True)
     await readyfile.announce_and_wait(ready_file, {"endpoints": running.endpoints})

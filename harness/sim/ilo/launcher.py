@@ -51,6 +51,7 @@ class IloProcess(readyfile.ProcessHandle):
     endpoints: dict[str, IloEndpoint]
     workdir: Path
     log_file: Path
+    hardware_file: Path  # the servers' applied adapter state (harness.sim.ilo.hardware)
     _proc: subprocess.Popen[bytes] = field(repr=False)
 
     @classmethod
@@ -69,10 +70,11 @@ class IloProcess(readyfile.ProcessHandle):
         """
         workdir.mkdir(parents=True, exist_ok=True)
         spec_file, ready_file = workdir / "spec.json", workdir / "ready.json"
-        log_file = workdir / "ilo.log"
+        log_file, hardware_file = workdir / "ilo.log", workdir / "hardware.json"
         readyfile.write_spec(spec_file, spec)
         argv = [sys.executable, "-m", "harness.sim.ilo", "--spec", str(spec_file),
-                "--ready", str(ready_file), "--cert-dir", str(workdir / "certs")]
+                "--ready", str(ready_file), "--cert-dir", str(workdir / "certs"),
+                "--hardware", str(hardware_file)]
         try:
             proc, info = readyfile.start_and_wait(argv, ready_file, log_file, timeout,
                                                   netns=netns)
@@ -82,4 +84,4 @@ class IloProcess(readyfile.ProcessHandle):
                                             int(e["port"]), e["url"], Path(e["cert_file"]))
                      for e in info["endpoints"]}
         return cls(pid=proc.pid, endpoints=endpoints, workdir=workdir, log_file=log_file,
-                   _proc=proc)
+                   hardware_file=hardware_file, _proc=proc)

@@ -8,6 +8,7 @@ from harness.sim.vcenter.launcher import (
     VcsimSpecError,
     VcsimStartError,
     build_binary,
+    build_govc,
     spec_from_lab,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "VcsimSpecError",
     "VcsimStartError",
     "build_binary",
+    "build_govc",
     "spec_from_lab",
 ]

@@ -21,7 +21,7 @@ import (
 // registry's method Handler dispatches SOAP calls on them to our wrappers, and a registry hook
 // indexes every new DVS by uuid for the management-path checks.
 
-// handler routes method calls on DVS and DV port groups to the wrappers. An authenticated
+// handler routes method calls on DVS, DV port groups and the esxcli objects to the wrappers. An authenticated
 // call prefers the session's registry over the handler's answer, so the wrapper is put there
 // too (it shares the stock object's state; the global registry keeps the stock object).
 func (e *simEnv) handler(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
@@ -31,6 +31,10 @@ func (e *simEnv) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 		w = &DVSwitch{DistributedVirtualSwitch: o, env: e}
 	case *simulator.DistributedVirtualPortgroup:
 		w = &DVPortgroup{DistributedVirtualPortgroup: o, env: e}
+	case *simulator.ManagedMethodExecuter: // esxcli (esxcli.go)
+		w = &EsxCLI{ManagedMethodExecuter: o, env: e}
+	case *simulator.DynamicTypeManager:
+		w = &DTM{DynamicTypeManager: o}
 	default:
 		return nil, nil
 	}

@@ -2,8 +2,10 @@
 
 The binary is built from the Go sources next to this file into `.build/lh-vcsim-<hash>`, the
 hash covering go.mod, go.sum and every .go file, so a changed source gets a new binary and an
-unchanged one is never rebuilt. The simulator writes a one-line JSON ready file once it serves;
-`VcsimProcess.start` waits for it and `stop` ends the process by its PID.
+unchanged one is never rebuilt; `govc/` builds govc from the same pinned govmomi the same way
+(`.build/govc-<hash>`), for the tests that drive lh-vcsim's esxcli with it. The simulator
+writes a one-line JSON ready file once it serves; `VcsimProcess.start` waits for it and `stop`
+ends the process by its PID.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.drivers.vsphere.connection import VsphereConnection
+from harness.lab.catalog import ADAPTERS, esxi_drivers
 from harness.lab.inventory import Secret
 from harness.lab.model import Lab
 from harness.lab.views import uplink_carriage
 from harness.sim import readyfile
 from harness.sim.errors import SimError
-from harness.sim.vcenter.spec import HostSpec, UplinkSpec, VcenterSpec, VcsimSpec
+from harness.sim.ilo.spec import DEFAULT_ADAPTER_FIRMWARE
+from harness.sim.vcenter.spec import HostSpec, NicSpec, UplinkSpec, VcenterSpec, VcsimSpec
 
 GO_DIR = Path(__file__).resolve().parent
 BUILD_DIR = GO_DIR / ".build"
 BINARY_PREFIX = "lh-vcsim-"
+GOVC_PREFIX = "govc-"
 
 
 class VcsimError(SimError):
@@ -52,12 +57,13 @@ class VcsimStartError(VcsimError):
     """The simulator exited or did not become ready; `detail` holds the tail of its log."""
 
 
-def source_hash(go_dir: Path = GO_DIR) -> str:
-    """A hash of everything `go build` reads from this folder (module files and Go sources)."""
+def source_hash(go_dir: Path = GO_DIR, package: str = ".") -> str:
+    """A hash of everything `go build` reads for one package of this folder's module: the
+    module files and the package's Go sources."""
     digest = hashlib.sha256()
-    files = [go_dir / "go.mod", go_dir / "go.sum", *sorted(go_dir.glob("*.go"))]
+    files = [go_dir / "go.mod", go_dir / "go.sum", *sorted((go_dir / package).glob("*.go"))]
     for path in files:
-        digest.update(path.name.encode() + b"\0")
+        digest.update(str(path.relative_to(go_dir)).encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -68,24 +74,39 @@ def build_binary(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
     Raises:
         VcsimBuildError: no Go toolchain, or the build failed (with the compiler's output).
     """
-    target = build_dir / f"{BINARY_PREFIX}{source_hash()}"
+    return _build(".", BINARY_PREFIX, go, build_dir)
+
+
+def build_govc(go: str | None = None, build_dir: Path = BUILD_DIR) -> Path:
+    """Build govc (`govc/`: govmomi's CLI with host.esxcli) from the govmomi release go.mod
+    pins for lh-vcsim, cached like lh-vcsim; return its path.
+
+    Raises:
+        VcsimBuildError: no Go toolchain, or the build failed (with the compiler's output).
+    """
+    return _build("govc", GOVC_PREFIX, go, build_dir)
+
+
+def _build(package: str, prefix: str, go: str | None, build_dir: Path) -> Path:
+    target = build_dir / f"{prefix}{source_hash(GO_DIR, package)}"
     if target.is_file() and os.access(target, os.X_OK):
         return target
     go = go or shutil.which("go")
     if go is None:
-        raise VcsimBuildError("cannot build lh-vcsim: no `go` on PATH (Go >= 1.25 is needed)")
+        raise VcsimBuildError(f"cannot build {prefix.rstrip('-')}: no `go` on PATH (Go >= 1.25 "
+                              "is needed)")
     build_dir.mkdir(parents=True, exist_ok=True)
     # Build to a private name and rename: concurrent builders (xdist workers) never see a
     # half-written binary, and the last rename wins with identical content.
     partial = build_dir / f".{target.name}.{os.getpid()}.partial"
     env = {**os.environ, "GOFLAGS": "-mod=readonly", "CGO_ENABLED": "0"}
     result = subprocess.run(
-        [go, "build", "-trimpath", "-o", str(partial), "."],
+        [go, "build", "-trimpath", "-o", str(partial), f"./{package}" if package != "." else "."],
         cwd=GO_DIR, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise VcsimBuildError(f"go build of lh-vcsim failed (exit {result.returncode})",
-                              (result.stdout + result.stderr).strip())
+        raise VcsimBuildError(f"go build of {prefix.rstrip('-')} failed (exit "
+                              f"{result.returncode})", (result.stdout + result.stderr).strip())
     partial.replace(target)
     return target
 
@@ -121,7 +142,8 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
             # VLAN carriage from the cabling; link state is not fed from the data plane (F10/F11
             # faults live there), so the F01 guard judges paths by VLAN only
             uplinks=None if carried is None else {
-                vmnic: UplinkSpec(vlans=vlans, link=True) for vmnic, vlans in carried.items()}))
+                vmnic: UplinkSpec(vlans=vlans, link=True) for vmnic, vlans in carried.items()},
+            nics=host_nics(lab, name) or None))
     return VcsimSpec(
         vcenter=VcenterSpec(
             name=vc.name, version=vc.version,
@@ -129,6 +151,30 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
             build=vc.build or 4602587, datacenter=vc.datacenter, cluster=vc.cluster,
             network_rollback=vc.network_rollback),
         hosts=hosts)
+
+
+def host_nics(lab: Lab, host: str) -> dict[str, NicSpec]:
+    """vmnic -> its adapter port as the host's drivers see it, from the lab's server: the
+    driver ESXi's release uses for the adapter model, its firmware, speed and personality."""
+    h = lab.hosts[host]
+    server = lab.servers.get(h.server) if h.server is not None else None
+    if server is None:
+        return {}
+    out: dict[str, NicSpec] = {}
+    for aname, adapter in server.adapters.items():
+        drivers = esxi_drivers(adapter.model, h.version)
+        for number, port in adapter.ports.items():
+            if port.vmnic is None:
+                continue
+            out[port.vmnic] = NicSpec(
+                model=adapter.model, adapter=aname, port=number,
+                description=drivers.description, driver=drivers.nic,
+                driver_version=drivers.nic_version,
+                firmware=adapter.firmware or DEFAULT_ADAPTER_FIRMWARE[adapter.model],
+                speed_mb=ADAPTERS[adapter.model].speed_gbps * 1000,
+                iscsi_driver=drivers.iscsi, fcoe_driver=drivers.fcoe,
+                personality=port.personality)
+    return out
 
 
 @dataclass

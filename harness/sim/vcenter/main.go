@@ -75,6 +75,7 @@ func main() {
 		log.Fatalf("certificate: %v", err)
 	}
 
+	registerEsxcliMetadata()
 	model, err := buildInventory(context.Background(), spec)
 	if err != nil {
 		log.Fatalf("inventory: %v", err)

@@ -48,6 +48,40 @@ type HostSpec struct {
 	// Lldp points at the host's lldpd (receive-only, in its data-plane namespace):
 	// QueryNetworkHint reads its neighbour table, so CDP/LLDP hints come from real frames.
 	Lldp *LldpSpec `json:"lldp,omitempty"`
+	// Netns is the host's data-plane namespace: esxcli's network commands run there
+	// (esxcli.go), as ESXi runs them in its own network stack. Empty: no data plane, and
+	// the commands that need one answer with a CLI fault.
+	Netns string `json:"netns,omitempty"`
+	// Netstacks maps each TCP/IP stack to the namespace's routing table that realises it
+	// ("main" for defaultTcpipStack, a table number for the others).
+	Netstacks map[string]string `json:"netstacks,omitempty"`
+	// Nics describes each vmnic's hardware as ESXi's drivers report it (esxcli network nic).
+	Nics map[string]NicSpec `json:"nics,omitempty"`
+	// Hardware points at the server's applied adapter state, which the BMC emulator writes:
+	// storage adapters and NIC firmware follow it (esxcli storage core adapter list).
+	Hardware *HardwareSpec `json:"hardware,omitempty"`
+}
+
+// NicSpec is one vmnic's adapter as the host's driver sees it.
+type NicSpec struct {
+	Model         string `json:"model"`                  // the lab's adapter model (534FLR-SFP+)
+	Adapter       string `json:"adapter"`                // the lab's adapter name on the server (flexlom)
+	Port          int    `json:"port"`                   // the adapter port number
+	Description   string `json:"description"`            // PCI vendor and device, as ESXi lists it
+	Driver        string `json:"driver"`                 // the NIC driver (qfle3, ntg3, ...)
+	DriverVersion string `json:"driver_version"`         // its version string
+	Firmware      string `json:"firmware"`               // used when no hardware state says otherwise
+	SpeedMb       int    `json:"speed_mb"`               // link speed with carrier
+	IscsiDriver   string `json:"iscsi_driver,omitempty"` // dependent iSCSI offload driver
+	FcoeDriver    string `json:"fcoe_driver,omitempty"`  // FCoE offload driver
+	Personality   string `json:"personality,omitempty"`  // as built: Ethernet | iSCSI | FCoE
+}
+
+// HardwareSpec is where the server's applied adapter state is (a JSON file the BMC emulator
+// rewrites after each reset) and the server's name in it.
+type HardwareSpec struct {
+	File   string `json:"file"`
+	Server string `json:"server"`
 }
 
 // UplinkSpec is what one vmnic's switch port carries.

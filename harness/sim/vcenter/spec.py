@@ -30,6 +30,30 @@ class LldpSpec(_SpecModel):
     command: str | None = Field(default=None, description="lldpcli; default: from PATH")
 
 
+class NicSpec(_SpecModel):
+    """One vmnic's adapter port as the host's driver reports it (esxcli network nic)."""
+
+    model: str = Field(description="the lab's adapter model (534FLR-SFP+)")
+    adapter: str = Field(description="the adapter's name on the server (flexlom)")
+    port: int
+    description: str = Field(description="PCI vendor and device, as ESXi lists it")
+    driver: str
+    driver_version: str
+    firmware: str = Field(description="until the BMC's applied state says otherwise")
+    speed_mb: int
+    iscsi_driver: str | None = None
+    fcoe_driver: str | None = None
+    personality: str | None = Field(default=None, description="as built: Ethernet|iSCSI|FCoE")
+
+
+class HardwareSpec(_SpecModel):
+    """The BMC emulator's applied adapter state (a JSON file it rewrites after each reset)
+    and the server's name in it: storage adapters and NIC firmware follow it."""
+
+    file: str
+    server: str
+
+
 class HostSpec(_SpecModel):
     """One ESXi host of the cluster."""
 
@@ -43,6 +67,11 @@ class HostSpec(_SpecModel):
     uplinks: dict[str, UplinkSpec] | None = Field(
         default=None, description="vmnic -> its switch port; none: every vmnic carries all")
     lldp: LldpSpec | None = None
+    netns: str | None = Field(default=None, description="data-plane namespace esxcli runs in")
+    netstacks: dict[str, str] | None = Field(
+        default=None, description="TCP/IP stack -> routing table in that namespace")
+    nics: dict[str, NicSpec] | None = None
+    hardware: HardwareSpec | None = None
 
 
 class VcenterSpec(_SpecModel):
