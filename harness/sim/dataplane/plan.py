@@ -91,6 +91,7 @@ class Vxlan:
     local: IPv4Address
     bridge: str
     remotes: tuple[IPv4Address, ...]
+    mtu: int = 1500
 
 
 @dataclass(frozen=True)
@@ -684,8 +685,8 @@ class _Planner:
                 nlb = nlb_of.get((vname, nic.port_group))
                 mac = nlb[0] if nlb and self._nlb_mode(vname) == "unicast" else (
                     nic.mac or stable_mac(vname, label))
-                self.veth(VethEnd(ns, guest_if, 1500, mac=mac), VethEnd(hns, host_if, 1500),
-                          "port")
+                self.veth(VethEnd(ns, guest_if, nic.mtu, mac=mac),
+                          VethEnd(hns, host_if, nic.mtu), "port")
                 self.plan.vm_ifaces[f"{vname}/{label}"] = GuestInterface(ns, guest_if)
                 bridge = self._bridge_for(vm.host, nic.port_group, seg_bridges)
                 self._add_member(hns, bridge, host_if)
@@ -775,8 +776,10 @@ class _Planner:
                 bridge = self.ifname(ns, names.short(f"seg{seg.vni}", 15))
                 dev = self.ifname(ns, names.short(f"vx{seg.vni}", 15))
                 remotes = tuple(vtep[h] for h in tz.hosts if h != hname and h in vtep)
-                self.plan.vxlans.append(Vxlan(ns, dev, seg.vni, vtep[hname], bridge, remotes))
-                self.plan.bridges.append(Bridge(ns, bridge, (dev,), 1500))
+                # the segment's MTU inside; the VTEP's stack adds the 50 bytes of VXLAN outside
+                self.plan.vxlans.append(Vxlan(ns, dev, seg.vni, vtep[hname], bridge, remotes,
+                                              seg.mtu))
+                self.plan.bridges.append(Bridge(ns, bridge, (dev,), seg.mtu))
                 out[(hname, sname)] = bridge
         # Edges run as VMs on the first transport-zone host (a real DLR is distributed; one
         # routing namespace gives the same reachability).
@@ -789,7 +792,8 @@ class _Planner:
                 e_if = names.short(iname, 15)
                 h_if = names.short(f"{ename}.{iname}", 15)
                 mac = stable_mac(ename, iname)
-                self.veth(VethEnd(ns, e_if, 1500, mac=mac), VethEnd(hns, h_if, 1500), "port")
+                mtu = nsx.segments[iface.segment].mtu if iface.segment is not None else 1500
+                self.veth(VethEnd(ns, e_if, mtu, mac=mac), VethEnd(hns, h_if, mtu), "port")
                 if iface.segment is not None:
                     bridge = out[(edge_host, iface.segment)]
                 else:
