@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL
 
 from harness.facts.flat import router_facts, wire_facts
 from harness.facts.router import RouterFacts, RouterInterfaceFacts
-from harness.facts.vsphere import CdpFacts, NetworkHintFacts
+from harness.facts.vsphere import CdpFacts, NetworkHintFacts, PolicyFacts
 from harness.pytest_plugin.factlog import FactsLog
 from harness.report.history.diff import diff_runs
 from harness.report.history.errors import HistoryError, HistoryInputError, RunNotFound
@@ -224,6 +224,38 @@ def test_flat_facts_name_subjects_in_the_labs_words() -> None:
     flat = router_facts(router)["edge"]
     assert flat["underlay_a.mtu"] == 1500
     assert flat["underlay_a.addresses"] == ["198.18.50.1/24"]
+
+
+def test_vsphere_facts_leave_out_what_moves_without_the_lab_changing() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from harness.facts.flat import vsphere_facts
+    from tests.vsphere.test_mapping import _snapshot, _vmk
+
+    snap = _snapshot({"vmk2": _vmk("vmk2")}, PolicyFacts())
+    booted = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    snap = replace(snap, hosts={"esx01": replace(snap.hosts["esx01"], boot_time=booted)})
+    flat = vsphere_facts(snap)
+    host = flat["esx01"]
+    assert host["vmk2.port_group"] == "dvpg-iscsi-a"  # a DVS port group by name, not its key
+    assert (host["vmk2.mtu"], host["vmk2.ip"]) == (9000, "198.18.30.11/24")
+    assert host["boot_time"] == "2026-01-05T06:00:00+00:00"
+    assert flat["dvportgroup/dvpg-iscsi-a"]["vlan"] == 30
+    text = json.dumps(flat)
+    for volatile in ("host-1", "uuid-1", "pg-1", "00:50:56:00:00:42"):  # ids, UUIDs, MACs
+        assert volatile not in text
+
+
+def test_boot_time_maps_to_utc() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from harness.drivers.vsphere import mapping
+
+    prop = next(p for p in mapping.host_props() if p.path == "runtime.bootTime")
+    local = datetime(2026, 1, 5, 7, 0, tzinfo=timezone(timedelta(hours=1)))
+    assert prop.convert(local) == datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    assert prop.convert(None) is None
 
 
 def test_history_urls() -> None:

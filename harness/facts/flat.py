@@ -64,6 +64,8 @@ def vsphere_facts(snapshot: Snapshot) -> LayerFacts:
         f: SubjectFacts = {
             "connection_state": host.connection_state, "version": host.version,
             "build": host.build, "ntp.servers": _names(host.ntp_servers),
+            "boot_time": (host.boot_time.isoformat(timespec="seconds")
+                          if host.boot_time else None),
         }
         for key, svc in host.services.items():
             f[f"service.{key}.running"] = svc.running

@@ -53,6 +53,8 @@ def test_diff_after_f05_names_its_findings_and_ntp_facts_and_nothing_else(
     # the facts each run read, per layer, are in its report directory too
     facts: dict[str, Any] = json.loads((tmp_path / "f05" / "facts.json").read_text())
     assert {"vsphere", "esxcli", "wire", "redfish", "router"} <= set(facts)
+    # every host's boot time is read; unchanged between the two runs (no host rebooted)
+    assert all(facts["vsphere"][h]["boot_time"] for h in load_lab(SIM_LAB).hosts)
 
     proc = labharness(history, "diff", "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
