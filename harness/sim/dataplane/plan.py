@@ -419,7 +419,10 @@ class _Planner:
                 ns = self.plan.ns(node)
                 if node in lab.physical_switches:
                     sw_port = lab.physical_switches[node].ports[port]
-                    ends.append(VethEnd(ns, names.switch_port(port), sw_port.mtu, alias=port))
+                    # a switch's port MACs (and so its LLDP chassis ID) stay the same from one
+                    # `sim up` to the next, as a real switch's do
+                    ends.append(VethEnd(ns, names.switch_port(port), sw_port.mtu, alias=port,
+                                        mac=stable_mac(node, port, oui="local")))
                     self.sw_port_if[(node, port)] = names.switch_port(port)
                 elif node in lab.routers:
                     iface = lab.routers[node].interfaces[port]
@@ -489,7 +492,8 @@ class _Planner:
                     sw_port = lab.physical_switches[sw].ports[sw_port_name]
                     h_mac = stable_mac(hname, h_if, oui="local")
                     self.veth(VethEnd(ns, h_if, pg.switch_mtu, mac=h_mac),
-                              VethEnd(self.plan.ns(sw), s_if, sw_port.mtu), "vlan",
+                              VethEnd(self.plan.ns(sw), s_if, sw_port.mtu,
+                                      mac=stable_mac(sw, s_if, oui="local")), "vlan",
                               cable=f"{hname}/{vmnic}", vlan=pg.vlan)
                     self.port_entry(f"{hname}/{vmnic}", ns, h_if)
                     self.port_entry(f"{sw}/{sw_port_name}", self.plan.ns(sw), s_if)
