@@ -309,8 +309,11 @@ def run(
     keep: Annotated[bool, typer.Option(help="leave the simulated lab up afterwards")] = False,
     allow_disruptive: Annotated[bool, typer.Option(
         help="run disruptive tests (the lab must allow them)")] = False,
+    allure_report: Annotated[bool, typer.Option(
+        help="also build the static Allure report (allure-report/) with the Allure CLI")] = False,
 ) -> None:
-    """Run the suites against a lab and write allure-results/, junit.xml and summary.json."""
+    """Run the suites against a lab and write allure-results/, junit.xml, summary.json and
+    report.html."""
     import pytest
 
     from harness.backend import CAPABILITIES
@@ -396,6 +399,8 @@ def run(
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
         guard.cleanup()
+    if outcome["io_error"] is None:
+        _finish_reports(where, model, allure_report=allure_report)
     if outcome["io_error"] is not None:
         failure: OSError = outcome["io_error"]
         err.print(f"cannot write the reports in {escape(str(where))}: "
@@ -410,6 +415,23 @@ def run(
     if code == ExitCode.NO_TESTS:
         err.print("no test selected", style="yellow")
     raise typer.Exit(code)
+
+
+def _finish_reports(where: Path, model: Lab, *, allure_report: bool) -> None:
+    """report.html and Allure's extras; whatever goes wrong there is a note, never a traceback
+    and never a different exit code (the tests' verdict stands)."""
+    from harness.report.finish import finish_reports
+
+    try:
+        done = finish_reports(where, model, allure_report=allure_report)
+    except Exception as exc:  # a report bug must not turn a verdict into a crash
+        err.print(f"report.html not written: {escape(type(exc).__name__)}: {escape(str(exc))}",
+                  style="yellow")
+        return
+    for note in done.notes:
+        err.print(escape(note), style="yellow")
+    if done.allure_report is not None:
+        out.print(f"allure report: {escape(str(done.allure_report / 'index.html'))}")
 
 
 def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | None) -> int:
@@ -431,6 +453,31 @@ def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | N
     if summary.failed or pytest_code != pytest.ExitCode.OK:
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+report_app = typer.Typer(help="A run's reports: open the newest report.html.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("open")
+def report_open(
+    report_dir: Annotated[Path, typer.Option(
+        help="a run's report directory, or the directory of runs")] = Path("reports"),
+) -> None:
+    """Open the newest report.html in a browser (and print its path)."""
+    import webbrowser
+
+    from harness.report.dirs import newest_report
+
+    found = newest_report(report_dir)
+    if found is None:
+        err.print(f"no report.html in {escape(str(report_dir))} or its run directories: "
+                  "`labharness run` writes one per run", style="red")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    out.print(str(found.resolve()))
+    if not webbrowser.open(found.resolve().as_uri()):
+        err.print("no browser could be started here: open the file above", style="yellow")
 
 
 sim_app = typer.Typer(help="The simulated lab on this machine: up, down, status, scenarios.",
