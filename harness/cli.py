@@ -399,8 +399,8 @@ def run(
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
         guard.cleanup()
-    if outcome["io_error"] is None:
-        _finish_reports(where, model, allure_report=allure_report)
+    reports = (_finish_reports(where, model, allure_report=allure_report)
+               if outcome["io_error"] is None else [])
     if outcome["io_error"] is not None:
         failure: OSError = outcome["io_error"]
         err.print(f"cannot write the reports in {escape(str(where))}: "
@@ -408,30 +408,41 @@ def run(
         raise typer.Exit(ExitCode.REPORT_IO)
     code = summary.exit_code if summary.exit_code is not None else ExitCode.FAILED
     if guard.signum is not None:
+        _print_lines(reports)
         raise typer.Exit(code)
     if outcome["pytest"] == pytest.ExitCode.USAGE_ERROR:
         raise typer.Exit(ExitCode.BAD_INPUT)
     _print_summary(summary, where)
+    _print_lines(reports)
     if code == ExitCode.NO_TESTS:
         err.print("no test selected", style="yellow")
     raise typer.Exit(code)
 
 
-def _finish_reports(where: Path, model: Lab, *, allure_report: bool) -> None:
-    """report.html and Allure's extras; whatever goes wrong there is a note, never a traceback
-    and never a different exit code (the tests' verdict stands)."""
+def _finish_reports(where: Path, model: Lab, *, allure_report: bool) -> list[tuple[str, bool]]:
+    """report.html and Allure's extras; whatever goes wrong there is a note (a line to print,
+    and whether it is a problem), never a traceback and never a different exit code (the
+    tests' verdict stands)."""
     from harness.report.finish import finish_reports
 
     try:
         done = finish_reports(where, model, allure_report=allure_report)
+    except KeyboardInterrupt:  # a second Ctrl-C while the page is drawn: the run still ends
+        return [("report.html not written: interrupted", True)]
     except Exception as exc:  # a report bug must not turn a verdict into a crash
-        err.print(f"report.html not written: {escape(type(exc).__name__)}: {escape(str(exc))}",
-                  style="yellow")
-        return
-    for note in done.notes:
-        err.print(escape(note), style="yellow")
+        return [(f"report.html not written: {type(exc).__name__}: {exc}", True)]
+    lines = [(note, True) for note in done.notes]
     if done.allure_report is not None:
-        out.print(f"allure report: {escape(str(done.allure_report / 'index.html'))}")
+        lines.append((f"allure report: {done.allure_report / 'index.html'}", False))
+    return lines
+
+
+def _print_lines(lines: list[tuple[str, bool]]) -> None:
+    for text, problem in lines:
+        if problem:
+            err.print(escape(text), style="yellow")
+        else:
+            out.print(escape(text))
 
 
 def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | None) -> int:

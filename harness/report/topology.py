@@ -125,6 +125,12 @@ def topology_dot(lab: Lab, touches: Iterable[str] = ()) -> tuple[str, set[str]]:
             role = "VTEP " if "vxlan" in nic.services else ""
             g.node(f"{host}/{vmk}", f"{role}{vmk} {nic.ip}\n{nic.port_group} mtu {nic.mtu}\n"
                    f"{', '.join(nic.services) or '-'}", shape="note", fill="#fff8dc")
+        for vm_name, vm in sorted(lab.vms.items()):
+            if vm.host == host:
+                nics = "\n".join(f"{label} {n.ip or ''} on {n.port_group}"
+                                  for label, n in vm.nics.items())
+                g.node(vm_name, f"VM {vm_name}\n{nics}", *(f"{vm_name}/{label}"
+                       for label in vm.nics), shape="box3d", fill="#f7f7f7")
         g.close_cluster()
 
     hosts_on_servers: dict[str, str] = {h.server: name for name, h in lab.hosts.items()
@@ -195,6 +201,24 @@ def topology_dot(lab: Lab, touches: Iterable[str] = ()) -> tuple[str, set[str]]:
                 on = networks_by_vlan.get(vlan) if vlan is not None else None
             if on is not None:
                 g.edge(f"{host}/{vmk}", f"network/{on}", style="dashed")
+
+    segments = lab.nsx.segments if lab.nsx is not None else {}
+    for vm_name, vm in lab.vms.items():
+        for label, vnic in vm.nics.items():
+            if vnic.port_group in segments:
+                g.edge(vm_name, vnic.port_group, style="dashed", edge_id=f"{vm_name}/{label}")
+            else:
+                vlan = _port_group_vlan(lab, vm.host, vnic.port_group) if vm.host in lab.hosts \
+                    else None
+                if vlan is not None and vlan in networks_by_vlan:
+                    g.edge(vm_name, f"network/{networks_by_vlan[vlan]}", style="dashed",
+                           edge_id=f"{vm_name}/{label}")
+    for name, nlb in lab.nlb_clusters.items():
+        g.node(f"nlb/{name}", f"NLB {name} {nlb.mode}\nVIP {nlb.vip}", name, shape="oval",
+               fill="#fff0f8")
+        for member in nlb.members:
+            if member in g.ids:
+                g.edge(f"nlb/{name}", member, style="dotted")
 
     if lab.nsx is not None:
         g.open_cluster("nsx", f"NSX {lab.nsx.version or ''} transport MTU "

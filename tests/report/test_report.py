@@ -115,7 +115,7 @@ def test_topology_marks_what_a_cause_touches(lab: Lab) -> None:
     # every kind of element of the lab is drawn, named as checks and causes name it
     for element in ("esx01/vmnic0", "srv-esx01/bmc", "srv-esx01/flexlom/port1", "esx01/vmk4",
                     "sw01/GigabitEthernet1/0/1", "opnsense01/underlay_a", "network/vtep-a",
-                    "ls-web", "tz-lab", "dlr01", "esg01"):
+                    "ls-web", "tz-lab", "dlr01", "esg01", "web01", "mon01"):
         assert f'id="{element.replace("-", "&#45;")}"' in svg, element
     touched = re.findall(r'<g id="([^"]+)" class="(?:node|cluster|edge) touched"', svg)
     assert {t.replace("&#45;", "-") for t in touched} >= set(marked)
@@ -271,3 +271,36 @@ def test_report_open_opens_the_newest(tmp_path: Path) -> None:
     none = _labharness("report", "open", "--report-dir", str(tmp_path / "nothing"), env=env)
     assert none.returncode == 2 and "no report.html in" in none.stderr
     assert "Traceback" not in none.stderr
+
+
+def test_run_without_dot_or_allure_still_reports_and_keeps_its_exit_code(tmp_path: Path) -> None:
+    """A run of the design suite only (no inventory: no lab is built) on a machine without
+    Graphviz or the Allure CLI: report.html says why there is no topology, the terminal says
+    what is missing, and the run's exit code is its tests' (0)."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    report = tmp_path / "r"
+    result = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "run", "--lab", str(SIM_LAB), "--report-dir",
+         str(report), "--allure-report"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={"PATH": str(empty), "COLUMNS": "200"}, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "report.html: topology not drawn: Graphviz `dot` is not installed" in result.stderr
+    assert "--allure-report: the Allure CLI is not installed" in result.stderr
+    page = (report / REPORT_NAME).read_text()
+    assert "id=topology-missing" in page and "layer design" in page
+    assert (report / "allure-results" / "categories.json").is_file()
+
+
+def test_a_report_bug_is_a_note_not_a_crash(tmp_path: Path, lab: Lab,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import cli
+    from harness.report import finish
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("causes")
+
+    monkeypatch.setattr(finish, "finish_reports", broken)
+    assert cli._finish_reports(tmp_path, lab, allure_report=False) == [
+        ("report.html not written: KeyError: 'causes'", True)]
