@@ -81,6 +81,8 @@ class _Embedder:
     budget: int = EMBED_BUDGET
 
     def html(self, att: Attachment) -> str:
+        if Path(att.source).name != att.source:  # results name files, never paths
+            return f"<p class=note>{_e(att.name)}: not a file name: {_e(att.source)}</p>"
         try:
             blob = att.path.read_bytes()
         except OSError as exc:

@@ -304,3 +304,16 @@ def test_a_report_bug_is_a_note_not_a_crash(tmp_path: Path, lab: Lab,
     monkeypatch.setattr(finish, "finish_reports", broken)
     assert cli._finish_reports(tmp_path, lab, allure_report=False) == [
         ("report.html not written: KeyError: 'causes'", True)]
+
+
+def test_big_pcaps_are_linked_not_embedded(tmp_path: Path, lab: Lab,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.report import html
+
+    monkeypatch.setattr(html, "PCAP_EMBED_MAX", 100)
+    run = _run_dir(tmp_path, "run", causes=False)
+    finish_reports(run, lab)
+    page = (run / REPORT_NAME).read_text()
+    assert "data:application/vnd.tcpdump.pcap" not in page
+    assert '<a href="allure-results/p1-attachment.pcap">' in page and "too big to embed" in page
+    assert "ICMP echo request id 7 seq 0" in page  # still decoded
