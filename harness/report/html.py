@@ -264,13 +264,15 @@ def _tests_html(results: list[Mapping[str, Any]],
             for t in tests:
                 nodeid = str(t.get("test"))
                 detail = ""
+                attached = "".join(embed.html(att) for att in attachments.get(nodeid, []))
                 if t.get("outcome") in ("failed", "errors", "xpassed"):
                     a = allure.get(_nodeid_key(nodeid), {})
                     message = (a.get("statusDetails") or {}).get("message") or t.get("reason")
                     detail = (f"<details><summary>details</summary>"
-                              f"<pre>{_e(message or '(no message)')}</pre>"
-                              + "".join(embed.html(att) for att in attachments.get(nodeid, []))
-                              + "</details>")
+                              f"<pre>{_e(message or '(no message)')}</pre>{attached}</details>")
+                elif attached:  # a passing verdict's evidence (its frames) is worth keeping
+                    detail = (f"<details><summary>attachments "
+                              f"({len(attachments[nodeid])})</summary>{attached}</details>")
                 rows.append(
                     f"<tr class=\"test t-{_e(t.get('outcome'))}\"><td>{_outcome(t.get('outcome'))}"
                     f"</td><td>{_e(nodeid.split('::')[-1])}<br><span class=muted>{_e(nodeid)}"

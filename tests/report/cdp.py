@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -82,10 +85,14 @@ async def _visit(url: str, expressions: dict[str, str], shots: Path,
     visit = PageVisit()
     binary = chromium_binary()
     assert binary is not None
-    with tempfile.TemporaryDirectory(prefix="lh-chromium-") as profile:
+    # chromium's helpers (zygote, crashpad) outlive the browser for a moment and write into
+    # the profile: they run in their own session, ended together, and the profile is removed
+    # after them
+    with tempfile.TemporaryDirectory(prefix="lh-chromium-", ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}",
                                  "--remote-debugging-port=0", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
         try:
             port_file = Path(profile) / "DevToolsActivePort"
             deadline = time.monotonic() + 60
@@ -124,13 +131,23 @@ async def _visit(url: str, expressions: dict[str, str], shots: Path,
                     await asyncio.sleep(0.2)  # late console messages
                     await s.call("Runtime.evaluate", expression="1")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _end_session(proc)
     return visit
+
+
+def _end_session(proc: subprocess.Popen[bytes]) -> None:
+    """End the browser and every helper it started (its own session, started here; a
+    throw-away profile needs no graceful shutdown)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the helpers, reaped after the browser
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
 
 
 def visit(path: Path, expressions: dict[str, str], screenshots: Path,

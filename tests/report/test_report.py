@@ -73,7 +73,9 @@ def _run_dir(tmp: Path, name: str, *, causes: bool, started: str = "2026-12-05T1
         "labels": [{"name": "feature", "value": "F11 silent-uplink"}]}))
     (results / "r2-result.json").write_text(json.dumps({
         "uuid": "r2", "name": "test_ntp[esx01]", "fullName": "suites.vsphere.test_host#test_ntp",
-        "status": "passed", "historyId": "h2", "start": 1, "stop": 2}))
+        "status": "passed", "historyId": "h2", "start": 1, "stop": 2,
+        "attachments": [{"name": "ntp evidence", "source": "e1-attachment.json",
+                         "type": "application/json"}]}))
     summary: dict[str, Any] = {
         "lab": "sim", "inventory": "inventory/sim.yaml", "backend": "sim", "scenarios": ["F10"],
         "started": started, "finished": started, "verdict": "failed", "exit_code": 1,
@@ -154,6 +156,7 @@ def test_report_html_has_causes_topology_tests_and_evidence(tmp_path: Path, lab:
     assert 'download="uplink_esx03_vmnic6.pcap" href="data:application/vnd.tcpdump.pcap;base64,' \
         in page
     assert "ICMP echo reply id 7 seq 1" in page
+    assert "attachments (1)</summary><div id=att-3><b>ntp evidence</b>" in page  # passed test
     # the finding's evidence links its pcap and shows the decoded frames
     assert re.search(r'<a href="#att-\d+">uplink esx03/vmnic6</a>', page)
     assert "decoded frames (1)" in page
