@@ -236,6 +236,11 @@ def test_allure_report_trend_spans_runs(tmp_path: Path, lab: Lab) -> None:
     assert trend[1]["data"]["failed"] == 1 and trend[0]["data"]["failed"] == 0
     shown = json.loads((done.allure_report / "widgets" / "categories.json").read_text())
     assert shown["total"] == 0  # the second run's test passed
+    # the topology is in every test's set-up
+    cases = list((done.allure_report / "data" / "test-cases").glob("*.json"))
+    assert len(cases) == 2 and all("lab topology (from the lab file" in c.read_text()
+                                   for c in cases)
+    assert list((done.allure_report / "data" / "attachments").glob("*.svg"))
     env = json.loads((done.allure_report / "widgets" / "environment.json").read_text())
     assert {e["name"] for e in env} >= {"lab", "inventory", "backend", "labharness"}
     first_categories = json.loads(
