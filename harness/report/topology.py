@@ -125,6 +125,10 @@ def topology_dot(lab: Lab, touches: Iterable[str] = ()) -> tuple[str, set[str]]:
             role = "VTEP " if "vxlan" in nic.services else ""
             g.node(f"{host}/{vmk}", f"{role}{vmk} {nic.ip}\n{nic.port_group} mtu {nic.mtu}\n"
                    f"{', '.join(nic.services) or '-'}", shape="note", fill="#fff8dc")
+        for vswitch_name, vswitch in h.standard_switches.items():
+            pgs = "\n".join(f"{pg} VLAN {p.vlan}" for pg, p in vswitch.port_groups.items())
+            g.node(f"{host}/{vswitch_name}", f"{vswitch_name} mtu {vswitch.mtu}\n{pgs}",
+                   *(f"{host}/{pg}" for pg in vswitch.port_groups), shape="box", fill="#e8f0e8")
         for vm_name, vm in sorted(lab.vms.items()):
             if vm.host == host:
                 nics = "\n".join(f"{label} {n.ip or ''} on {n.port_group}"
@@ -213,6 +217,17 @@ def topology_dot(lab: Lab, touches: Iterable[str] = ()) -> tuple[str, set[str]]:
                 if vlan is not None and vlan in networks_by_vlan:
                     g.edge(vm_name, f"network/{networks_by_vlan[vlan]}", style="dashed",
                            edge_id=f"{vm_name}/{label}")
+    for dvs_name, dvs in lab.distributed_switches.items():
+        g.open_cluster(dvs_name, f"distributed switch {dvs_name} mtu {dvs.mtu} ({dvs.discovery})",
+                       fill="#eef8ff")
+        for pg, dvpg in dvs.port_groups.items():  # one port group, seen from every member host
+            g.node(f"{dvs_name}/{pg}", f"{pg} VLAN {dvpg.vlan}", pg,
+                   *(f"{h}/{pg}" for h in dvs.hosts), fill="#dff0ff")
+        g.close_cluster()
+        for pg, dvpg in dvs.port_groups.items():
+            if dvpg.vlan in networks_by_vlan:
+                g.edge(f"{dvs_name}/{pg}", f"network/{networks_by_vlan[dvpg.vlan]}",
+                       style="dotted")
     for name, nlb in lab.nlb_clusters.items():
         g.node(f"nlb/{name}", f"NLB {name} {nlb.mode}\nVIP {nlb.vip}", name, shape="oval",
                fill="#fff0f8")

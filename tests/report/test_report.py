@@ -117,7 +117,8 @@ def test_topology_marks_what_a_cause_touches(lab: Lab) -> None:
     # every kind of element of the lab is drawn, named as checks and causes name it
     for element in ("esx01/vmnic0", "srv-esx01/bmc", "srv-esx01/flexlom/port1", "esx01/vmk4",
                     "sw01/GigabitEthernet1/0/1", "opnsense01/underlay_a", "network/vtep-a",
-                    "ls-web", "tz-lab", "dlr01", "esg01", "web01", "mon01"):
+                    "ls-web", "tz-lab", "dlr01", "esg01", "web01", "mon01", "dvs-lab",
+                    "dvs-lab/dvpg-vmotion", "nlb/nlb-exch"):
         assert f'id="{element.replace("-", "&#45;")}"' in svg, element
     touched = re.findall(r'<g id="([^"]+)" class="(?:node|cluster|edge) touched"', svg)
     assert {t.replace("&#45;", "-") for t in touched} >= set(marked)
@@ -125,6 +126,12 @@ def test_topology_marks_what_a_cause_touches(lab: Lab) -> None:
     # the cable between two touched ends is marked; no other is
     assert len([t for t in touched if t.startswith("cable/")]) == 1
     assert "VNI 5001" in svg and "VLAN 20" in svg and "BMC ilo5" in svg
+    # a port group is drawn once per switch and marked by any host's name for it
+    source, marked = topology_dot(lab, ["esx02/dvpg-iscsi-b", "esx01/Management Network"])
+    assert marked == {"esx02/dvpg-iscsi-b", "esx01/Management Network"}
+    svg = render_svg(source)
+    for element in ("dvs-lab/dvpg-iscsi-b", "esx01/vSwitch0"):
+        assert f'<g id="{element.replace("-", "&#45;")}" class="node touched"' in svg, element
 
 
 def test_pcap_frames_are_decoded() -> None:
