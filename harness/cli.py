@@ -315,9 +315,11 @@ def run(
     history: Annotated[str | None, typer.Option(
         envvar="LABHARNESS_HISTORY", show_default=False, help=HISTORY_HELP
         + "; 'off' stores nothing")] = None,
+    allure_report: Annotated[bool, typer.Option(
+        help="also build the static Allure report (allure-report/) with the Allure CLI")] = False,
 ) -> None:
-    """Run the suites against a lab; write allure-results/, junit.xml, summary.json and
-    facts.json, and store the run in the history database."""
+    """Run the suites against a lab; write allure-results/, junit.xml, summary.json,
+    facts.json and report.html, and store the run in the history database."""
     import pytest
 
     from harness.backend import CAPABILITIES
@@ -403,6 +405,8 @@ def run(
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
         guard.cleanup()
+    reports = (_finish_reports(where, model, allure_report=allure_report)
+               if outcome["io_error"] is None else [])
     if outcome["io_error"] is not None:
         failure: OSError = outcome["io_error"]
         err.print(f"cannot write the reports in {escape(str(where))}: "
@@ -413,9 +417,11 @@ def run(
         raise typer.Exit(ExitCode.BAD_INPUT)
     stored = _store_history(history, summary, where)
     if guard.signum is not None:
+        _print_lines(reports)
         err.print(stored)
         raise typer.Exit(code)
     _print_summary(summary, where)
+    _print_lines(reports)
     out.print(stored)
     if code == ExitCode.NO_TESTS:
         err.print("no test selected", style="yellow")
@@ -605,6 +611,32 @@ def _print_diff(d: RunDiff) -> None:
         out.print("[green]no change[/]: the same causes, findings and facts")
 
 
+def _finish_reports(where: Path, model: Lab, *, allure_report: bool) -> list[tuple[str, bool]]:
+    """report.html and Allure's extras; whatever goes wrong there is a note (a line to print,
+    and whether it is a problem), never a traceback and never a different exit code (the
+    tests' verdict stands)."""
+    from harness.report.finish import finish_reports
+
+    try:
+        done = finish_reports(where, model, allure_report=allure_report)
+    except KeyboardInterrupt:  # a second Ctrl-C while the page is drawn: the run still ends
+        return [("report.html not written: interrupted", True)]
+    except Exception as exc:  # a report bug must not turn a verdict into a crash
+        return [(f"report.html not written: {type(exc).__name__}: {exc}", True)]
+    lines = [(note, True) for note in done.notes]
+    if done.allure_report is not None:
+        lines.append((f"allure report: {done.allure_report / 'index.html'}", False))
+    return lines
+
+
+def _print_lines(lines: list[tuple[str, bool]]) -> None:
+    for text, problem in lines:
+        if problem:
+            err.print(escape(text), style="yellow")
+        else:
+            out.print(escape(text))
+
+
 def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | None) -> int:
     """What a run exits with (README: exit codes); the first that applies wins."""
     import pytest
@@ -624,6 +656,31 @@ def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | N
     if summary.failed or pytest_code != pytest.ExitCode.OK:
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+report_app = typer.Typer(help="A run's reports: open the newest report.html.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("open")
+def report_open(
+    report_dir: Annotated[Path, typer.Option(
+        help="a run's report directory, or the directory of runs")] = Path("reports"),
+) -> None:
+    """Open the newest report.html in a browser (and print its path)."""
+    import webbrowser
+
+    from harness.report.dirs import newest_report
+
+    found = newest_report(report_dir)
+    if found is None:
+        err.print(f"no report.html in {escape(str(report_dir))} or its run directories: "
+                  "`labharness run` writes one per run", style="red")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    out.print(str(found.resolve()))
+    if not webbrowser.open(found.resolve().as_uri()):
+        err.print("no browser could be started here: open the file above", style="yellow")
 
 
 sim_app = typer.Typer(help="The simulated lab on this machine: up, down, status, scenarios.",
