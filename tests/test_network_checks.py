@@ -8,8 +8,16 @@ from datetime import UTC, datetime
 import pytest
 
 from harness.checks.network import check_neighbours, check_uplinks, classify, diagnose_path
-from harness.checks.vsphere import check_time, intended_ntp
-from harness.facts.vsphere import NTP_RULESET, NTP_SERVICE, ClockOffset, HostFacts, ServiceFacts
+from harness.checks.vsphere import check_management_paths, check_time, intended_ntp
+from harness.facts.vsphere import (
+    NTP_RULESET,
+    NTP_SERVICE,
+    ClockOffset,
+    HostFacts,
+    ServiceFacts,
+    Snapshot,
+    VcenterFacts,
+)
 from harness.facts.wire import Heard, UplinkKey
 from harness.lab import Lab, load_lab
 from harness.lab.views import expected_neighbours
@@ -141,3 +149,29 @@ def test_an_offset_within_its_uncertainty_is_not_blamed(lab: Lab) -> None:
     hosts = {"esx01": _timely(lab, "esx01")}
     assert check_time(lab, hosts, {"esx01": _offset("esx01", bound + 0.5, 1.0)}) == []
     assert check_time(lab, hosts, {"esx01": _offset("esx01", bound + 1.5, 1.0)})
+
+
+# -- management paths before a migration (F01) ----------------------------------------------
+
+def _snapshot(hosts: dict[str, HostFacts]) -> Snapshot:
+    return Snapshot(vcenter=VcenterFacts("VMware vCenter Server 8.0.3", "8.0.3", "24022515",
+                                         "8.0.3.0", None),
+                    hosts=hosts, dvs={}, dv_port_groups={}, vms={},
+                    taken_at=datetime(2026, 12, 5, tzinfo=UTC), elapsed_s=0.1, requests=1,
+                    pages=1)
+
+
+def test_management_paths_name_rollback_off_a_lost_host_and_no_uplink(lab: Lab) -> None:
+    """Rollback off is a vCenter finding; a disconnected host is named with its state; a host
+    whose management vmk has no uplink carrying its VLAN has no working path (the healthy
+    side is the vSphere suite's pass on the sim, which reads real facts)."""
+    hosts = {"esx01": HostFacts(name="esx01", moref="host-1", connection_state="connected"),
+             "esx02": HostFacts(name="esx02", moref="host-2",
+                                connection_state="notResponding")}
+    found = check_management_paths(lab, _snapshot(hosts), rollback=False)
+    assert [(f.id, f.subject) for f in found] == [("F01", "vcenter"), ("F01", "esx01"),
+                                                  ("F01", "esx02")]
+    assert "rollback" in found[0].message and found[0].evidence
+    assert "no working uplink" in found[1].message and found[1].severity == "error"
+    assert "notResponding" in found[2].message
+    assert [f.subject for f in check_management_paths(lab, _snapshot({}), rollback=True)] == []
