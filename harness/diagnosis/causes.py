@@ -81,9 +81,9 @@ def finding_layer(finding: Finding) -> str:
     return kind.layer if kind is not None else "other"
 
 
-def _says(finding: Finding) -> str:
-    kind = CHECKS.get(finding.check)
-    return kind.says if kind is not None else finding.check
+def _says(check: str) -> str:
+    kind = CHECKS.get(check)
+    return kind.says if kind is not None else check
 
 
 def _own(rel: Relations, finding: Finding) -> set[str]:
@@ -155,7 +155,7 @@ def _chain(faults: Sequence[Finding], refs: Sequence[str], members: list[int]
         more = f" (+{len(idx) - 1} more)" if len(idx) > 1 else ""
         steps.append(ChainStep(layer=finding_layer(first),
                                subject=_subjects([faults[i] for i in idx]),
-                               text=f"{_says(first)}: {first.message}{more}",
+                               text=f"{_says(check)}: {first.message}{more}",
                                finding=refs[idx[0]], check=check))
     return tuple(steps)
 
@@ -209,11 +209,10 @@ def diagnose(lab: Lab, findings: Sequence[Finding],
         root = faults[group_roots[0]]
         subject = _subjects([faults[i] for i in group_roots])
         layer = finding_layer(root)
-        title = f"{subject}: {_says(root)} ({LAYERS.get(layer, layer)})"
-        if len(chain) > 1:  # where it ends up: the symptom furthest from the root
+        title = f"{subject}: {_says(root.check)} ({LAYERS.get(layer, layer)})"
+        if len(chain) > 1:  # where it ends up: the last symptom in the order faults travel
             last = chain[-1]
-            title += f" -> {CHECKS[last.check].says if last.check in CHECKS else last.check}" \
-                     f" ({LAYERS.get(last.layer, last.layer)})"
+            title += f" -> {_says(last.check)} ({LAYERS.get(last.layer, last.layer)})"
         touched: set[str] = set()
         for i in own:
             touched |= _touches(rel, faults[i])

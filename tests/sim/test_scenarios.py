@@ -40,6 +40,26 @@ def _faults(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in summary["findings"] if f["severity"] != "info"]
 
 
+# incidents whose fault shows in more than one layer: their cause's chain must cross them
+CROSS_LAYER = {"F10", "F11", "F12"}
+
+
+def _assert_one_cause(summary: dict[str, Any], incident: str, out: str) -> dict[str, Any]:
+    """The diagnosis names one cause for the incident, accounting for every one of its faults,
+    and the terminal prints it before anything else about findings."""
+    causes = [c for c in summary["causes"] if c["incident"] == incident]
+    assert len(causes) == 1, json.dumps(summary["causes"], indent=1)
+    [cause] = causes
+    refs = {f["ref"] for f in _faults(summary) if f["id"] == incident}
+    assert set(cause["explains"]) == refs, json.dumps(cause, indent=1)
+    layers = {step["layer"] for step in cause["evidence_chain"]}
+    if incident in CROSS_LAYER:
+        assert len(layers) >= 2, json.dumps(cause, indent=1)
+    assert cause["touches"], cause
+    assert f"{cause['id']} {incident}" in out, out
+    return cause
+
+
 def test_healthy_lab_passes_every_suite(tmp_path: Path) -> None:
     code, summary, out = run(tmp_path)
     tests = summary["tests"]
@@ -49,6 +69,7 @@ def test_healthy_lab_passes_every_suite(tmp_path: Path) -> None:
     layers = {g["layer"] for g in summary["groups"]}
     assert {"design", "server_build", "vsphere", "network", "nsx"} <= layers
     assert _faults(summary) == []
+    assert summary["causes"] == [] and "cause(s)" not in out
     # only the disruptive drills (not asked for) and what an iLO 4 cannot show may skip:
     # nothing skips for lack of a vCenter, a BMC or the data plane
     for skip in summary["skipped"]:
@@ -68,6 +89,7 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     assert failed and all(r["layer"] in ("server_build", "vsphere", "network", "nsx")
                           for r in failed)
     assert summary["scenarios"] == [scenario]
+    _assert_one_cause(summary, scenario, out)
     if scenario == "F05":  # exactly the affected host
         assert {f["subject"] for f in findings} == {"esx02"}
     if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, the
