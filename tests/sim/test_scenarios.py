@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.incidents import SCENARIO_ALL
 from harness.sim import lifecycle
 from harness.sim.dataplane import kernel
 from harness.sim.scenarios import SCENARIOS
@@ -89,7 +90,14 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     assert failed and all(r["layer"] in ("server_build", "vsphere", "network", "nsx")
                           for r in failed)
     assert summary["scenarios"] == [scenario]
-    _assert_one_cause(summary, scenario, out)
+    cause = _assert_one_cause(summary, scenario, out)
+    assert [c["rank"] for c in summary["causes"]] == [1]  # the top cause, and the only one
+    if scenario == "F10":  # from the BMC's adapter settings to the wire
+        assert cause["layer"] == "redfish"
+        assert {"srv-esx03/pcie1/port1", "esx03/vmnic6",
+                "sw02/TenGigabitEthernet1/1/7"} <= set(cause["touches"])
+    if scenario == "F12":  # from vCenter's vmknic to the frames that leave by vmk0
+        assert cause["layer"] == "vsphere" and cause["evidence_chain"][-1]["layer"] == "wire"
     if scenario == "F05":  # exactly the affected host
         assert {f["subject"] for f in findings} == {"esx02"}
     if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, the
@@ -112,6 +120,18 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     if scenario in ("F02", "F12"):  # the hosts' own esxcli output is cited too
         cited = [f for f in findings if "vmkping" in f["evidence"] or "routes" in f["evidence"]]
         assert cited and all(f["id"] == scenario for f in cited)
+
+
+def test_field_incidents_give_one_cause_per_incident(tmp_path: Path) -> None:
+    """Every scenario at once: the diagnosis keeps the incidents apart, one cause each,
+    ranked 1..n."""
+    code, summary, out = run(tmp_path, "--scenario", SCENARIO_ALL)
+    assert code == 1, out
+    incidents = {f["id"] for f in _faults(summary)}
+    assert incidents and incidents <= set(SCENARIOS), incidents
+    for incident in sorted(incidents):
+        _assert_one_cause(summary, incident, out)
+    assert [c["rank"] for c in summary["causes"]] == list(range(1, len(incidents) + 1))
 
 
 def test_f10_is_fixed_through_redfish_with_allow_disruptive(tmp_path: Path) -> None:
