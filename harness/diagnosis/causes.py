@@ -213,9 +213,11 @@ def diagnose(lab: Lab, findings: Sequence[Finding],
         if len(chain) > 1:  # where it ends up: the last symptom in the order faults travel
             last = chain[-1]
             title += f" -> {_says(last.check)} ({LAYERS.get(last.layer, last.layer)})"
+        # what its findings are about (not where a probe was sent from), and what that is
+        # cabled to or part of
         touched: set[str] = set()
         for i in own:
-            touched |= _touches(rel, faults[i])
+            touched |= rel.named(faults[i].subject) | rel.mentions(faults[i].message)
         touched = rel.step(_PHYSICAL, touched)
         causes.append(Cause(
             id=f"C{rank}", rank=rank, incident=root.id, subject=subject, layer=layer,
