@@ -217,3 +217,17 @@ def test_terminal_prints_causes_first_with_symptoms_folded() -> None:
     with cli.out.capture() as captured:
         cli._print_summary(without_lab, Path("/tmp/r"))
     assert "9 finding(s)" in captured.get()  # uncaused findings are still listed
+
+
+def test_f02_router_interface_explains_the_vtep_paths_through_it() -> None:
+    router = finding("F02", "router-config", "opnsense01/underlay_b",
+                     "underlay_b has MTU 1500, the lab says 1600", source="observed")
+    # esx02's VTEP is on vtep-b (VLAN 60): its paths cross underlay_b; esx01 <-> esx03 do not
+    crossing = finding("F02", "vmkping-df", "esx01->esx02",
+                       "VXLAN underlay path esx01/vmk4 -> esx02/vmk4 does not carry 1600")
+    beside = finding("F02", "vmkping-df", "esx01->esx03",
+                     "VXLAN underlay path esx01/vmk4 -> esx03/vmk4 does not carry 1600")
+    causes = diagnose(LAB, [router, crossing, beside])
+    assert [(c.layer, c.explains) for c in causes] == [("router", ("f1", "f2")),
+                                                       ("host", ("f3",))]
+    assert "sw01/GigabitEthernet1/0/23" in causes[0].touches

@@ -20,7 +20,8 @@ from harness.facts import JsonValue
 from harness.lab.model import Lab
 
 # what the elements a cause touches are cabled to or part of, for reports that mark them
-_PHYSICAL: tuple[Edge, ...] = ("port-vmnic", "port-server", "vmnic-switchport")
+_PHYSICAL: tuple[Edge, ...] = ("port-vmnic", "port-server", "vmnic-switchport",
+                               "interface-switchport")
 
 
 @dataclass(frozen=True)

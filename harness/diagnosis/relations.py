@@ -1,10 +1,11 @@
 """How the elements of a lab lead to one another, derived from the lab definition alone.
 
 A fault on one element shows up as findings on the elements downstream of it: an adapter port
-is a vmnic on the host the server runs; a vmnic is cabled to a switch port and carries the port
-groups that team it; a port group carries the vmknics on it (and, distributed, is one vCenter
-object for every member host); a vmknic carries the host's paths of its service, and a VTEP the
-overlay traffic of the host's VMs; a router interface carries its network's vmknics. Elements
+is a vmnic on the host the server runs; a vmnic (or a router interface) is cabled to a switch
+port, and a vmnic carries the port groups that team it; a port group carries the vmknics on it
+(and, distributed, is one vCenter object for every member host); a vmknic carries the host's
+paths of its service, and a VTEP the overlay traffic of the host's VMs; a router interface
+carries its network's vmknics. Elements
 are named as subjects name them (`srv-esx03/pcie1/port2`, `esx03/vmnic7`, `esx03/dvpg-iscsi-b`,
 `esx03/vmk3`, `sw01/TenGigabitEthernet1/1/7`), so findings and relations meet by name.
 """
@@ -30,6 +31,7 @@ Edge = Literal[
     "portgroup-nlb",  # a port group -> the NLB clusters with a member on it on that host
     "vmknic-overlay",  # a VTEP vmknic -> the overlay VMs its host runs
     "interface-vmknic",  # a router interface -> the vmknics on its network (by VLAN)
+    "interface-switchport",  # a router interface -> the switch port it is cabled to
 ]
 
 # `esx01/vmk1` inside a message or an evidence string
@@ -138,10 +140,13 @@ def relations(lab: Lab) -> Relations:
             _add(edges, "portgroup-vmknic", f"{hname}/{vmk.port_group}", element)
     for cable in lab.cabling:
         (a, ap), (b, bp) = cable.ends
-        for (node, vmnic), (sw, swport) in (((a, ap), (b, bp)), ((b, bp), (a, ap))):
+        for (node, end), (sw, swport) in (((a, ap), (b, bp)), ((b, bp), (a, ap))):
             if node in lab.hosts and sw in lab.physical_switches:
-                elements |= {f"{node}/{vmnic}", f"{sw}/{swport}"}
-                _add(edges, "vmnic-switchport", f"{node}/{vmnic}", f"{sw}/{swport}")
+                elements |= {f"{node}/{end}", f"{sw}/{swport}"}
+                _add(edges, "vmnic-switchport", f"{node}/{end}", f"{sw}/{swport}")
+            elif node in lab.routers and sw in lab.physical_switches:
+                elements.add(f"{sw}/{swport}")
+                _add(edges, "interface-switchport", f"{node}/{end}", f"{sw}/{swport}")
     segments = set(lab.nsx.segments) if lab.nsx is not None else set()
     vm_elements: dict[str, frozenset[str]] = {}
     for vname, vm in lab.vms.items():
