@@ -5,9 +5,9 @@ is a vmnic on the host the server runs; a vmnic (or a router interface) is cable
 port, and a vmnic carries the port groups that team it; a port group carries the vmknics on it
 (and, distributed, is one vCenter object for every member host); a vmknic carries the host's
 paths of its service, and a VTEP the overlay traffic of the host's VMs; a router interface
-carries its network's vmknics. Elements
-are named as subjects name them (`srv-esx03/pcie1/port2`, `esx03/vmnic7`, `esx03/dvpg-iscsi-b`,
-`esx03/vmk3`, `sw01/TenGigabitEthernet1/1/7`), so findings and relations meet by name.
+carries its network's vmknics. Elements are named as subjects name them (`srv-esx03/pcie1/port2`,
+`esx03/vmnic7`, `esx03/dvpg-iscsi-b`, `esx03/vmk3`, `sw01/TenGigabitEthernet1/1/7`), so findings
+and relations meet by name.
 """
 
 from __future__ import annotations
