@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -264,8 +265,20 @@ def _print_causes(summary: RunSummary) -> set[str]:
             out.print(f"    [dim]{step.layer:<8}[/] {escape(step.subject)}: {escape(step.text)}")
         out.print(f"    fix: {escape(by_ref[c.explains[0]].fix)}")
         out.print(f"    [dim]explains {len(c.explains)} finding(s): "
-                  f"{escape(', '.join(c.explains))} (summary.json)[/]")
+                  f"{escape(_ref_ranges(c.explains))} (summary.json)[/]")
     return {ref for c in causes for ref in c.explains}
+
+
+def _ref_ranges(refs: Sequence[str]) -> str:
+    """`f3, f5-f9`: finding refs in order, runs of consecutive numbers as ranges."""
+    numbers = sorted(int(r[1:]) for r in refs)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"f{r[0]}" if len(r) == 1 else f"f{r[0]}-f{r[-1]}" for r in runs)
 
 
 def _print_summary(summary: RunSummary, report_dir: Path) -> None:

@@ -208,7 +208,7 @@ def test_terminal_prints_causes_first_with_symptoms_folded() -> None:
     text = captured.get()
     lines = [line for line in text.splitlines() if line.strip()]
     assert "2 cause(s)" in text and "C1 F10 nic-personality-dcb" in text
-    assert "explains 9 finding(s)" in text and "C2 F05 ntp-off" in text
+    assert "explains 9 finding(s): f1-f9 (summary.json)" in text and "C2 F05 ntp-off" in text
     # folded: no finding printed on its own, and one screen for ten findings
     assert "finding(s) no cause accounts for" not in text
     assert len(lines) <= 25, text
