@@ -231,3 +231,15 @@ def test_f02_router_interface_explains_the_vtep_paths_through_it() -> None:
     assert [(c.layer, c.explains) for c in causes] == [("router", ("f1", "f2")),
                                                        ("host", ("f3",))]
     assert "sw01/GigabitEthernet1/0/23" in causes[0].touches
+
+
+def test_single_layer_incidents_are_one_cause_on_their_subject() -> None:
+    for incident, check, subject in (("F01", "management-paths", "vcenter"),
+                                     ("F04", "page-sharing", "esx01"),
+                                     ("F08", "vcenter-host-compat", "esx03"),
+                                     ("F14", "vm-mac-range", "web01/ethernet0"),
+                                     ("F03", "overlay-duplicates", "web01->web02")):
+        [cause] = diagnose(LAB, [finding(incident, check, subject)])
+        assert (cause.incident, cause.subject, cause.layer) == (incident, subject,
+                                                                CHECKS[check].layer)
+        assert cause.touches, (incident, cause)

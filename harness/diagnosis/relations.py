@@ -108,6 +108,8 @@ def relations(lab: Lab) -> Relations:
     """The relations of one lab (pure: the lab model and its derived views only)."""
     edges: dict[str, dict[str, set[str]]] = {}
     elements: set[str] = set()
+    if lab.vcenter is not None:
+        elements.add("vcenter")  # how the vCenter checks name it, whatever the lab calls it
     host_of_server = {h.server: name for name, h in lab.hosts.items() if h.server is not None}
     for sname, server in lab.servers.items():
         elements.add(sname)
