@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # the rest is imported by the command that needs it: `validat
     from harness.depot import DepotBundle
     from harness.lab.loader import LoadedInventory
     from harness.lab.model import Lab
+    from harness.report.history.diff import Changes, RunDiff
+    from harness.report.history.model import RunInfo
+    from harness.report.history.store import History
     from harness.report.summary import RunSummary
     from harness.sim.scenarios import Scenario
 
@@ -346,8 +349,14 @@ def run(
     keep: Annotated[bool, typer.Option(help="leave the simulated lab up afterwards")] = False,
     allow_disruptive: Annotated[bool, typer.Option(
         help="run disruptive tests (the lab must allow them)")] = False,
+    history: Annotated[str | None, typer.Option(
+        envvar="LABHARNESS_HISTORY", show_default=False, help=HISTORY_HELP
+        + "; 'off' stores nothing")] = None,
+    allure_report: Annotated[bool, typer.Option(
+        help="also build the static Allure report (allure-report/) with the Allure CLI")] = False,
 ) -> None:
-    """Run the suites against a lab and write allure-results/, junit.xml and summary.json."""
+    """Run the suites against a lab; write allure-results/, junit.xml, summary.json,
+    facts.json and report.html, and store the run in the history database."""
     import pytest
 
     from harness.backend import CAPABILITIES
@@ -433,20 +442,236 @@ def run(
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
         guard.cleanup()
+    reports = (_finish_reports(where, model, allure_report=allure_report)
+               if outcome["io_error"] is None else [])
     if outcome["io_error"] is not None:
         failure: OSError = outcome["io_error"]
         err.print(f"cannot write the reports in {escape(str(where))}: "
                   f"{escape(failure.strerror or str(failure))}", style="red")
         raise typer.Exit(ExitCode.REPORT_IO)
     code = summary.exit_code if summary.exit_code is not None else ExitCode.FAILED
-    if guard.signum is not None:
-        raise typer.Exit(code)
-    if outcome["pytest"] == pytest.ExitCode.USAGE_ERROR:
+    if outcome["pytest"] == pytest.ExitCode.USAGE_ERROR and guard.signum is None:
         raise typer.Exit(ExitCode.BAD_INPUT)
+    stored = _store_history(history, summary, where)
+    if guard.signum is not None:
+        _print_lines(reports)
+        err.print(stored)
+        raise typer.Exit(code)
     _print_summary(summary, where)
+    _print_lines(reports)
+    out.print(stored)
     if code == ExitCode.NO_TESTS:
         err.print("no test selected", style="yellow")
     raise typer.Exit(code)
+
+
+HISTORY_HELP = ("run history database: a path (SQLite) or an SQLAlchemy URL "
+                "[default: reports/history.sqlite; env LABHARNESS_HISTORY]")
+
+
+def _store_history(given: str | None, summary: RunSummary, where: Path) -> str:
+    """Store the run in the history; returns the line that says where (or why not). A
+    database that fails is a note: the run's verdict and exit code stay what the tests said,
+    and its reports are complete without it."""
+    from harness.report.history.store import OFF, History, resolve_url, shown
+
+    if (given or "").strip().lower() == OFF:
+        return "[yellow]history[/]: off (--history off): this run is not stored"
+    try:
+        url = resolve_url(given)
+        db = History.open(url)
+        try:
+            run_id = db.store(summary.to_dict(), summary.facts, str(where))
+        finally:
+            db.close()
+    except LabharnessError as exc:
+        why = str(exc)
+    except Exception as exc:  # a database driver's own error: still only a note
+        why = f"{type(exc).__name__}: {exc}"
+    else:
+        return f"history: run {run_id} stored in {escape(shown(url))} (labharness diff)"
+    return (f"[yellow]history[/]: not stored: {escape(why)}; the reports in "
+            f"{escape(str(where))} are complete and the verdict stands")
+
+
+def _open_history(given: str | None) -> History:
+    from harness.report.history.store import OFF, History, resolve_url
+
+    if (given or "").strip().lower() == OFF:
+        raise OptionError("--history off: there is no history to read")
+    return History.open(resolve_url(given), create=False)
+
+
+@app.command("history")
+def history_list(
+    lab: Annotated[str | None, typer.Option(help="only this lab's runs (its name)")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="newest runs shown")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    history: Annotated[str | None, typer.Option(envvar="LABHARNESS_HISTORY",
+                                                show_default=False, help=HISTORY_HELP)] = None,
+) -> None:
+    """List stored runs, newest first: id, time, lab, scenarios, verdict and counts."""
+    import json
+
+    db = _open_history(history)
+    try:
+        runs = db.runs(lab, limit)
+    finally:
+        db.close()
+    if json_output:
+        sys.stdout.write(json.dumps([r.to_dict() for r in runs], indent=2) + "\n")
+        return
+    if not runs:
+        out.print("no runs stored" + (f" for lab {escape(lab)}" if lab else ""))
+        return
+    table = Table(title="labharness run history")
+    for column in ("run", "started (UTC)", "lab", "scenarios", "verdict", "passed", "failed",
+                   "errors", "skipped", "findings", "causes"):
+        table.add_column(column, justify="right" if column in (
+            "run", "passed", "failed", "errors", "skipped", "findings", "causes") else "left")
+    for r in runs:
+        c = r.counts
+        style = "green" if r.verdict == "passed" else "red"
+        table.add_row(str(r.id), r.started.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                      escape(r.lab), escape(",".join(r.scenarios) or "-"),
+                      f"[{style}]{r.verdict}[/]", str(c["passed"]), str(c["failed"]),
+                      str(c["errors"]), str(c["skipped"]), str(r.findings),
+                      "-" if r.causes is None else str(r.causes))
+    out.print(table)
+
+
+def _run_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise OptionError(f"run id {text!r} is not a number: labharness history lists the "
+                          "runs and their ids") from None
+    if value < 1:
+        raise OptionError(f"run id {value} is not a run: ids start at 1")
+    return value
+
+
+@app.command("diff")
+def history_diff(
+    runs: Annotated[list[str] | None, typer.Argument(
+        help="two run ids (older, newer), one (compared with the run of its lab before it), "
+             "or none (the last two runs of --lab, else of the newest run's lab)",
+        show_default=False)] = None,
+    lab: Annotated[str | None, typer.Option(help="lab name, when no run id is given")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    history: Annotated[str | None, typer.Option(envvar="LABHARNESS_HISTORY",
+                                                show_default=False, help=HISTORY_HELP)] = None,
+) -> None:
+    """What changed between two runs: causes and findings new, fixed and still open, and the
+    facts that changed (a vmknic's MTU, NTP servers, a BIOS attribute, a firmware version, a
+    CDP neighbour). Exit 0 when nothing changed, 1 when something did, 2 on a bad run id."""
+    import json
+
+    from harness.report.history.diff import diff_runs
+
+    ids = [_run_id(r) for r in runs or []]
+    if len(ids) > 2:
+        raise OptionError(f"diff takes at most two run ids, not {len(ids)}")
+    if ids and lab is not None:
+        raise OptionError("give run ids or --lab, not both")
+    db = _open_history(history)
+    try:
+        if len(ids) == 2:
+            older, newer = db.load(ids[0]), db.load(ids[1])
+        else:
+            if ids:
+                newer = db.load(ids[0])
+            else:
+                latest = db.runs(lab, 1)
+                if not latest:
+                    raise OptionError("no runs stored" + (f" for lab {lab}" if lab else "")
+                                      + ": labharness run stores one")
+                newer = db.load(latest[0].id)
+            before = db.previous(newer.info)
+            if before is None:
+                raise OptionError(f"run {newer.info.id} is the first run of lab "
+                                  f"{newer.info.lab} in the history: nothing to compare with")
+            older = db.load(before.id)
+    finally:
+        db.close()
+    result = diff_runs(older, newer)
+    if json_output:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    else:
+        _print_diff(result)
+    raise typer.Exit(0 if result.unchanged else ExitCode.FAILED)
+
+
+def _run_line(info: RunInfo) -> str:
+    return (f"run {info.id} ({info.started.astimezone(UTC):%Y-%m-%d %H:%M} UTC, lab "
+            f"{escape(info.lab)}, {escape(','.join(info.scenarios) or 'no scenario')}, "
+            f"{info.verdict})")
+
+
+def _value(v: object) -> str:
+    import json
+
+    return "-" if v is None else escape(json.dumps(v) if isinstance(v, list) else str(v))
+
+
+def _print_changes(kind: str, changes: Changes[Any]) -> None:
+    for label, style, items in (("new", "red", changes.new), ("fixed", "green", changes.fixed)):
+        for item in items:
+            out.print(f"[{style}]{label} {kind}[/] {escape(item.text())}")
+    if changes.still_open:
+        out.print(f"still open: {len(changes.still_open)} {kind}(s): "
+                  + ", ".join(escape(item.short()) for item in changes.still_open))
+
+
+def _print_diff(d: RunDiff) -> None:
+    out.print(f"[bold]diff[/] {_run_line(d.a)} -> {_run_line(d.b)}")
+    if d.a.lab != d.b.lab:
+        out.print(f"[yellow]note[/]: the runs are of different labs ({escape(d.a.lab)}, "
+                  f"{escape(d.b.lab)})")
+    if d.causes is None:
+        out.print("causes: not compared (a run stored none)")
+    else:
+        _print_changes("cause", d.causes)
+    _print_changes("finding", d.findings)
+    for fact in d.facts:
+        where = f"{fact.layer} {escape(fact.subject)} {escape(fact.key)}"
+        if fact.change == "changed":
+            out.print(f"[yellow]changed[/] {where}: {_value(fact.before)} -> "
+                      f"{_value(fact.after)}")
+        elif fact.change == "added":
+            out.print(f"[cyan]added[/] {where}: {_value(fact.after)}")
+        else:
+            out.print(f"[cyan]removed[/] {where} (was {_value(fact.before)})")
+    for note in d.not_compared:
+        out.print(f"[yellow]not compared[/]: {escape(note)}")
+    if d.unchanged:
+        out.print("[green]no change[/]: the same causes, findings and facts")
+
+
+def _finish_reports(where: Path, model: Lab, *, allure_report: bool) -> list[tuple[str, bool]]:
+    """report.html and Allure's extras; whatever goes wrong there is a note (a line to print,
+    and whether it is a problem), never a traceback and never a different exit code (the
+    tests' verdict stands)."""
+    from harness.report.finish import finish_reports
+
+    try:
+        done = finish_reports(where, model, allure_report=allure_report)
+    except KeyboardInterrupt:  # a second Ctrl-C while the page is drawn: the run still ends
+        return [("report.html not written: interrupted", True)]
+    except Exception as exc:  # a report bug must not turn a verdict into a crash
+        return [(f"report.html not written: {type(exc).__name__}: {exc}", True)]
+    lines = [(note, True) for note in done.notes]
+    if done.allure_report is not None:
+        lines.append((f"allure report: {done.allure_report / 'index.html'}", False))
+    return lines
+
+
+def _print_lines(lines: list[tuple[str, bool]]) -> None:
+    for text, problem in lines:
+        if problem:
+            err.print(escape(text), style="yellow")
+        else:
+            out.print(escape(text))
 
 
 def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | None) -> int:
@@ -468,6 +693,31 @@ def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | N
     if summary.failed or pytest_code != pytest.ExitCode.OK:
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+report_app = typer.Typer(help="A run's reports: open the newest report.html.",
+                         no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("open")
+def report_open(
+    report_dir: Annotated[Path, typer.Option(
+        help="a run's report directory, or the directory of runs")] = Path("reports"),
+) -> None:
+    """Open the newest report.html in a browser (and print its path)."""
+    import webbrowser
+
+    from harness.report.dirs import newest_report
+
+    found = newest_report(report_dir)
+    if found is None:
+        err.print(f"no report.html in {escape(str(report_dir))} or its run directories: "
+                  "`labharness run` writes one per run", style="red")
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    out.print(str(found.resolve()))
+    if not webbrowser.open(found.resolve().as_uri()):
+        err.print("no browser could be started here: open the file above", style="yellow")
 
 
 sim_app = typer.Typer(help="The simulated lab on this machine: up, down, status, scenarios.",

@@ -100,6 +100,9 @@ def test_run_default_lab_writes_reports(tmp_path: Path) -> None:
     cases = list(ET.parse(latest / "junit.xml").iter("testcase"))
     assert len(cases) == tests["total"]
     assert len(list((latest / "allure-results").glob("*-result.json"))) == tests["total"]
+    # report.html and Allure's extras, made after the tests (tests/report/ looks inside them)
+    assert (latest / "report.html").is_file()
+    assert (latest / "allure-results" / "categories.json").is_file()
 
 
 def test_run_on_a_faulty_lab_fails_with_its_findings(tmp_path: Path,

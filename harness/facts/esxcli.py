@@ -144,6 +144,11 @@ class PingRequest:
     size: int | None = None  # -s, ICMP payload: 1572 makes a 1600-byte packet
     count: int = 3  # -c
 
+    def duration_s(self) -> float:
+        """How long the host takes to answer: ESXi's ping sends one echo a second (-i 1) and
+        waits a second (-W 1) after the last; the SOAP read must allow that on top."""
+        return float(self.count) + 1.0
+
     def command(self) -> str:
         """The command line an engineer would run on the host for the same ping."""
         parts = ["esxcli network diag ping", f"--host={self.target}"]

@@ -185,6 +185,7 @@ class HostFacts:
     connection_state: str = "unknown"  # connected | disconnected | notResponding
     version: str | None = None
     build: str | None = None
+    boot_time: datetime | None = None  # runtime.bootTime: moves when the host reboots (F06)
     vswitches: Mapping[str, VswitchFacts] = field(default_factory=dict)
     port_groups: Mapping[str, PortGroupFacts] = field(default_factory=dict)
     vmknics: Mapping[str, VmknicFacts] = field(default_factory=dict)

@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ServerModel = Literal["DL360 Gen9", "DL360 Gen10"]
+ServerModel = Literal["DL360 Gen9", "DL360 Gen10", "DL360 Gen10 Plus"]
 BmcKind = Literal["ilo4", "ilo5"]
 Slot = Literal["embedded", "flexlom", "pcie1", "pcie2", "pcie3"]
 Personality = Literal["Ethernet", "iSCSI", "FCoE"]
 
-BMC_OF_MODEL: dict[str, BmcKind] = {"DL360 Gen9": "ilo4", "DL360 Gen10": "ilo5"}
+BMC_OF_MODEL: dict[str, BmcKind] = {"DL360 Gen9": "ilo4", "DL360 Gen10": "ilo5",
+                                    "DL360 Gen10 Plus": "ilo5"}
+# ROM family of each model's system ROM (the BIOS attribute registry is named after it)
+ROM_FAMILY: dict[str, str] = {"DL360 Gen9": "P89", "DL360 Gen10": "U32", "DL360 Gen10 Plus": "U46"}
 
 
 @dataclass(frozen=True)

@@ -311,6 +311,8 @@ class Segment(StrictModel):
     vni: Vni
     transport_zone: str
     subnet: IPv4Network | None = None
+    mtu: Mtu = Field(default=1500, description="MTU the segment offers its VMs; VXLAN adds 50 "
+                     "bytes on the VTEP underlay, so 1500 needs 1550 there (NSX prepares 1600)")
 
 
 class EdgeInterface(StrictModel):
@@ -373,6 +375,7 @@ class VmNic(StrictModel):
     """A VM network adapter."""
 
     port_group: str = Field(description="a port group, DVS port group or NSX segment")
+    mtu: Mtu = Field(default=1500, description="the guest's interface MTU")
     mac: MacAddress | None = None
     mac_type: Literal["manual", "generated", "assigned"] | None = Field(
         default=None, description="manual (static) when a mac is given, else generated")

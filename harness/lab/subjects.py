@@ -85,14 +85,27 @@ def external_target(lab: Lab) -> str | None:
     return None
 
 
+def _overlay_vms(lab: Lab) -> list[str]:
+    if lab.nsx is None:
+        return []
+    segments = lab.nsx.segments
+    return [v for v, vm in lab.vms.items() if any(n.port_group in segments
+                                                  for n in vm.nics.values())]
+
+
+def _overlay_vm_pairs(lab: Lab) -> list[str]:
+    """Every pair of overlay VMs (src->dst), each path once."""
+    vms = _overlay_vms(lab)
+    return [f"{a}->{b}" for i, a in enumerate(vms) for b in vms[i + 1:]]
+
+
 def _overlay_paths(lab: Lab) -> list[str]:
     """VM to VM across every pair of overlay VMs, and the first overlay VM to the ESG's
     upstream."""
     if lab.nsx is None:
         return []
-    vms = [v for v, vm in lab.vms.items()
-           if any(n.port_group in lab.nsx.segments for n in vm.nics.values())]
-    paths = [f"{a}->{b}" for i, a in enumerate(vms) for b in vms[i + 1:]]
+    vms = _overlay_vms(lab)
+    paths = _overlay_vm_pairs(lab)
     upstream = external_target(lab)
     if upstream is not None:
         paths += [f"{v}->{upstream}" for v in vms[:1]]
@@ -131,6 +144,7 @@ SUBJECT_KINDS: dict[str, SubjectKind] = {k.name: k for k in (
     SubjectKind("nlb_clusters", "NLB clusters", _nlb_clusters),
     SubjectKind("routers", "routers", _routers),
     SubjectKind("overlay_paths", "overlay VM paths (src->dst)", _overlay_paths),
+    SubjectKind("overlay_vm_pairs", "pairs of overlay VMs (src->dst)", _overlay_vm_pairs),
     SubjectKind("servers", "HPE servers", _servers),
     SubjectKind("adapter_ports", "adapter ports (server/adapter/portN)", _adapter_ports),
 )}

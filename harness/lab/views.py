@@ -69,6 +69,14 @@ SECURITY_DEFAULTS = {
 
 
 VXLAN_MIN_MTU = 1600
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
+
+def overlay_mtu(lab: Lab, segment: str) -> int:
+    """The MTU an NSX segment offers its VMs (its VTEPs need this plus VXLAN_OVERHEAD)."""
+    if lab.nsx is None or segment not in lab.nsx.segments:
+        raise KeyError(f"{segment!r} is not an NSX segment of lab {lab.name}")
+    return lab.nsx.segments[segment].mtu
 
 
 def security_view(kind: str, switch: Security, pg: Security) -> SecurityView:

@@ -27,6 +27,7 @@ from harness.lab.model import Lab
 from harness.lab.reference import Reference, shipped_reference
 from harness.lab.views import expected_neighbours
 from harness.pytest_plugin.endpoints import endpoints, reached, run_notes, unreachable
+from harness.pytest_plugin.factlog import facts_log
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -191,12 +192,15 @@ def probe_sites(lab: Lab, inventory: LoadedInventory, backend: Backend,
 
 
 @pytest.fixture(scope="session")
-def snapshot(vcenter: VsphereDriver, lab: Lab) -> Snapshot:
+def snapshot(vcenter: VsphereDriver, lab: Lab, pytestconfig: pytest.Config) -> Snapshot:
     """Everything vCenter reports in one PropertyCollector call, including each advanced option
     the lab sets (not only the defaults)."""
     from harness.checks.observed import snapshot_option_keys
+    from harness.facts.flat import VSPHERE, vsphere_facts
 
-    return vcenter.snapshot(option_keys=snapshot_option_keys(lab))
+    taken = vcenter.snapshot(option_keys=snapshot_option_keys(lab))
+    facts_log(pytestconfig).record(VSPHERE, vsphere_facts(taken))
+    return taken
 
 
 # CDP/LLDP arrive on their own schedule: by default a switch sends CDP every 60 s (holdtime
@@ -250,6 +254,9 @@ def network_hints(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
             how = "; ".join(f"{p.upper()} every {intervals[p][0]:g} s ({intervals[p][1]})"
                             for p in sorted({p for _, p in expected}))
         if not missing or time.monotonic() > deadline:
+            from harness.facts.flat import WIRE, wire_facts
+
+            facts_log(request.config).record(WIRE, wire_facts(hints))
             took = time.monotonic() - started
             run_notes(request.config).append(
                 f"CDP/LLDP: all {len(expected)} expected neighbours were in vCenter's hints "
@@ -279,11 +286,16 @@ class HostViews:
 
 
 @pytest.fixture(scope="session")
-def host_views(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab) -> HostViews:
+def host_views(vcenter: VsphereDriver, snapshot: Snapshot, lab: Lab,
+               pytestconfig: pytest.Config) -> HostViews:
     """What every lab host reports through esxcli (routes, vmknics, NICs, storage adapters),
     read once per session on first use, all hosts in one batch. The server-build suite runs
     first, so after its adapter fix (--allow-disruptive) this is the fixed server's view."""
-    return HostViews(vcenter.host_views([h for h in lab.hosts if h in snapshot.hosts]))
+    from harness.facts.flat import ESXCLI, esxcli_facts
+
+    views = HostViews(vcenter.host_views([h for h in lab.hosts if h in snapshot.hosts]))
+    facts_log(pytestconfig).record(ESXCLI, esxcli_facts(views.views))
+    return views
 
 
 class RouterReader:
@@ -310,8 +322,11 @@ class RouterReader:
             LabharnessError: another failure of the read (an answer in an unknown shape).
         """
         if name not in self._read:
+            from harness.facts.flat import ROUTER, router_facts
+
             try:
-                self._read[name] = self._fetch(name)
+                self._read[name] = read = self._fetch(name)
+                facts_log(self._config).record(ROUTER, router_facts(read))
             except LabharnessError as exc:  # each test asking gets the same verdict
                 self._read[name] = exc
         got = self._read[name]

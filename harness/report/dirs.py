@@ -78,3 +78,15 @@ def prepare_report_dir(base: Path | None, *, min_free: int = MIN_FREE_BYTES) -> 
         except OSError:
             pass  # the link is a convenience; the run reports where its reports are
     return path
+
+
+def newest_report(base: Path, name: str = "report.html") -> Path | None:
+    """The newest `name` in `base` itself or in one of its run directories (by modification
+    time), None if there is none."""
+    candidates = [base / name] if (base / name).is_file() else []
+    try:
+        candidates += [p / name for p in base.iterdir()
+                       if p.is_dir() and not p.is_symlink() and (p / name).is_file()]
+    except OSError:
+        return None
+    return max(candidates, key=lambda p: p.stat().st_mtime, default=None)

@@ -21,6 +21,7 @@ from harness.diagnosis import Cause, diagnose
 from harness.lab.model import Lab
 from harness.pytest_plugin.assertions import FINDING_PROPERTY
 from harness.pytest_plugin.endpoints import endpoints, run_notes
+from harness.pytest_plugin.factlog import facts_log
 from harness.pytest_plugin.state import (
     ERROR_PROPERTY,
     INCIDENT_PROPERTY,
@@ -62,6 +63,8 @@ class RunSummary:
     interrupted: str | None = None  # the signal that ended the run early (SIGINT, SIGTERM)
     exit_code: int | None = None
     model: Lab | None = None  # the lab tested: its relations connect findings into causes
+    # what the session's fixtures read, per layer (facts.json and the run history)
+    facts: dict[str, Any] = field(default_factory=dict)
 
     def unreachable(self) -> list[EndpointStatus]:
         return [e for e in self.endpoints if not e.reachable]
@@ -149,20 +152,33 @@ class RunSummary:
         }
 
     def write(self, path: Path) -> None:
-        """Write atomically (a temporary name, then renamed): a reader never sees half a file.
+        """Write summary.json, and facts.json beside it (atomically, see `write_json`).
 
         Raises:
             OSError: the directory is not writable or full (the old file, if any, is kept).
         """
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(json.dumps(self.to_dict(), indent=2, default=str) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_json(path, self.to_dict())
+        write_json(path.with_name(FACTS_FILE), self.facts)
+
+
+FACTS_FILE = "facts.json"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write atomically (a temporary name, then renamed): a reader never sees half a file.
+
+    Raises:
+        OSError: the directory is not writable or full (the old file, if any, is kept).
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=2, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def mark_junit_interrupted(path: Path, signal_name: str) -> None:
@@ -253,6 +269,7 @@ class SummaryCollector:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.summary.endpoints = endpoints(session.config).all()
         self.summary.notes.extend(run_notes(session.config))
+        self.summary.facts = facts_log(session.config).to_dict()
         self.summary.finished = datetime.now(UTC).isoformat(timespec="seconds")
 
 

@@ -20,7 +20,7 @@ from harness.drivers.probe.sites import ProbeSites
 from harness.facts import JsonValue
 from harness.facts.wire import PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
-from harness.lab.views import VXLAN_MIN_MTU
+from harness.lab.views import VXLAN_MIN_MTU, VXLAN_OVERHEAD, overlay_mtu
 from harness.probes.evidence import MAX_FRAMES
 from harness.pytest_plugin import assert_no_findings
 from suites.conftest import answers_of, cite_frames, echo_evidence, vmknic_with
@@ -127,29 +127,91 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: ProbeSites,
                   "duplicate entry in a VXLAN flood list (head-end replication table)",
             fix="remove the duplicate remote-VTEP entry (NSX: resync the host's VTEP table)"))
     if answered < sent:
-        seg = next(iter(lab.vms[src].nics.values())).port_group
-        # the hosts whose VTEPs carry this path, and the ESG's uplink when leaving the overlay
-        legs = [(lab.vms[src].host, "vxlan")]
-        if dst_name in lab.vms:
-            legs.append((lab.vms[dst_name].host, "vxlan"))
-        edge = edge_uplink(lab)
-        dst_seg = (next(iter(lab.vms[dst_name].nics.values())).port_group
-                   if dst_name in lab.vms else None)
-        if edge is not None and dst_seg != seg:  # routed by the DLR/ESG on the edge host
-            legs.append((edge[0], "vxlan"))
-        why = None
-        for host, service in legs:
-            vtep = next((v for v in lab.hosts[host].vmknics.values() if service in v.services),
-                        None)
-            why = why or (diagnose_path(lab, host, vtep.port_group, dead_uplinks)
-                          if vtep else None)
-        if why is None and dst_name not in lab.vms and edge is not None:
-            why = diagnose_path(lab, edge[0], edge[1], dead_uplinks)
-        incident, cause = why or ("F03", f"echoes on segment {seg} are lost with no dead "
-                                         "uplink to explain it")
-        findings.append(path_finding(obs, incident, "overlay-reachability",
-                                     f"{answered} of {sent} echoes from {src} to "
-                                     f"{dst_name} answered", cause=cause,
-                                     fix="restore the VTEP's uplink or the overlay path",
-                                     subject=subject))
+        findings.append(_loss_finding(lab, src, dst_name, subject, obs, dead_uplinks,
+                                      f"{answered} of {sent} echoes from {src} to {dst_name} "
+                                      "answered"))
     assert_no_findings(findings)
+
+
+def _loss_finding(lab: Lab, src: str, dst_name: str, subject: str, obs: PathObservation,
+                  dead_uplinks: set[UplinkKey], message: str) -> Finding:
+    """Echoes lost on an overlay path: explained by a dead uplink of a VTEP on the way (the
+    source's and destination's hosts, and the edge host when the DLR/ESG routes), else an
+    overlay fault of its own."""
+    seg = next(iter(lab.vms[src].nics.values())).port_group
+    legs = [(lab.vms[src].host, "vxlan")]
+    if dst_name in lab.vms:
+        legs.append((lab.vms[dst_name].host, "vxlan"))
+    edge = edge_uplink(lab)
+    dst_seg = (next(iter(lab.vms[dst_name].nics.values())).port_group
+               if dst_name in lab.vms else None)
+    if edge is not None and dst_seg != seg:  # routed by the DLR/ESG on the edge host
+        legs.append((edge[0], "vxlan"))
+    why = None
+    for host, service in legs:
+        vtep = next((v for v in lab.hosts[host].vmknics.values() if service in v.services),
+                    None)
+        why = why or (diagnose_path(lab, host, vtep.port_group, dead_uplinks)
+                      if vtep else None)
+    if why is None and dst_name not in lab.vms and edge is not None:
+        why = diagnose_path(lab, edge[0], edge[1], dead_uplinks)
+    incident, cause = why or ("F03", f"echoes on segment {seg} are lost with no dead "
+                                     "uplink to explain it")
+    return path_finding(obs, incident, "overlay-reachability", message, cause=cause,
+                        fix="restore the VTEP's uplink or the overlay path", subject=subject)
+
+
+@pytest.mark.incident("F02")
+@pytest.mark.per_subject("overlay_vm_pairs")
+def test_overlay_carries_full_size_frames(lab: Lab, probe_sites: ProbeSites,
+                                          dead_uplinks: set[UplinkKey], subject: str) -> None:
+    """Between overlay VMs, DF-set echoes as large as the VMs' MTU (1500 bytes: 1550 on the VTEP
+    underlay) are answered like small ones. This is what users meet with F02: pings work,
+    then SSH sessions and copies hang, because only full-size frames vanish in the underlay."""
+    src, dst_name = subject.split("->")
+    agent, iface = probe_sites.vm(src)
+    src_nic = next(iter(lab.vms[src].nics.values()))
+    dst_nic = next(iter(lab.vms[dst_name].nics.values()))
+    assert dst_nic.ip is not None
+    dst = str(dst_nic.ip.ip)
+    size = min(src_nic.mtu, dst_nic.mtu, *(overlay_mtu(lab, n.port_group)
+                                             for n in (src_nic, dst_nic)))
+    got: dict[int, int] = {}
+    for probe_size in (64, size):
+        try:
+            got[probe_size] = agent.overlay_ping(dst, count=3, interval=0.05, window=0.5,
+                                                 size=probe_size).answered
+        except ProbeError as exc:  # not even ARP was answered
+            if exc.error_type not in PATH_DOWN:
+                raise
+            got[probe_size] = 0
+    evidence: dict[str, JsonValue] = {"dst": dst, "dont_fragment": True, "sent_per_size": 3,
+                                      "answered": {str(k): v for k, v in got.items()}}
+    if got[size] == 3:
+        return
+    obs = PathObservation(src, dst_name, False, "", evidence=evidence)
+    if got[64] < 3:  # the path itself is down: say why, as the reachability test does
+        assert_no_findings([_loss_finding(
+            lab, src, dst_name, subject, obs, dead_uplinks,
+            f"{got[64]} of 3 small echoes from {src} to {dst_name} answered: the overlay path "
+            "is down, so full-size frames cannot be judged")])
+    capture = agent.capture_start([iface], ip_proto=1, direction="any", keep=MAX_FRAMES)
+    try:
+        agent.overlay_ping(dst, count=3, interval=0.05, window=0.5, size=size)
+    except ProbeError as exc:
+        if exc.error_type not in PATH_DOWN:
+            raise
+    finally:
+        frames = agent.capture_stop(capture).frames
+    evidence.update(cite_frames(f"overlay-mtu {subject}", frames))
+    hosts = sorted({lab.vms[src].host, lab.vms[dst_name].host})
+    assert_no_findings([path_finding(
+        obs, "F02", "overlay-mtu",
+        f"{size}-byte echoes (DF) from {src} to {dst_name} vanish while 64-byte ones pass "
+        f"({got[size]} of 3 answered)",
+        cause=f"VXLAN adds {VXLAN_OVERHEAD} bytes: a {size}-byte frame needs "
+              f"{size + VXLAN_OVERHEAD} on the VTEP underlay between {' and '.join(hosts)} (or "
+              "via the edge host), and a hop there carries less; small pings still work, so "
+              "the fault shows as hung sessions",
+        fix=f"raise every underlay hop between the VTEPs to at least {size + VXLAN_OVERHEAD} "
+            "(NSX prepares 1600)", subject=subject)])

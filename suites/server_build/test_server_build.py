@@ -42,16 +42,18 @@ from harness.errors import NotProvided
 from harness.lab.model import Lab
 from harness.pytest_plugin import assert_no_findings
 from harness.pytest_plugin.assertions import record_findings
+from harness.pytest_plugin.factlog import record_server
 from harness.pytest_plugin.fixtures import BmcSessions, HostViews
 
 pytestmark = pytest.mark.needs("redfish")
 
 
 class ServerFactsCache:
-    """ServerFacts per server, walked on first use; a failed walk stays failed."""
+    """ServerFacts per server, walked on first use; a failed walk stays failed. Each walk is
+    kept for the run history (the latest one per server)."""
 
-    def __init__(self, bmcs: BmcSessions) -> None:
-        self.bmcs = bmcs
+    def __init__(self, bmcs: BmcSessions, lab: Lab, config: pytest.Config) -> None:
+        self.bmcs, self.lab, self.config = bmcs, lab, config
         self._facts: dict[str, ServerFacts] = {}
         self._failed: dict[str, tuple[bool, str]] = {}  # server -> (skip?, why)
 
@@ -63,6 +65,7 @@ class ServerFactsCache:
             bmc = self.bmcs.session(server)
             try:
                 self._facts[server] = read_server(bmc)
+                record_server(self.config, self.lab, self._facts[server])
             except (RedfishConnectionError, RedfishAuthError) as exc:
                 self._failed[server] = (True, f"BMC of {server} cannot be read: {exc}")
             except RedfishError as exc:
@@ -81,9 +84,9 @@ class ServerFactsCache:
 
 
 @pytest.fixture(scope="session")
-def server_facts(bmcs: BmcSessions) -> ServerFactsCache:
+def server_facts(bmcs: BmcSessions, lab: Lab, pytestconfig: pytest.Config) -> ServerFactsCache:
     """Each server's facts from its iLO, one walk per BMC per session."""
-    return ServerFactsCache(bmcs)
+    return ServerFactsCache(bmcs, lab, pytestconfig)
 
 
 def judge(findings: Iterable[Finding]) -> None:

@@ -17,8 +17,10 @@ from harness.drivers.redfish.errors import (
 from harness.drivers.redfish.parse import (
     firmware_of,
     generation_of,
+    parse_base_adapter,
     parse_bios,
     parse_network_adapter,
+    parse_port,
     parse_power,
     parse_settings,
     slot_from,
@@ -174,3 +176,46 @@ def test_network_adapter_personality_and_dcb_from_dmtf_shapes() -> None:
     assert facts.personality(3) is None
     port1 = facts.port(1)
     assert port1 is not None and port1.neighbour is not None and port1.neighbour.dcbx
+
+
+# -- firmware variants HPE documents (issue: real iLO firmware the emulator did not show) ------
+
+def test_ilo4_oem_reset_action_is_spelled_under_hp() -> None:
+    """iLO 4 names its OEM reset HpComputerSystemExt under Oem.Hp; iLO 5 under Oem.Hpe."""
+    system = {"PowerState": "On", "Oem": {"Hp": {"PostState": "FinishedPost", "Actions": {
+        "#HpComputerSystemExt.SystemReset": {
+            "target": "/redfish/v1/Systems/1/Actions/Oem/Hp/ComputerSystemExt.SystemReset/",
+            "ResetType@Redfish.AllowableValues": ["ColdBoot", "AuxCycle"]}}}}}
+    power = parse_power(system, "/redfish/v1/Systems/1/")
+    assert power.oem_reset is not None
+    assert power.oem_reset.target.endswith("/Oem/Hp/ComputerSystemExt.SystemReset/")
+    assert power.oem_reset.types == ("ColdBoot", "AuxCycle")
+
+
+def test_base_adapter_link_is_linkstatus_and_absent_on_ilo4() -> None:
+    """iLO 5 BaseNetworkAdapters carry PhysicalPorts[].LinkStatus; an iLO 4 port's Status.State
+    says it is enabled, not that it has link: not reported rather than guessed."""
+    ilo5 = parse_base_adapter({"Id": "1", "Name": "HPE Ethernet 10Gb 2-port 530SFP+ Adapter",
+                               "PhysicalPorts": [
+                                   {"MacAddress": "a0:36:9f:00:00:01", "LinkStatus": "LinkUp",
+                                    "Status": {"State": "Enabled"}},
+                                   {"MacAddress": "a0:36:9f:00:00:02", "LinkStatus": "LinkDown",
+                                    "Status": {"State": "Enabled"}}]},
+                              "/redfish/v1/Systems/1/BaseNetworkAdapters/1/")
+    assert [p.link_status for p in ilo5.ports] == ["LinkUp", "LinkDown"]
+    ilo4 = parse_base_adapter({"Id": "1", "Name": "HP Ethernet 10Gb 2-port 534FLR-SFP+",
+                               "PhysicalPorts": [{"MacAddress": "a0:36:9f:00:00:03",
+                                                  "Status": {"State": "Enabled"}}]},
+                              "/redfish/v1/Systems/1/NetworkAdapters/1/")
+    assert [p.link_status for p in ilo4.ports] == [None]
+
+
+def test_dmtf_port_lldp_under_ethernet_is_read() -> None:
+    """The DMTF Port schema (v1.4+) puts the neighbour under Ethernet.LLDPReceive."""
+    port = parse_port({"Id": "1", "PortId": "1", "LinkStatus": "Up", "Ethernet": {
+        "LLDPEnabled": True, "LLDPReceive": {"ChassisId": "00:11:22:33:44:55",
+                                             "PortId": "Te1/1/5", "SystemName": "lab-sw02"}}},
+                      "/redfish/v1/Chassis/1/NetworkAdapters/DE07A000/Ports/1/", 1)
+    assert port.neighbour is not None
+    assert (port.neighbour.chassis_id, port.neighbour.port_id, port.neighbour.system_name) == (
+        "00:11:22:33:44:55", "Te1/1/5", "lab-sw02")

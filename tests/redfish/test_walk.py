@@ -134,3 +134,33 @@ def test_session_limit_says_what_to_do(start_ilo: StartIlo) -> None:
         ilo.bmc(GEN10)
     assert err.value.short_ids == ("SessionLimitExceeded",) and err.value.status == 503
     assert "end stale sessions" in str(err.value)
+
+
+def _as_gen10_plus(spec: dict[str, Any]) -> None:
+    for entry in spec["bmcs"]:
+        if entry["name"] == GEN10:
+            entry["model"] = "DL360 Gen10 Plus"
+
+
+def test_gen10_plus_lists_an_empty_adapter_collection_and_the_walk_falls_back(
+        start_ilo: StartIlo) -> None:
+    """iLO 5 on Gen10 Plus lists Chassis/1/NetworkAdapters present but empty, with the adapters
+    as HPE base adapters under the system: the walk must not report a server without adapters,
+    and what it cannot see (personality, DCB) stays unknown, not guessed."""
+    ilo = start_ilo(_as_gen10_plus)
+    bmc = ilo.bmc(GEN10)
+    bmc.login()
+    try:
+        empty = bmc.get("/redfish/v1/Chassis/1/NetworkAdapters/").body
+        assert empty["Members"] == [] and empty["Members@odata.count"] == 0
+    finally:
+        bmc.logout()
+    facts = read_server(ilo.bmc(GEN10))
+    assert (facts.generation, facts.model) == ("ilo5", "ProLiant DL360 Gen10 Plus")
+    assert facts.adapter_view.endswith("Systems/1/BaseNetworkAdapters/")
+    assert any("lists no adapters" in n for n in facts.notes)
+    assert {a.slot for a in facts.adapters} == {"embedded", "flexlom", "pcie1"}
+    flexlom = facts.adapter_in("flexlom")
+    assert flexlom is not None and flexlom.source == "BaseNetworkAdapter"
+    assert flexlom.personality(1) is None and not flexlom.writable
+    assert [p.link_status for p in flexlom.ports] == ["LinkUp", "LinkUp"]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from harness.lab import Lab, load_inventory, load_lab
 from harness.sim import lifecycle
 from harness.sim.dataplane import kernel, names, netns
-from harness.sim.dataplane.plan import SIM_SPACE, plan_dataplane
+from harness.sim.dataplane.plan import SIM_SPACE, PlanError, mgmt_subnet, plan_dataplane
 from harness.sim.probesites import forwarding_uplink, silenced
 from harness.sim.scenarios import SCENARIOS, realised_lab
 from harness.sim.state import SimState
@@ -310,3 +312,44 @@ def test_down_removes_a_lab_whose_state_another_version_wrote() -> None:
     assert sorted(report.removed) == sorted(state.namespaces)
     assert lifecycle.leftovers(TEST_LAB) == []
     assert not any(lifecycle.daemons.is_running(d) for d in state.daemons)
+
+
+@needs_root
+def test_two_labs_side_by_side_each_on_its_own_management_network(tmp_path: Path) -> None:
+    """Two labs up at once on one machine: each inventory's /24 is that lab's management
+    network, so both vCenters answer from the root namespace, each on its own address."""
+    side = tmp_path / "side.yaml"
+    side.write_text(SIM_INVENTORY.read_text().replace("198.19.255.", "198.19.254."))
+    inv_b = load_inventory(side).inventory.model_copy(update={"lab": "lhside", "name": "lhside"})
+    a = lifecycle.up(_test_lab(), _inventory())
+    try:
+        b = lifecycle.up(lab_named("lhside"), inv_b, base_dir=tmp_path)
+        try:
+            for state, net in ((a, "198.19.255."), (b, "198.19.254.")):
+                vc = next(e for e in state.endpoints if e.kind == "vcenter")
+                assert str(vc.ip).startswith(net)
+                conn = http.client.HTTPSConnection(
+                    str(vc.ip), vc.port, timeout=10, context=ssl._create_unverified_context())
+                try:
+                    conn.request("GET", "/sdk/vimServiceVersions.xml")
+                    assert conn.getresponse().status == 200
+                finally:
+                    conn.close()
+        finally:
+            lifecycle.down("lhside")
+    finally:
+        lifecycle.down(TEST_LAB)
+    assert lifecycle.leftovers(TEST_LAB) == [] and lifecycle.leftovers("lhside") == []
+
+
+def test_the_management_network_follows_the_inventory() -> None:
+    inv = _inventory()
+    assert str(mgmt_subnet(inv)) == "198.19.255.0/24"
+    url = type(inv.vcenter.url)
+    moved = inv.model_copy(update={"vcenter": inv.vcenter.model_copy(update={
+        "url": url("https://198.18.7.10/sdk")})})
+    assert str(mgmt_subnet(moved)) == "198.18.7.0/24"
+    outside = inv.model_copy(update={"vcenter": inv.vcenter.model_copy(update={
+        "url": url("https://10.1.2.3/sdk")})})
+    with pytest.raises(PlanError, match=r"outside 198\.18\.0\.0/15"):
+        mgmt_subnet(outside)

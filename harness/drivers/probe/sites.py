@@ -84,6 +84,7 @@ class ProbeSites:
     failed: dict[str, str] = field(default_factory=dict)
     closers: list[Callable[[], None]] = field(default_factory=list)
     silencer: Silencer | None = None
+    disconnector: Silencer | None = None
 
     def close(self) -> None:
         for close in reversed(self.closers):
@@ -222,6 +223,14 @@ class ProbeSites:
             raise NoProbeSite(f"cannot silence the switch port of {host}/{vmnic}: the inventory "
                               "gives no access to the physical switches", element=host)
         return self.silencer(host, vmnic)
+
+    def link_down(self, host: str, vmnic: str) -> AbstractContextManager[None]:
+        """The switch port cabled to host/vmnic is shut inside the block, so the vmnic loses
+        carrier (a disruptive drill: a pulled cable). Needs switch access, as `silenced`."""
+        if self.disconnector is None:
+            raise NoProbeSite(f"cannot shut the switch port of {host}/{vmnic}: the inventory "
+                              "gives no access to the physical switches", element=host)
+        return self.disconnector(host, vmnic)
 
 
 def lab_prefixes(lab: Lab) -> list[str]:

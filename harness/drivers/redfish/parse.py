@@ -166,7 +166,9 @@ def slot_from(*labels: str | None) -> str | None:
 
 def parse_port(doc: Mapping[str, Any], url: str | None, fallback_number: int) -> PortFacts:
     number = _int(first(doc, "PhysicalPortNumber", "PortId", "Id")) or fallback_number
-    receiving = first(doc, "Oem/Hpe/LldpData/Receiving", "LLDPReceive", "Oem/Hpe/LLDPReceive")
+    # iLO 5 2.x: Oem.Hpe.LldpData; the DMTF Port schema (v1.4+): Ethernet.LLDPReceive
+    receiving = first(doc, "Oem/Hpe/LldpData/Receiving", "Ethernet/LLDPReceive", "LLDPReceive",
+                      "Oem/Hpe/LLDPReceive")
     neighbour = None
     if isinstance(receiving, Mapping) and any(receiving.get(k) for k in (
             "ChassisId", "PortId", "SystemName")):
@@ -241,9 +243,11 @@ def parse_network_adapter(doc: Mapping[str, Any], url: str, *,
 
 def parse_base_adapter(doc: Mapping[str, Any], url: str) -> AdapterFacts:
     """An HPE BaseNetworkAdapter (iLO 4, or iLO 5 adapters without the DMTF model): read-only
-    inventory and ports, no personality, no DCB."""
+    inventory and ports, no personality, no DCB. iLO 5 reports each port's link as
+    `PhysicalPorts[].LinkStatus` ("LinkUp"/"LinkDown"); iLO 4 has no link field (its
+    `Status.State` says the port is enabled, not that it has link): not reported."""
     ports = tuple(
-        PortFacts(uri=None, number=i + 1, link_status=_str(first(p, "Status/State")),
+        PortFacts(uri=None, number=i + 1, link_status=_str(p.get("LinkStatus")),
                   speed_mbps=_int(p.get("SpeedMbps")), mac=_str(p.get("MacAddress")))
         for i, p in enumerate(doc.get("PhysicalPorts") or ()) if isinstance(p, Mapping))
     return AdapterFacts(
@@ -271,9 +275,13 @@ def parse_power(doc: Mapping[str, Any], url: str) -> PowerFacts:
         power_state=_str(doc.get("PowerState")),
         post_state=_str(first(doc, "Oem/Hpe/PostState", "Oem/Hp/PostState")),
         reset=action(at(doc, "Actions/#ComputerSystem.Reset"), "ResetType"),
+        # iLO 5 spells its OEM actions under Hpe, iLO 4 under Hp (HpComputerSystemExt)
         oem_reset=action(first(doc, "Oem/Hpe/Actions/#HpeComputerSystemExt.SystemReset",
                                "Actions/Oem/Hpe/#HpeComputerSystemExt.SystemReset",
-                               "Actions/Oem/#HpeComputerSystemExt.SystemReset"), "ResetType"),
+                               "Actions/Oem/#HpeComputerSystemExt.SystemReset",
+                               "Oem/Hp/Actions/#HpComputerSystemExt.SystemReset",
+                               "Actions/Oem/Hp/#HpComputerSystemExt.SystemReset",
+                               "Actions/Oem/#HpComputerSystemExt.SystemReset"), "ResetType"),
         boot_marker=_str(first(doc, "Oem/Hpe/PostDiscoveryCompleteTimeStamp",
                                "Oem/Hp/PostDiscoveryCompleteTimeStamp")))
 

@@ -105,6 +105,12 @@ def read_server(bmc: RedfishBmc) -> ServerFacts:
             notes.append(f"{view} is absent: the adapters have no DMTF model on this iLO 5; "
                          "using the read-only BaseNetworkAdapters view")
             view = ""
+        if view and not adapters:
+            # iLO 5 on Gen10 Plus can list the collection, present but empty, while the
+            # adapters are under Systems/1/BaseNetworkAdapters: an empty list is no answer
+            notes.append(f"{view} lists no adapters on this iLO 5; using the read-only "
+                         "BaseNetworkAdapters view")
+            view = ""
     if not view:
         view = _join(system_uri, "BaseNetworkAdapters" if generation == "ilo5"
                      else "NetworkAdapters")

@@ -274,7 +274,7 @@ class VsphereConnection:
         """
         return self._after(self._attempt(step, fn))
 
-    def post(self, step: str, method: str, body: str) -> ET.Element:
+    def post(self, step: str, method: str, body: str, *, extra_s: float = 0.0) -> ET.Element:
         """One SOAP request that pyVmomi has no binding for (the host's esxcli executer),
         sent over this session's connection pool, cookie and TLS context, counted like every
         other request, and retried like them when the failure is transient.
@@ -283,6 +283,8 @@ class VsphereConnection:
             step: what the request is for, for error messages.
             method: its method name (for `calls`).
             body: the SOAP Body's content, in the urn:vim25 namespace.
+            extra_s: seconds the server needs on purpose before it answers (a vmkping's
+                echoes), added to the read timeout for this request only.
 
         Returns:
             the Body's response element.
@@ -304,7 +306,12 @@ class VsphereConnection:
                 self.requests += 1
                 self.calls.append(method)
             conn = stub.GetConnection()
+            base = conn.timeout
             try:
+                if extra_s:
+                    conn.timeout = (base or self.request_timeout) + extra_s
+                    if conn.sock is not None:
+                        conn.sock.settimeout(conn.timeout)
                 conn.request("POST", stub.path, data, headers)
                 resp = conn.getresponse()
                 payload = resp.read()
@@ -312,6 +319,10 @@ class VsphereConnection:
                 conn.close()
                 stub.DropConnections()  # as pyVmomi does: the server is probably sick
                 raise
+            if extra_s:
+                conn.timeout = base
+                if conn.sock is not None:
+                    conn.sock.settimeout(base)
             stub.ReturnConnection(conn)
             if resp.status not in (200, 500):
                 raise http.client.HTTPException(f"{resp.status} {resp.reason}")

@@ -129,10 +129,11 @@ class Esxcli:
         self._executers: dict[str, tuple[str, str]] = {}
         self._lock = threading.Lock()
 
-    def _post(self, host: str, step: str, method: str, body: str) -> ET.Element:
+    def _post(self, host: str, step: str, method: str, body: str, extra_s: float = 0.0
+              ) -> ET.Element:
         with self._lock:
             self.requests[host] = self.requests.get(host, 0) + 1
-        return self.conn.post(step, method, body)
+        return self.conn.post(step, method, body, extra_s=extra_s)
 
     def executer(self, host: str, host_moref: str) -> tuple[str, str]:
         """The host's ManagedMethodExecuter (type, id), retrieved once per host."""
@@ -155,9 +156,10 @@ class Esxcli:
         return got
 
     def run(self, host: str, host_moref: str, command: str,
-            params: Mapping[str, EsxParam] | None = None) -> EsxValue:
+            params: Mapping[str, EsxParam] | None = None, *, extra_s: float = 0.0) -> EsxValue:
         """Run one command (`network ip route ipv4 list`) with its parameters by SOAP name
-        (`netstack`, `interfacename`; booleans as true/false; None left out).
+        (`netstack`, `interfacename`; booleans as true/false; None left out); `extra_s` is
+        how long the command itself takes (a ping), allowed on top of the read timeout.
 
         Raises:
             EsxcliError: the CLI answered with an error (EsxcliNotFoundError: no such command).
@@ -172,7 +174,7 @@ class Esxcli:
             f'<ExecuteSoap xmlns="{VIM}"><_this type="{escape(mtype)}">{escape(mid)}</_this>'
             f"<moid>ha-cli-handler-{'-'.join(words[:-1])}</moid>"
             f"<version>{ESXCLI_VERSION}</version><method>vim.EsxCLI.{'.'.join(words)}</method>"
-            f"{args}</ExecuteSoap>")
+            f"{args}</ExecuteSoap>", extra_s)
         result = _child(answer, "returnval")
         if result is None:
             return ""

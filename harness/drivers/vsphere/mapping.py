@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
 from ipaddress import IPv4Interface
 from typing import Any
 
@@ -68,6 +69,13 @@ def _str(value: Any) -> str:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_datetime(value: Any) -> datetime | None:
+    """An xsd:dateTime as pyVmomi gives it, in UTC (naive ones are UTC)."""
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _moid(value: Any) -> str | None:
@@ -291,6 +299,7 @@ def host_props(option_keys: Sequence[str] | None = DEFAULT_OPTION_KEYS,
         Prop("runtime.connectionState", "connection_state", _str),
         Prop("config.product.version", "version", _opt_str),
         Prop("config.product.build", "build", _opt_str),
+        Prop("runtime.bootTime", "boot_time", _opt_datetime),
         Prop("config.network.vswitch", "vswitches", vswitches),
         Prop("config.network.portgroup", "port_groups", port_groups),
         Prop("config.network.vnic", "vnics", vnics),

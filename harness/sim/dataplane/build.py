@@ -79,7 +79,7 @@ def build(plan: DataplanePlan) -> None:
     for b in plan.bridges:
         per_ns[b.ns].append(f"link add name {b.name} mtu {b.mtu} type bridge")
     for v in plan.vxlans:
-        per_ns[v.ns].append(f"link add name {v.name} mtu 1500 type vxlan id {v.vni} local "
+        per_ns[v.ns].append(f"link add name {v.name} mtu {v.mtu} type vxlan id {v.vni} local "
                             f"{v.local} dstport {VXLAN_PORT} nolearning df set ttl 64")
     for link in plan.links:
         for end in (link.a, link.b):

@@ -34,9 +34,34 @@ from harness.sim.errors import SimError
 
 Role = Literal["host", "switch", "router", "vm", "edge", "mgmt", "client", "probe"]
 STACK_TABLES = {"vmotion": 101, "vxlan": 102, "provisioning": 103}
-MGMT_SUBNET = IPv4Network("198.19.255.0/24")
-HARNESS_MGMT_IP = IPv4Interface("198.19.255.1/24")
+MGMT_SUBNET = IPv4Network("198.19.255.0/24")  # without an inventory to say otherwise
 SIM_SPACE = IPv4Network("198.18.0.0/15")
+
+
+def mgmt_subnet(inventory: Inventory | None) -> IPv4Network:
+    """The management network a sim lab's harness reaches it on: the /24 of its inventory's
+    vCenter (else its first BMC's) address, so labs whose inventories use different /24s can be
+    up side by side. Inside the sim's 198.18.0.0/15 only.
+
+    Raises:
+        PlanError: the address is not an IPv4 address inside 198.18.0.0/15.
+    """
+    url = None
+    if inventory is not None:
+        url = inventory.vcenter.url if inventory.vcenter is not None else next(
+            (b.url for _, b in sorted(inventory.bmcs.items())), None)
+    if url is None:
+        return MGMT_SUBNET
+    try:
+        ip = IPv4Address(url.host or "")
+    except ValueError:
+        raise PlanError(f"inventory: {url} must use an IPv4 address for the sim (its "
+                        f"management network is the /24 around it, inside {SIM_SPACE})") from None
+    net = IPv4Network(f"{ip}/24", strict=False)
+    if not net.subnet_of(SIM_SPACE):
+        raise PlanError(f"inventory: {url} is outside {SIM_SPACE}, the only addresses the "
+                        "simulated lab uses")
+    return net
 VXLAN_PORT = 4789
 BEACON_ETHERTYPE = 0x8922  # ESXi's beacon frames
 PROBE_MTU = 9000  # probe VM NICs carry the largest frames any lab port group does
@@ -91,6 +116,7 @@ class Vxlan:
     local: IPv4Address
     bridge: str
     remotes: tuple[IPv4Address, ...]
+    mtu: int = 1500
 
 
 @dataclass(frozen=True)
@@ -312,6 +338,8 @@ class _Planner:
     def __init__(self, lab: Lab, inventory: Inventory | None) -> None:
         self.lab = lab
         self.inv = inventory
+        self.mgmt = mgmt_subnet(inventory)
+        self.harness_ip = IPv4Interface(f"{next(self.mgmt.hosts())}/{self.mgmt.prefixlen}")
         self.plan = DataplanePlan(lab=lab.name)
         self.elements: dict[str, str] = {}
         self.sw_vlan_members: dict[tuple[str, int], list[str]] = {}
@@ -418,7 +446,10 @@ class _Planner:
                 ns = self.plan.ns(node)
                 if node in lab.physical_switches:
                     sw_port = lab.physical_switches[node].ports[port]
-                    ends.append(VethEnd(ns, names.switch_port(port), sw_port.mtu, alias=port))
+                    # a switch's port MACs (and so its LLDP chassis ID) stay the same from one
+                    # `sim up` to the next, as a real switch's do
+                    ends.append(VethEnd(ns, names.switch_port(port), sw_port.mtu, alias=port,
+                                        mac=stable_mac(node, port, oui="local")))
                     self.sw_port_if[(node, port)] = names.switch_port(port)
                 elif node in lab.routers:
                     iface = lab.routers[node].interfaces[port]
@@ -488,7 +519,8 @@ class _Planner:
                     sw_port = lab.physical_switches[sw].ports[sw_port_name]
                     h_mac = stable_mac(hname, h_if, oui="local")
                     self.veth(VethEnd(ns, h_if, pg.switch_mtu, mac=h_mac),
-                              VethEnd(self.plan.ns(sw), s_if, sw_port.mtu), "vlan",
+                              VethEnd(self.plan.ns(sw), s_if, sw_port.mtu,
+                                      mac=stable_mac(sw, s_if, oui="local")), "vlan",
                               cable=f"{hname}/{vmnic}", vlan=pg.vlan)
                     self.port_entry(f"{hname}/{vmnic}", ns, h_if)
                     self.port_entry(f"{sw}/{sw_port_name}", self.plan.ns(sw), s_if)
@@ -607,14 +639,14 @@ class _Planner:
         self.ifname(ns, "harness")
         self.plan.links.append(Link(VethEnd("", root_if), VethEnd(ns, "harness"), "mgmt"))
         self.plan.root_ifaces.append(root_if)
-        self.plan.addresses.append(Address("", root_if, HARNESS_MGMT_IP))
+        self.plan.addresses.append(Address("", root_if, self.harness_ip))
         for rname, (ip, doors) in self._router_mgmt().items():
             rns = self.plan.ns(rname)
             port = names.short(rname, 15)
             self.veth(VethEnd(rns, "mgmt0", mac=stable_mac(rname, "mgmt0", oui="local")),
                       VethEnd(ns, port), "mgmt")
             self.plan.addresses.append(Address(rns, "mgmt0",
-                                               IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
+                                               IPv4Interface(f"{ip}/{self.mgmt.prefixlen}")))
             self.plan.endpoints += [Endpoint(rname, kind, rns, ip, p) for kind, p in doors]
             members.append(port)
         bridge = self.ifname(ns, "mgmt0")
@@ -623,11 +655,11 @@ class _Planner:
         # each on its inventory address, added to the bridge.
         for name, kind, url in self._https_endpoints():
             ip = IPv4Address(url.host or "")
-            if ip not in MGMT_SUBNET or ip == HARNESS_MGMT_IP.ip:
+            if ip not in self.mgmt or ip == self.harness_ip.ip:
                 raise PlanError(f"inventory: {name} URL {url} must use an address in the sim "
-                                f"management network {MGMT_SUBNET} (not {HARNESS_MGMT_IP.ip})")
+                                f"management network {self.mgmt} (not {self.harness_ip.ip})")
             self.plan.addresses.append(
-                Address(ns, bridge, IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
+                Address(ns, bridge, IPv4Interface(f"{ip}/{self.mgmt.prefixlen}")))
             self.plan.endpoints.append(Endpoint(name, kind, ns, ip, url.port or 443))
 
     def _router_mgmt(self) -> dict[str, tuple[IPv4Address, list[tuple[Literal["ssh", "opnsense"],
@@ -647,10 +679,10 @@ class _Planner:
                 ip = IPv4Address(host or "")
             except ValueError:
                 raise PlanError(f"inventory: {where} {host!r} must be an IPv4 address of the "
-                                f"sim management network {MGMT_SUBNET}") from None
-            if ip not in MGMT_SUBNET or ip == HARNESS_MGMT_IP.ip:
+                                f"sim management network {self.mgmt}") from None
+            if ip not in self.mgmt or ip == self.harness_ip.ip:
                 raise PlanError(f"inventory: {where} {ip} is outside the sim management "
-                                f"network {MGMT_SUBNET} (or the harness's own address)")
+                                f"network {self.mgmt} (or the harness's own address)")
             known = out.setdefault(rname, (ip, []))
             if known[0] != ip:
                 raise PlanError(f"inventory: {where} {ip} differs from {rname}'s other "
@@ -684,8 +716,8 @@ class _Planner:
                 nlb = nlb_of.get((vname, nic.port_group))
                 mac = nlb[0] if nlb and self._nlb_mode(vname) == "unicast" else (
                     nic.mac or stable_mac(vname, label))
-                self.veth(VethEnd(ns, guest_if, 1500, mac=mac), VethEnd(hns, host_if, 1500),
-                          "port")
+                self.veth(VethEnd(ns, guest_if, nic.mtu, mac=mac),
+                          VethEnd(hns, host_if, nic.mtu), "port")
                 self.plan.vm_ifaces[f"{vname}/{label}"] = GuestInterface(ns, guest_if)
                 bridge = self._bridge_for(vm.host, nic.port_group, seg_bridges)
                 self._add_member(hns, bridge, host_if)
@@ -775,8 +807,10 @@ class _Planner:
                 bridge = self.ifname(ns, names.short(f"seg{seg.vni}", 15))
                 dev = self.ifname(ns, names.short(f"vx{seg.vni}", 15))
                 remotes = tuple(vtep[h] for h in tz.hosts if h != hname and h in vtep)
-                self.plan.vxlans.append(Vxlan(ns, dev, seg.vni, vtep[hname], bridge, remotes))
-                self.plan.bridges.append(Bridge(ns, bridge, (dev,), 1500))
+                # the segment's MTU inside; the VTEP's stack adds the 50 bytes of VXLAN outside
+                self.plan.vxlans.append(Vxlan(ns, dev, seg.vni, vtep[hname], bridge, remotes,
+                                              seg.mtu))
+                self.plan.bridges.append(Bridge(ns, bridge, (dev,), seg.mtu))
                 out[(hname, sname)] = bridge
         # Edges run as VMs on the first transport-zone host (a real DLR is distributed; one
         # routing namespace gives the same reachability).
@@ -789,7 +823,8 @@ class _Planner:
                 e_if = names.short(iname, 15)
                 h_if = names.short(f"{ename}.{iname}", 15)
                 mac = stable_mac(ename, iname)
-                self.veth(VethEnd(ns, e_if, 1500, mac=mac), VethEnd(hns, h_if, 1500), "port")
+                mtu = nsx.segments[iface.segment].mtu if iface.segment is not None else 1500
+                self.veth(VethEnd(ns, e_if, mtu, mac=mac), VethEnd(hns, h_if, mtu), "port")
                 if iface.segment is not None:
                     bridge = out[(edge_host, iface.segment)]
                 else:
@@ -814,8 +849,8 @@ class _Planner:
     # -- probe VMs and SSH to VMs -----------------------------------------------------------
     def _mgmt_addresses(self) -> Iterator[IPv4Address]:
         """Free management addresses, from .64 up (inventory endpoints live below)."""
-        taken = {e.ip for e in self.plan.endpoints} | {HARNESS_MGMT_IP.ip}
-        for host_ip in list(MGMT_SUBNET.hosts())[63:]:
+        taken = {e.ip for e in self.plan.endpoints} | {self.harness_ip.ip}
+        for host_ip in list(self.mgmt.hosts())[63:]:
             if host_ip not in taken:
                 yield host_ip
 
@@ -824,7 +859,7 @@ class _Planner:
         self.veth(VethEnd(ns, "mgmt0", mac=stable_mac(element, "mgmt0", oui="local")),
                   VethEnd(mgmt_ns, port), "mgmt")
         self.plan.addresses.append(Address(ns, "mgmt0",
-                                           IPv4Interface(f"{ip}/{MGMT_SUBNET.prefixlen}")))
+                                           IPv4Interface(f"{ip}/{self.mgmt.prefixlen}")))
         self.plan.endpoints.append(Endpoint(element, "ssh", ns, ip, 22))
         self._add_member(mgmt_ns, "mgmt0", port)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.lab.catalog import ROM_FAMILY
 from harness.sim.ilo.spec import BmcSpec
 
 SLOTS = (1, 2, 3)  # a DL360 has three PCIe slots on both generations
@@ -118,9 +119,11 @@ def initial_values(spec: BmcSpec, table: dict[str, Attribute]) -> dict[str, Any]
 
 
 def registry_id(spec: BmcSpec) -> str:
-    """The attribute registry's name: ROM family U32 (Gen10) or P89 (Gen9) and a version."""
-    return "BiosAttributeRegistryU32.v1_2_68" if spec.generation == "ilo5" \
-        else "HpBiosAttributeRegistryP89.1.1.00"
+    """The attribute registry's name: the ROM family (U46 Gen10 Plus, U32 Gen10, P89 Gen9) and a
+    version."""
+    family = ROM_FAMILY.get(spec.model, "U32" if spec.generation == "ilo5" else "P89")
+    return f"BiosAttributeRegistry{family}.v1_2_68" if spec.generation == "ilo5" \
+        else f"HpBiosAttributeRegistry{family}.1.1.00"
 
 
 def registry_document(spec: BmcSpec, table: dict[str, Attribute], odata_id: str
@@ -147,7 +150,8 @@ def registry_document(spec: BmcSpec, table: dict[str, Attribute], odata_id: str
         "@odata.id": odata_id, "Id": rid, "Name": "BIOS Attribute Registry", "Language": "en",
         "OwningEntity": "HPE", "RegistryVersion": rid.rsplit("v", 1)[-1].replace("_", "."),
         "SupportedSystems": [{"ProductName": f"ProLiant {spec.model}",
-                              "SystemId": "U32" if gen10 else "P89"}],
+                              "SystemId": ROM_FAMILY.get(spec.model,
+                                                         "U32" if gen10 else "P89")}],
         "RegistryEntries": {
             "Attributes": entries, "Dependencies": [],
             "Menus": [{"MenuName": m.split("/")[-1].replace(" ", ""),

@@ -131,6 +131,9 @@ class Tree:
         spec = server.spec
         self.gen = spec.generation
         self.ilo5 = self.gen == "ilo5"
+        # iLO 5 on Gen10 Plus: Chassis/1/NetworkAdapters is listed but empty; the adapters are
+        # HPE's read-only BaseNetworkAdapters under the system (ports with LinkStatus)
+        self.plus = server.spec.model.endswith("Gen10 Plus")
         self.oem = "Hpe" if self.ilo5 else "Hp"
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{spec.name}.{spec.serial}"))
         self.resources: dict[str, Resource] = {}
@@ -188,10 +191,13 @@ class Tree:
         self._system()
         self._bios()
         self._chassis_and_manager()
-        if self.ilo5:
+        if self.ilo5 and not self.plus:
             for index, adapter in enumerate(self.server.adapters):
                 self._network_adapter(index, adapter)
         else:
+            if self.plus:
+                base = R + "Chassis/1/NetworkAdapters/"
+                self.collection(base, "Network Adapters", "NetworkAdapter", lambda: [])
             self._base_adapters()
         self._registries()
         self._schemas()
@@ -332,6 +338,8 @@ class Tree:
             links_oem: dict[str, Any] = {}
             if not self.ilo5:
                 links_oem = {"Links": {"NetworkAdapters": link(system + "NetworkAdapters/")}}
+            elif self.plus:
+                links_oem = {"Links": {"NetworkAdapters": link(system + "BaseNetworkAdapters/")}}
             return {
                 "Id": "1", "Name": "Computer System", "SystemType": "Physical",
                 "Manufacturer": "HPE" if self.ilo5 else "HP",
@@ -626,30 +634,38 @@ class Tree:
         self.add(Resource(f"{ports}{port.number}/", "#NetworkPort.v1_2_1.NetworkPort", render))
 
     def _base_adapters(self) -> None:
-        """iLO 4: HpBaseNetworkAdapter, read-only inventory (no personality, no DCB)."""
+        """iLO 4 (HpBaseNetworkAdapter under Systems/1/NetworkAdapters) and iLO 5 on Gen10 Plus
+        (HpeBaseNetworkAdapter under Systems/1/BaseNetworkAdapters): read-only inventory, no
+        personality, no DCB. iLO 5 gives each port a LinkStatus; iLO 4 has no link field."""
         server = self.server
-        base = R + "Systems/1/NetworkAdapters/"
-        self.collection(base, "Base Network Adapters", "HpBaseNetworkAdapter",
+        base = R + ("Systems/1/BaseNetworkAdapters/" if self.ilo5 else
+                    "Systems/1/NetworkAdapters/")
+        kind = f"{self.oem}BaseNetworkAdapter"
+        self.collection(base, "Base Network Adapters", kind,
                         lambda: [f"{base}{i + 1}/" for i in range(len(server.adapters))])
         for i, adapter in enumerate(server.adapters):
             spec, model = adapter.spec, ADAPTERS[adapter.spec.model]
 
             def render(ctx: Context, spec: Any = spec, model: Any = model, i: int = i
                        ) -> dict[str, Any]:
+                def port(p: Any) -> dict[str, Any]:
+                    out = {"Name": f"Port {p.number}", "MacAddress": p.mac,
+                           "SpeedMbps": model.speed_gbps * 1000, "FullDuplex": True,
+                           "Status": {"State": "Enabled", "Health": "OK"}}
+                    if self.ilo5:
+                        out["LinkStatus"] = "LinkUp"
+                    return out
+
                 return {"Id": str(i + 1), "Name": model.full_name,
                         "StructuredName": _slot_names(spec.slot)[2],
                         "PartNumber": f"{spec.model}-PN",
                         "SerialNumber": f"{server.spec.serial}{i}",
                         "Firmware": {"Current": {"VersionString": spec.firmware}},
                         "Status": {"State": "Enabled", "Health": "OK"},
-                        "PhysicalPorts": [{"Name": f"Port {p.number}", "MacAddress": p.mac,
-                                           "SpeedMbps": model.speed_gbps * 1000,
-                                           "FullDuplex": True,
-                                           "Status": {"State": "Enabled", "Health": "OK"}}
-                                          for p in spec.ports]}
+                        "PhysicalPorts": [port(p) for p in spec.ports]}
 
-            self.add(Resource(f"{base}{i + 1}/", "#HpBaseNetworkAdapter.1.1.0."
-                              "HpBaseNetworkAdapter", render))
+            self.add(Resource(f"{base}{i + 1}/", f"#{kind}.1.1.0.{kind}" if not self.ilo5 else
+                              f"#{kind}.v2_0_0.{kind}", render))
 
     def _files(self, coll: str, name: str, kind: str,
                files: list[tuple[str, str, Callable[[], dict[str, Any]]]]) -> None:

@@ -43,6 +43,11 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	p.LicenseProductVersion = licenseVersion(hs.Version)
 	// The template's summary points at the one global esx product: give each host its own.
 	h.Summary.Config.Product = p
+	if hs.BootTime != nil {
+		booted := *hs.BootTime
+		h.Runtime.BootTime = &booted
+		h.Summary.Runtime = &h.Runtime
+	}
 
 	setPhysicalNics(h, index, hs.Vmnics)
 	vmk0Mac := macAddress(index, 0x40)

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -111,6 +112,12 @@ def _build(package: str, prefix: str, go: str | None, build_dir: Path) -> Path:
     return target
 
 
+# When the simulated hosts last booted, one after another five minutes apart (as after a rack's
+# power-on): the same at every `sim up`, as a real host's boot time is from one nightly run to
+# the next until it reboots.
+SIM_BOOTED = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+
+
 def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) -> VcsimSpec:
     """The simulator spec of a lab: vCenter identity, datacenter, cluster and hosts.
 
@@ -138,6 +145,7 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
         carried = carriage.get(name)
         hosts.append(HostSpec(
             name=name, version=host.version, build=host.build, vmnics=lab.host_vmnics(name),
+            boot_time=SIM_BOOTED + timedelta(minutes=5 * len(hosts)),
             clock_offset_s=float(offsets[name]) if name in offsets else None,
             # VLAN carriage from the cabling; link state is not fed from the data plane (F10/F11
             # faults live there), so the F01 guard judges paths by VLAN only

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"time"
 )
 
 // Spec is what the Python launcher derives from a lab: the inventory skeleton the simulator
@@ -37,6 +38,9 @@ type HostSpec struct {
 	Build      int64    `json:"build"`
 	APIVersion string   `json:"api_version,omitempty"`
 	Vmnics     []string `json:"vmnics,omitempty"`
+	// BootTime is when the host last booted (runtime.bootTime). The same from one start of the
+	// simulator to the next, as a real host's is between two nightly runs; nil: the start.
+	BootTime *time.Time `json:"boot_time,omitempty"`
 	// ClockOffsetS skews the host's clock as QueryDateTime reports it (NTP drift scenarios).
 	ClockOffsetS float64 `json:"clock_offset_s,omitempty"`
 	// AdvancedOptions seeds options on top of the ESXi defaults (numbers become longs).

@@ -7,6 +7,8 @@ an error at once, not a field silently ignored.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -62,6 +64,7 @@ class HostSpec(_SpecModel):
     build: int
     api_version: str | None = None
     vmnics: list[str] = Field(default_factory=list)
+    boot_time: datetime | None = Field(default=None, description="when it last booted")
     clock_offset_s: float | None = Field(default=None, description="seconds ahead (drift)")
     advanced_options: dict[str, str | int | float | bool] | None = None
     uplinks: dict[str, UplinkSpec] | None = Field(

@@ -1,0 +1,143 @@
+"""The wire's pure checks on facts (no probes): each passes on what a healthy lab shows and
+fails, with the right incident, on the fault it exists for."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from harness.checks.network import check_neighbours, check_uplinks, classify, diagnose_path
+from harness.checks.vsphere import check_time, intended_ntp
+from harness.facts.vsphere import NTP_RULESET, NTP_SERVICE, ClockOffset, HostFacts, ServiceFacts
+from harness.facts.wire import Heard, UplinkKey
+from harness.lab import Lab, load_lab
+from harness.lab.views import expected_neighbours
+from tests.conftest import SIM_LAB
+
+
+@pytest.fixture(scope="module")
+def lab() -> Lab:
+    return load_lab(SIM_LAB)
+
+
+def _heard_as_cabled(lab: Lab) -> dict[UplinkKey, list[Heard]]:
+    return {key: [Heard(p, device, port) for p in protocols]
+            for key, (device, port, protocols) in expected_neighbours(lab).items()}
+
+
+def test_neighbours_as_cabled_pass(lab: Lab) -> None:
+    assert check_neighbours(lab, _heard_as_cabled(lab), set()) == []
+
+
+def test_a_cable_in_another_port_is_named(lab: Lab) -> None:
+    heard = _heard_as_cabled(lab)
+    heard[("esx02", "vmnic5")] = [Heard("cdp", "lab-sw02.example.test", "TenGigabitEthernet1/1/9"),
+                                  Heard("lldp", "lab-sw02.example.test", "TenGigabitEthernet1/1/9")]
+    found = check_neighbours(lab, heard, set())
+    assert [(f.id, f.severity, f.subject) for f in found] == [("F11", "error", "esx02/vmnic5")]
+    assert "TenGigabitEthernet1/1/9, not lab-sw02.example.test TenGigabitEthernet1/1/2" \
+        in found[0].message
+
+
+def test_swapped_cables_name_both_ports(lab: Lab) -> None:
+    """Two cables swapped between a host's vmnics: each vmnic hears the other's port."""
+    heard = _heard_as_cabled(lab)
+    heard[("esx01", "vmnic4")], heard[("esx01", "vmnic7")] = (
+        heard[("esx01", "vmnic7")], heard[("esx01", "vmnic4")])
+    found = check_neighbours(lab, heard, set())
+    assert sorted(f.subject for f in found) == ["esx01/vmnic4", "esx01/vmnic7"]
+    assert {f.id for f in found} == {"F11"}
+
+
+def test_a_missing_protocol_is_a_warning(lab: Lab) -> None:
+    heard = _heard_as_cabled(lab)
+    heard[("esx03", "vmnic4")] = [h for h in heard[("esx03", "vmnic4")] if h.protocol == "lldp"]
+    found = check_neighbours(lab, heard, set())
+    assert [(f.id, f.severity) for f in found] == [("F11", "warning")]
+    assert "not by cdp" in found[0].message
+
+
+def test_silence_is_f11_for_one_port_and_f10_for_a_whole_adapter(lab: Lab) -> None:
+    heard = _heard_as_cabled(lab)
+    heard[("esx01", "vmnic4")] = []
+    one = check_neighbours(lab, heard, set())
+    assert [(f.id, f.subject) for f in one] == [("F11", "esx01/vmnic4")]
+    heard = _heard_as_cabled(lab)
+    heard[("esx03", "vmnic6")], heard[("esx03", "vmnic7")] = [], []  # the 530SFP+, both ports
+    both = check_neighbours(lab, heard, set())
+    assert sorted((f.id, f.subject) for f in both) == [("F10", "esx03/vmnic6"),
+                                                        ("F10", "esx03/vmnic7")]
+
+
+def test_unobserved_vmnics_are_not_judged(lab: Lab) -> None:
+    heard = _heard_as_cabled(lab)
+    del heard[("esx02", "vmnic6")]
+    assert check_neighbours(lab, heard, set()) == []
+
+
+def test_uplinks_all_passing_pass_and_a_dead_one_is_named(lab: Lab) -> None:
+    keys = list(expected_neighbours(lab))
+    assert check_uplinks(lab, dict.fromkeys(keys, True), {}) == []
+    reachable = dict.fromkeys(keys, True)
+    reachable[("esx02", "vmnic7")] = False
+    found = check_uplinks(lab, reachable, {("esx02", "vmnic7"): {"sent": 3, "answered": 0}})
+    assert [(f.id, f.subject) for f in found] == [("F11", "esx02/vmnic7")]
+    assert found[0].evidence["answered"] == 0
+
+
+def test_classify_needs_every_cabled_port_of_the_adapter(lab: Lab) -> None:
+    assert classify(lab, {("esx03", "vmnic6")})[("esx03", "vmnic6")][0] == "F11"
+    kinds = classify(lab, {("esx03", "vmnic6"), ("esx03", "vmnic7")})
+    assert {k: v[0] for k, v in kinds.items()} == {("esx03", "vmnic6"): "F10",
+                                                  ("esx03", "vmnic7"): "F10"}
+
+
+def test_diagnose_path_follows_the_failover_order(lab: Lab) -> None:
+    """vMotion on esx01 forwards through vmnic4 (link status only): a dead vmnic4 explains a
+    failed vMotion path; a dead standby (vmnic7) does not; a beacon-probing team with three
+    uplinks fails over, so its path is not explained by one dead uplink."""
+    explained = diagnose_path(lab, "esx01", "dvpg-vmotion", {("esx01", "vmnic4")})
+    assert explained is not None and explained[0] == "F11"
+    assert "forwards through vmnic4 (link status only)" in explained[1]
+    assert diagnose_path(lab, "esx01", "dvpg-vmotion", {("esx01", "vmnic7")}) is None
+    assert diagnose_path(lab, "esx01", "dvpg-vmotion", set()) is None
+    assert diagnose_path(lab, "esx01", "dvpg-vm", {("esx01", "vmnic4")}) is None
+    assert diagnose_path(lab, "esx01", "no-such-pg", {("esx01", "vmnic4")}) is None
+
+
+# -- host time (F05) ------------------------------------------------------------------------
+
+def _timely(lab: Lab, name: str) -> HostFacts:
+    return HostFacts(name=name, moref=f"host-{name}", ntp_servers=intended_ntp(lab, name),
+                     services={NTP_SERVICE: ServiceFacts(NTP_SERVICE, True, "on")},
+                     firewall_rulesets={NTP_RULESET: True})
+
+
+def _offset(host: str, seconds: float, uncertainty: float = 0.01) -> ClockOffset:
+    return ClockOffset(host, seconds, uncertainty, datetime(2026, 12, 5, tzinfo=UTC))
+
+
+def test_time_as_the_lab_says_passes(lab: Lab) -> None:
+    hosts = {h: _timely(lab, h) for h in lab.hosts}
+    assert check_time(lab, hosts, {h: _offset(h, 0.2) for h in lab.hosts}) == []
+
+
+def test_one_host_without_ntp_gets_one_finding_with_every_problem(lab: Lab) -> None:
+    hosts = {h: _timely(lab, h) for h in lab.hosts}
+    hosts["esx02"] = HostFacts(name="esx02", moref="host-esx02",
+                               services={NTP_SERVICE: ServiceFacts(NTP_SERVICE, False, "off")},
+                               firewall_rulesets={NTP_RULESET: False})
+    found = check_time(lab, hosts, {"esx02": _offset("esx02", 360.0)})
+    assert [(f.id, f.subject) for f in found] == [("F05", "esx02")]
+    for words in ("NTP servers none", "ntpd is stopped", "policy is 'off'",
+                  "ntpClient firewall rule is off", "clock +360.0 s off"):
+        assert words in found[0].message
+
+
+def test_an_offset_within_its_uncertainty_is_not_blamed(lab: Lab) -> None:
+    """The offset is known only to half the round trip: a slow read is not a drifting clock."""
+    bound = lab.ntp.max_offset_seconds
+    hosts = {"esx01": _timely(lab, "esx01")}
+    assert check_time(lab, hosts, {"esx01": _offset("esx01", bound + 0.5, 1.0)}) == []
+    assert check_time(lab, hosts, {"esx01": _offset("esx01", bound + 1.5, 1.0)})
