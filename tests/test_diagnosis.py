@@ -182,6 +182,9 @@ def test_every_check_in_the_code_has_a_layer() -> None:
         named |= set(re.findall(r'check="([a-z0-9-]+)"', text))
         named |= set(re.findall(r'^CHECK = "([a-z0-9-]+)"', text, re.M))
         named |= set(re.findall(r'DesignCheck\("([a-z0-9-]+)"', text))
+        # path findings name their check positionally: path_finding(obs, "F02", "overlay-mtu")
+        named |= set(re.findall(r'(?:path|mtu)_finding\(\s*\w+,\s*[\w"]+,\s*"([a-z0-9-]+)"',
+                                text))
     assert named and named <= set(CHECKS), named - set(CHECKS)
 
 

@@ -72,6 +72,7 @@ CHECKS: dict[str, CheckKind] = {
     "vmotion-path": CheckKind("wire", "vMotion path gets no answer"),
     "vtep-path": CheckKind("wire", "VTEP path gets no answer"),
     "overlay-reachability": CheckKind("wire", "overlay VMs do not reach each other"),
+    "overlay-mtu": CheckKind("wire", "overlay path drops full-size frames"),
     "overlay-duplicates": CheckKind("wire", "duplicate replies on an overlay path"),
     "nlb-flooding": CheckKind("wire", "frames to the NLB cluster MAC miss a node"),
     "failover-drill": CheckKind("wire", "failover drill lost traffic"),
@@ -124,9 +125,10 @@ RULES: tuple[Rule, ...] = (
          "the host's routes send it out of the wrong vmknic, so the wire sees no answer"),
     # F02: a router interface or a VXLAN MTU below 1600 limits the VTEP paths through it
     Rule("router-config", ("path-mtu", "vmkping-df", "vtep-path", "overlay-reachability",
-                           "vxlan-mtu"), ("interface-vmknic", "vmknic-overlay"),
+                           "overlay-mtu", "vxlan-mtu"), ("interface-vmknic", "vmknic-overlay"),
          "VTEP traffic crosses that router interface"),
-    Rule("vxlan-mtu", ("path-mtu", "vmkping-df", "vtep-path", "overlay-reachability"),
+    Rule("vxlan-mtu", ("path-mtu", "vmkping-df", "vtep-path", "overlay-reachability",
+                       "overlay-mtu"),
          ("portgroup-vmknic", "vmknic-overlay"), "a VTEP path is limited by its smallest MTU"),
     # F09: the port group's policy is why the cluster MAC reaches one node only
     Rule("nlb-port-group", ("nlb-flooding",), ("portgroup-nlb",),
