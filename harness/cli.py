@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -250,6 +251,39 @@ def _grouped_reasons(summary: RunSummary, outcome: str) -> list[tuple[str, int]]
     return sorted(counts.items(), key=lambda kv: -kv[1])
 
 
+def _print_causes(summary: RunSummary) -> set[str]:
+    """Causes first: one line each, its evidence chain indented, the fix of its root, and
+    how many findings it folds (all of them in summary.json). Returns the refs folded."""
+    from harness.incidents import INCIDENTS
+
+    causes = summary.causes()
+    if not causes:
+        return set()
+    by_ref = dict(zip(summary.refs(), summary.findings(), strict=True))
+    out.print(f"[bold]{len(causes)} cause(s)[/], most telling first")
+    for c in causes:
+        incident = INCIDENTS[c.incident].label if c.incident in INCIDENTS else c.incident
+        out.print(f"[bold red]{c.id} {escape(incident)}[/] {escape(c.title)}")
+        for step in c.evidence_chain:
+            out.print(f"    [dim]{step.layer:<8}[/] {escape(step.subject)}: {escape(step.text)}")
+        out.print(f"    fix: {escape(by_ref[c.explains[0]].fix)}")
+        out.print(f"    [dim]explains {len(c.explains)} finding(s): "
+                  f"{escape(_ref_ranges(c.explains))} (summary.json)[/]")
+    return {ref for c in causes for ref in c.explains}
+
+
+def _ref_ranges(refs: Sequence[str]) -> str:
+    """`f3, f5-f9`: finding refs in order, runs of consecutive numbers as ranges."""
+    numbers = sorted(int(r[1:]) for r in refs)
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(f"f{r[0]}" if len(r) == 1 else f"f{r[0]}-f{r[-1]}" for r in runs)
+
+
 def _print_summary(summary: RunSummary, report_dir: Path) -> None:
     from harness.incidents import INCIDENTS
 
@@ -270,9 +304,12 @@ def _print_summary(summary: RunSummary, report_dir: Path) -> None:
     for note in summary.notes:
         out.print(f"[yellow]note[/]: {escape(note)}")
     findings = summary.findings()
-    faults = [f for f in findings if f.severity != "info"]
+    caused = _print_causes(summary)
+    faults = [f for f, ref in zip(findings, summary.refs(), strict=True)
+              if f.severity != "info" and ref not in caused]
     if faults:
-        out.print(f"[bold]{len(faults)} finding(s)[/]")
+        out.print(f"[bold]{len(faults)} finding(s)[/]" + (" no cause accounts for" if caused
+                                                          else ""))
         _print_findings(faults)
     # notes (what a BMC cannot show, ...): one line per kind; every detail is in the reports
     infos: dict[tuple[str, str], list[str]] = {}
@@ -340,7 +377,7 @@ def run(
 
     where = prepare_report_dir(report_dir)  # before the lab is built: results must land
     summary = new_summary(model.name, str(inv_path) if inv_path else None, backend.kind,
-                          list(scenarios))
+                          list(scenarios), model=model)
     for capability, what in CAPABILITIES.items():
         reason = backend.why_not(capability)
         if reason is not None:

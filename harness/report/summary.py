@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 from harness.checks.finding import Finding
+from harness.diagnosis import Cause, diagnose
+from harness.lab.model import Lab
 from harness.pytest_plugin.assertions import FINDING_PROPERTY
 from harness.pytest_plugin.endpoints import endpoints, run_notes
 from harness.pytest_plugin.factlog import facts_log
@@ -60,6 +62,7 @@ class RunSummary:
     endpoints: list[EndpointStatus] = field(default_factory=list)
     interrupted: str | None = None  # the signal that ended the run early (SIGINT, SIGTERM)
     exit_code: int | None = None
+    model: Lab | None = None  # the lab tested: its relations connect findings into causes
     # what the session's fixtures read, per layer (facts.json and the run history)
     facts: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +101,17 @@ class RunSummary:
                     out.append(f)
         return out
 
+    def refs(self) -> list[str]:
+        """How summary.json names each finding (`f1`, `f2`, ... in `findings()` order), so
+        causes can point at them."""
+        return [f"f{n}" for n in range(1, len(self.findings()) + 1)]
+
+    def causes(self) -> list[Cause]:
+        """The findings grouped into ranked root causes (none without a lab model)."""
+        if self.model is None:
+            return []
+        return diagnose(self.model, self.findings(), self.refs())
+
     def groups(self) -> list[dict[str, Any]]:
         """Counts per (layer, incident), for the terminal table and the JSON."""
         table: dict[tuple[str, str], Counter[str]] = {}
@@ -126,7 +140,9 @@ class RunSummary:
             "skipped": self.skip_reasons(),
             "notes": self.notes,
             "endpoints": [e.to_dict() for e in self.endpoints],
-            "findings": [f.to_dict() for f in self.findings()],
+            "findings": [{"ref": ref, **f.to_dict()}
+                         for ref, f in zip(self.refs(), self.findings(), strict=True)],
+            "causes": [c.to_dict() for c in self.causes()],
             "results": [
                 {"test": r.nodeid, "layer": r.layer, "incident": r.incident,
                  "subject": r.subject, "outcome": r.outcome, "reason": r.reason,
@@ -258,6 +274,6 @@ class SummaryCollector:
 
 
 def new_summary(lab: str | None, inventory: str | None, backend: str,
-                scenarios: list[str]) -> RunSummary:
+                scenarios: list[str], model: Lab | None = None) -> RunSummary:
     return RunSummary(lab=lab, inventory=inventory, backend=backend, scenarios=scenarios,
-                      started=datetime.now(UTC).isoformat(timespec="seconds"))
+                      started=datetime.now(UTC).isoformat(timespec="seconds"), model=model)

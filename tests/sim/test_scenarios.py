@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from harness.incidents import SCENARIO_ALL
 from harness.sim import lifecycle
 from harness.sim.dataplane import kernel
 from harness.sim.scenarios import SCENARIOS
@@ -40,6 +41,26 @@ def _faults(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [f for f in summary["findings"] if f["severity"] != "info"]
 
 
+# incidents whose fault shows in more than one layer: their cause's chain must cross them
+CROSS_LAYER = {"F10", "F11", "F12"}
+
+
+def _assert_one_cause(summary: dict[str, Any], incident: str, out: str) -> dict[str, Any]:
+    """The diagnosis names one cause for the incident, accounting for every one of its faults,
+    and the terminal prints it before anything else about findings."""
+    causes = [c for c in summary["causes"] if c["incident"] == incident]
+    assert len(causes) == 1, json.dumps(summary["causes"], indent=1)
+    [cause] = causes
+    refs = {f["ref"] for f in _faults(summary) if f["id"] == incident}
+    assert set(cause["explains"]) == refs, json.dumps(cause, indent=1)
+    layers = {step["layer"] for step in cause["evidence_chain"]}
+    if incident in CROSS_LAYER:
+        assert len(layers) >= 2, json.dumps(cause, indent=1)
+    assert cause["touches"], cause
+    assert f"{cause['id']} {incident}" in out, out
+    return cause
+
+
 def test_healthy_lab_passes_every_suite(tmp_path: Path) -> None:
     code, summary, out = run(tmp_path)
     tests = summary["tests"]
@@ -49,6 +70,7 @@ def test_healthy_lab_passes_every_suite(tmp_path: Path) -> None:
     layers = {g["layer"] for g in summary["groups"]}
     assert {"design", "server_build", "vsphere", "network", "nsx"} <= layers
     assert _faults(summary) == []
+    assert summary["causes"] == [] and "cause(s)" not in out
     # only the disruptive drills (not asked for) and what an iLO 4 cannot show may skip:
     # nothing skips for lack of a vCenter, a BMC or the data plane
     for skip in summary["skipped"]:
@@ -68,6 +90,14 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     assert failed and all(r["layer"] in ("server_build", "vsphere", "network", "nsx")
                           for r in failed)
     assert summary["scenarios"] == [scenario]
+    cause = _assert_one_cause(summary, scenario, out)
+    assert [c["rank"] for c in summary["causes"]] == [1]  # the top cause, and the only one
+    if scenario == "F10":  # from the BMC's adapter settings to the wire
+        assert cause["layer"] == "redfish"
+        assert {"srv-esx03/pcie1/port1", "esx03/vmnic6",
+                "sw02/TenGigabitEthernet1/1/7"} <= set(cause["touches"])
+    if scenario == "F12":  # from vCenter's vmknic to the frames that leave by vmk0
+        assert cause["layer"] == "vsphere" and cause["evidence_chain"][-1]["layer"] == "wire"
     if scenario == "F05":  # exactly the affected host
         assert {f["subject"] for f in findings} == {"esx02"}
     if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, the
@@ -90,6 +120,18 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     if scenario in ("F02", "F12"):  # the hosts' own esxcli output is cited too
         cited = [f for f in findings if "vmkping" in f["evidence"] or "routes" in f["evidence"]]
         assert cited and all(f["id"] == scenario for f in cited)
+
+
+def test_field_incidents_give_one_cause_per_incident(tmp_path: Path) -> None:
+    """Every scenario at once: the diagnosis keeps the incidents apart, one cause each,
+    ranked 1..n."""
+    code, summary, out = run(tmp_path, "--scenario", SCENARIO_ALL)
+    assert code == 1, out
+    incidents = {f["id"] for f in _faults(summary)}
+    assert incidents and incidents <= set(SCENARIOS), incidents
+    for incident in sorted(incidents):
+        _assert_one_cause(summary, incident, out)
+    assert [c["rank"] for c in summary["causes"]] == list(range(1, len(incidents) + 1))
 
 
 def test_f10_is_fixed_through_redfish_with_allow_disruptive(tmp_path: Path) -> None:
