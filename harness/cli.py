@@ -305,6 +305,8 @@ def _print_summary(summary: RunSummary, report_dir: Path) -> None:
         out.print(f"[yellow]note[/]: {escape(note)}")
     findings = summary.findings()
     caused = _print_causes(summary)
+    for masked in summary.masked():
+        out.print(f"[yellow]masked[/]: {escape(masked['text'])}")
     faults = [f for f, ref in zip(findings, summary.refs(), strict=True)
               if f.severity != "info" and ref not in caused]
     if faults:

@@ -246,3 +246,25 @@ def test_single_layer_incidents_are_one_cause_on_their_subject() -> None:
         assert (cause.incident, cause.subject, cause.layer) == (incident, subject,
                                                                 CHECKS[check].layer)
         assert cause.touches, (incident, cause)
+
+
+def test_an_applied_scenario_without_findings_is_named_and_what_masked_it() -> None:
+    """field-incidents: an incident whose paths another fault broke first shows no finding of
+    its own; the summary says so and names the cause that masked it. One whose tests passed is
+    named too (the fault did not show at all)."""
+    summary = new_summary("sim", None, "sim", ["F10", "F03", "F14"], model=LAB)
+    summary.results["overlay"] = Outcome("overlay", incident="F03", outcome="failed",
+                                         findings=f10_findings())
+    summary.results["mac"] = Outcome("mac", incident="F14", outcome="passed")
+    masked = {m["incident"]: m for m in summary.to_dict()["masked"]}
+    assert set(masked) == {"F03", "F14"}
+    assert masked["F03"]["masked_by"] == ["C1 F10"]
+    assert "masked by C1 F10" in masked["F03"]["text"]
+    assert masked["F14"]["masked_by"] == [] and "1 of its 1 tests passed" in masked["F14"]["text"]
+    with cli.out.capture() as captured:
+        cli._print_summary(summary, Path("/tmp/r"))
+    assert "masked: F03 was applied" in captured.get()
+    unmasked = new_summary("sim", None, "sim", ["F10"], model=LAB)
+    unmasked.results["t"] = Outcome("t", incident="F10", outcome="failed",
+                                    findings=f10_findings())
+    assert unmasked.to_dict()["masked"] == []

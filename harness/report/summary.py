@@ -112,6 +112,32 @@ class RunSummary:
             return []
         return diagnose(self.model, self.findings(), self.refs())
 
+    def masked(self) -> list[dict[str, Any]]:
+        """Each applied scenario whose incident no finding names, and why: its tests passed
+        (the fault did not show: say so), or they failed with other incidents' findings (another
+        fault broke the same paths first: name the causes that masked it)."""
+        found = {f.id for f in self.findings()}
+        ref_of = {f.to_json(): ref for ref, f in zip(self.refs(), self.findings(), strict=True)}
+        causes = self.causes()
+        out: list[dict[str, Any]] = []
+        for incident in dict.fromkeys(self.scenarios):
+            if incident in found:
+                continue
+            tests = [r for r in self.results.values() if r.incident == incident]
+            outcomes = Counter(r.outcome for r in tests)
+            refs = {ref_of[f.to_json()] for r in tests for f in r.findings
+                    if f.to_json() in ref_of}
+            by = [f"{c.id} {c.incident}" for c in causes if refs & set(c.explains)]
+            if by:
+                text = (f"{incident} was applied but none of its findings show: its tests "
+                        f"failed on other faults first (masked by {', '.join(by)})")
+            else:
+                text = (f"{incident} was applied but none of its findings show: "
+                        f"{outcomes.get('passed', 0)} of its {len(tests)} tests passed")
+            out.append({"incident": incident, "tests": dict(outcomes), "masked_by": by,
+                        "text": text})
+        return out
+
     def groups(self) -> list[dict[str, Any]]:
         """Counts per (layer, incident), for the terminal table and the JSON."""
         table: dict[tuple[str, str], Counter[str]] = {}
@@ -143,6 +169,7 @@ class RunSummary:
             "findings": [{"ref": ref, **f.to_dict()}
                          for ref, f in zip(self.refs(), self.findings(), strict=True)],
             "causes": [c.to_dict() for c in self.causes()],
+            "masked": self.masked(),
             "results": [
                 {"test": r.nodeid, "layer": r.layer, "incident": r.incident,
                  "subject": r.subject, "outcome": r.outcome, "reason": r.reason,

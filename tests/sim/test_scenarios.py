@@ -132,6 +132,13 @@ def test_field_incidents_give_one_cause_per_incident(tmp_path: Path) -> None:
     for incident in sorted(incidents):
         _assert_one_cause(summary, incident, out)
     assert [c["rank"] for c in summary["causes"]] == list(range(1, len(incidents) + 1))
+    # an incident another fault hides shows no finding of its own: the summary names it and
+    # the cause that masked it, so every applied incident is accounted for
+    masked = {m["incident"]: m for m in summary["masked"]}
+    assert incidents | set(masked) == set(SCENARIOS), (incidents, masked)
+    for m in masked.values():
+        assert m["masked_by"], m
+        assert f"masked: {m['text']}" in " ".join(out.split()), out
 
 
 def test_f10_is_fixed_through_redfish_with_allow_disruptive(tmp_path: Path) -> None:
