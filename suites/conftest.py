@@ -170,6 +170,8 @@ def dead_uplinks(uplinks: dict[UplinkKey, UplinkProbe]) -> set[UplinkKey]:
 
 # -- the hosts' own vmkping (esxcli through vCenter) -----------------------------------------
 
+PING_INTERVAL_S = 0.2  # `vmkping -i 0.2`: three echoes in 0.4 s rather than 2 s
+
 def vtep_pings(lab: Lab, views: HostViews, targets: dict[tuple[str, str], VmknicTarget],
                a: str, b: str) -> list[PingRequest]:
     """What engineers run between VTEPs: `vmkping ++netstack=vxlan -d -s 1572 -I <vtep>
@@ -179,7 +181,7 @@ def vtep_pings(lab: Lab, views: HostViews, targets: dict[tuple[str, str], Vmknic
     iface = views.of(a).interface(mine.name)
     mtu = min(lab.hosts[a].vmknics[mine.name].mtu, lab.hosts[b].vmknics[theirs.name].mtu)
     return [PingRequest(a, str(theirs.ip.ip), netstack=iface.netstack if iface else None,
-                        interface=mine.name, df=True, size=size)
+                        interface=mine.name, df=True, size=size, interval=PING_INTERVAL_S)
             for size in payload_sizes(mtu)]
 
 
@@ -191,7 +193,8 @@ def vmotion_ping(lab: Lab, views: HostViews, targets: dict[tuple[str, str], Vmkn
     theirs = vmknic_with(lab, targets, b, "vmotion")[0]
     iface = views.of(a).interface(mine.name)
     return PingRequest(a, str(theirs.ip.ip), netstack=iface.netstack if iface else None,
-                       df=True, size=lab.hosts[a].vmknics[mine.name].mtu - ICMP_OVERHEAD)
+                       df=True, size=lab.hosts[a].vmknics[mine.name].mtu - ICMP_OVERHEAD,
+                       interval=PING_INTERVAL_S)
 
 
 class VmkPings:

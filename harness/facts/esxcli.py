@@ -143,11 +143,13 @@ class PingRequest:
     df: bool = False  # -d
     size: int | None = None  # -s, ICMP payload: 1572 makes a 1600-byte packet
     count: int = 3  # -c
+    interval: float | None = None  # -i, seconds between echoes (ESXi's default: 1)
 
     def duration_s(self) -> float:
-        """How long the host takes to answer: ESXi's ping sends one echo a second (-i 1) and
-        waits a second (-W 1) after the last; the SOAP read must allow that on top."""
-        return float(self.count) + 1.0
+        """How long the host takes to answer: `count` echoes `interval` apart (ESXi: 1 s unless
+        -i says otherwise) and a second's wait (-W 1) after the last; the SOAP read must allow
+        that on top."""
+        return self.count * (1.0 if self.interval is None else self.interval) + 1.0
 
     def command(self) -> str:
         """The command line an engineer would run on the host for the same ping."""
@@ -161,6 +163,8 @@ class PingRequest:
         if self.size is not None:
             parts.append(f"--size={self.size}")
         parts.append(f"--count={self.count}")
+        if self.interval is not None:
+            parts.append(f"--interval={self.interval:g}")
         return " ".join(parts)
 
 

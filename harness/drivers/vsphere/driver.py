@@ -297,7 +297,8 @@ class VsphereDriver:
                 return VsphereNotFoundError(self.conn.endpoint, step, f"no host {req.host!r}")
             params: dict[str, EsxParam] = {
                 "host": req.target, "netstack": req.netstack, "interface": req.interface,
-                "df": True if req.df else None, "size": req.size, "count": req.count}
+                "df": True if req.df else None, "size": req.size, "count": req.count,
+                "interval": None if req.interval is None else f"{req.interval:g}"}
             try:
                 value = self._cli.run(req.host, refs[req.host].moref, "network diag ping",
                                       params, extra_s=req.duration_s())
