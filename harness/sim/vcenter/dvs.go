@@ -215,8 +215,20 @@ func fillDVSDefaults(d *simulator.DistributedVirtualSwitch, cfg *types.VMwareDVS
 	}
 }
 
-func (h *objectHooks) UpdateObject(*simulator.Context, mo.Reference, []types.PropertyChange) {}
-func (h *objectHooks) RemoveObject(*simulator.Context, types.ManagedObjectReference)         {}
+// UpdateObject keys the ports of new port groups switch-wide (dvports.go).
+func (h *objectHooks) UpdateObject(ctx *simulator.Context, o mo.Reference, changes []types.PropertyChange) {
+	d, ok := o.(*mo.DistributedVirtualSwitch)
+	if !ok {
+		return
+	}
+	for _, c := range changes {
+		if c.Name == "portgroup" {
+			h.portgroupsChanged(ctx, d)
+			return
+		}
+	}
+}
+func (h *objectHooks) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
 
 // DVSwitch is a distributed switch with vCenter's host membership and pnic backing.
 type DVSwitch struct {
@@ -556,6 +568,7 @@ func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *ty
 		}
 		if spec.NumPorts != 0 {
 			c.NumPorts = spec.NumPorts
+			p.growPorts(ctx)
 		}
 		if spec.Type != "" {
 			c.Type = spec.Type
@@ -578,10 +591,23 @@ func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *ty
 		}
 		n, _ := strconv.Atoi(c.ConfigVersion)
 		c.ConfigVersion = strconv.Itoa(n + 1)
-		ctx.Update(p, []types.PropertyChange{{Name: "config", Val: p.Config}, {Name: "name", Val: p.Name}})
+		ctx.Update(p, []types.PropertyChange{{Name: "config", Val: p.Config}, {Name: "name", Val: p.Name},
+			{Name: "portKeys", Val: p.PortKeys}})
 		return nil, nil
 	})
 	return &methods.ReconfigureDVPortgroup_TaskBody{Res: &types.ReconfigureDVPortgroup_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+// growPorts adds switch-wide keyed ports up to config.numPorts (a port group grows, it never
+// renumbers its ports).
+func (p *DVPortgroup) growPorts(ctx *simulator.Context) {
+	n := int(p.Config.NumPorts) - len(p.PortKeys)
+	if n <= 0 || p.Config.DistributedVirtualSwitch == nil {
+		return
+	}
+	if d, ok := ctx.Map.Get(*p.Config.DistributedVirtualSwitch).(*simulator.DistributedVirtualSwitch); ok {
+		p.PortKeys = append(p.PortKeys, p.env.allocatePorts(d.Uuid, n)...)
+	}
 }
 
 // DestroyTask: vCenter refuses to destroy a DV port group while a VM's NIC or a VMkernel NIC
