@@ -160,8 +160,7 @@ def test_option_ls_has_the_labs_and_esxis_options(govc: Govc, host: str) -> None
     assert options["Config.HostAgent.plugins.solo.enableMob"] is False
     assert options["UserVars.SuppressShellWarning"] == 0
     assert options["Syslog.global.logHost"] == ""
-    assert options["Security.AccountLockFailures"] in (5, 10)
-    assert len(options) >= 40
+    assert len(options) >= 45
     one = govc("host.option.ls", "-host", host, "Config.HostAgent.plugins.solo.enableMob")
     assert [o["key"] for o in one] == ["Config.HostAgent.plugins.solo.enableMob"]
 

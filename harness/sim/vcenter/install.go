@@ -95,7 +95,7 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	vsRef := vs.Self
 	h.ConfigManager.VsanSystem = &vsRef
 
-	opts, err := optionValues(hs.Version, hs.AdvancedOptions)
+	opts, err := optionValues(hs.AdvancedOptions)
 	if err != nil {
 		return err
 	}
@@ -114,14 +114,10 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	return addLocalDatastore(in.model, h, hs.Name+"-local")
 }
 
-// optionValues merges the ESXi defaults of the host's release with the spec's seeds, in a
-// stable order.
-func optionValues(version string, seed map[string]any) ([]types.BaseOptionValue, error) {
+// optionValues merges the ESXi defaults with the spec's seeds, in a stable order.
+func optionValues(seed map[string]any) ([]types.BaseOptionValue, error) {
 	merged := map[string]any{}
 	for k, v := range esxiDefaultOptions {
-		merged[k] = v
-	}
-	for k, v := range accountLockout(version) {
 		merged[k] = v
 	}
 	for k, v := range seed {

@@ -56,12 +56,3 @@ var esxiDefaultOptions = map[string]any{
 	"VMkernel.Boot.terminateVMOnPDL":                  false,
 	"VSAN.ClomRepairDelay":                            int64(60),
 }
-
-// accountLockout is ESXi's account lockout policy per release: 6.0 and 6.5 lock an account
-// for 2 minutes after 10 failed logins, 6.7 and later for 15 minutes after 5.
-func accountLockout(version string) map[string]any {
-	if versionAtLeast(version, 6, 7) {
-		return map[string]any{"Security.AccountLockFailures": int64(5), "Security.AccountUnlockTime": int64(900)}
-	}
-	return map[string]any{"Security.AccountLockFailures": int64(10), "Security.AccountUnlockTime": int64(120)}
-}
