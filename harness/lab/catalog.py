@@ -22,6 +22,31 @@ ROM_FAMILY: dict[str, str] = {"DL360 Gen9": "P89", "DL360 Gen10": "U32", "DL360 
 
 
 @dataclass(frozen=True)
+class ServerPlatform:
+    """What one server model reports about itself through SMBIOS, to its BMC and to the OS on it
+    (ESXi, and so vCenter's host hardware summary): one processor SKU and memory size per model,
+    as the lab's servers were bought. The BMC emulator and the simulated vCenter both read this
+    table, so a check comparing the two sees one server."""
+
+    vendor: str  # SMBIOS manufacturer: "HP" up to Gen9, "HPE" from Gen10 (HPE's split, 2015)
+    product: str  # SMBIOS product name: "ProLiant DL360 Gen9"
+    cpu_model: str  # the processor's brand string, as ESXi reports it
+    cpu_packages: int
+    cores_per_package: int
+    threads_per_core: int
+    cpu_mhz: int
+    memory_gib: int
+
+
+SERVER_PLATFORMS: dict[str, ServerPlatform] = {
+    "DL360 Gen9": ServerPlatform("HP", "ProLiant DL360 Gen9",
+                                 "Intel(R) Xeon(R) CPU E5-2650 v4 @ 2.20GHz", 2, 12, 2, 2200, 384),
+    "DL360 Gen10": ServerPlatform("HPE", "ProLiant DL360 Gen10",
+                                  "Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz", 2, 16, 2, 2100, 384),
+}
+
+
+@dataclass(frozen=True)
 class AdapterModel:
     """One adapter model and what it can do."""
 

@@ -13,6 +13,7 @@ from harness.sim.vcenter.spec import (
     HostSpec,
     LldpSpec,
     NicSpec,
+    SystemSpec,
     UplinkSpec,
     VcenterSpec,
     VcsimSpec,
@@ -21,7 +22,7 @@ from harness.sim.vcenter.spec import (
 PAIRS: dict[str, type[BaseModel]] = {
     "Spec": VcsimSpec, "VCenterSpec": VcenterSpec, "HostSpec": HostSpec,
     "UplinkSpec": UplinkSpec, "LldpSpec": LldpSpec, "NicSpec": NicSpec,
-    "HardwareSpec": HardwareSpec,
+    "HardwareSpec": HardwareSpec, "SystemSpec": SystemSpec,
 }
 
 

@@ -67,12 +67,15 @@ class ProbeHost:
 
 @dataclass(frozen=True)
 class ProbeDvs:
-    """A distributed switch: its uuid (NIC backings name it) and uplink port names."""
+    """A distributed switch: its uuid (NIC backings name it) and uplink port names, and its
+    managed-object class as vCenter typed it (VmwareDistributedVirtualSwitch for VMware's own,
+    a third-party switch's otherwise): a reference is sent with the type vCenter gave it."""
 
     name: str
     moref: str
     uuid: str
     uplinks: tuple[str, ...]
+    vim_type: Any
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ def read_objects(conn: VsphereConnection) -> VcenterObjects:
             policy = p.get("config.uplinkPortPolicy")
             dvs[str(p["name"])] = ProbeDvs(
                 str(p["name"]), moref, str(p.get("uuid", "")),
-                tuple(str(u) for u in getattr(policy, "uplinkPortName", None) or ()))
+                tuple(str(u) for u in getattr(policy, "uplinkPortName", None) or ()), type(obj))
         elif isinstance(obj, vim.dvs.DistributedVirtualPortgroup):
             setting = p.get("config.defaultPortConfig")
             tags = {str(t.key) for t in p.get("tag") or ()}
@@ -315,7 +318,7 @@ def _network_system(conn: VsphereConnection, host: ProbeHost, what: str) -> Any:
 def add_dv_port_group(conn: VsphereConnection, dvs: ProbeDvs, spec: Any,
                       timeout: float = TASK_TIMEOUT) -> tuple[str, str]:
     """Add a DV port group to a switch; its (moref, key) as vCenter then lists it."""
-    switch = vim.DistributedVirtualSwitch(dvs.moref, conn.stub)
+    switch = dvs.vim_type(dvs.moref, conn.stub)
     step = f"{dvs.name}: AddDVPortgroup {spec.name}"
     task = conn.call(step, lambda: switch.AddDVPortgroup_Task(spec=[spec]))
     wait_task(conn, task, timeout, step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 from harness.lab.catalog import ADAPTERS, BMC_OF_MODEL
 from harness.lab.inventory import Inventory, SecretError, resolve_secret
-from harness.lab.model import Lab
+from harness.lab.model import HpeServer, Lab
 from harness.sim.errors import SimError
 
 Generation = Literal["ilo4", "ilo5"]
@@ -182,6 +183,18 @@ def _digest(*parts: str) -> bytes:
     return hashlib.sha256("/".join(parts).encode()).digest()
 
 
+def server_serial(name: str, server: HpeServer) -> str:
+    """The server's serial number: the lab's, or a stable one of HPE's form (CZJ and seven
+    characters) derived from its name. The BMC and the OS on the server report the same one."""
+    return server.serial or "CZJ" + _digest(name).hex()[:7].upper()
+
+
+def server_uuid(name: str, serial: str) -> str:
+    """The server's SMBIOS UUID, stable per server: Redfish's System UUID and the ESXi host's
+    hardware.systemInfo.uuid are the same value on a real server."""
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{serial}"))
+
+
 def _mac(*parts: str, oui: str = "94:18:82") -> str:
     """A stable MAC for a port (HPE's OUI), so the same lab always shows the same addresses."""
     return oui + "".join(f":{b:02x}" for b in _digest(*parts)[:3])
@@ -264,7 +277,7 @@ def spec_from_lab(lab: Lab, inventory: Inventory,
             "username": endpoint.username, "password_hash": password_digest(password),
             "generation": generation,
             "model": server.model,
-            "serial": server.serial or "CZJ" + _digest(name).hex()[:7].upper(),
+            "serial": server_serial(name, server),
             "firmware": server.bmc.firmware or DEFAULT_BMC_FIRMWARE[generation],
             "bios_nics": {"embedded": server.bios.embedded, "flexlom": server.bios.flexlom,
                           "pcie_slots": {str(k): v for k, v in server.bios.pcie_slots.items()}},

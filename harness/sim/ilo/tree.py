@@ -18,6 +18,7 @@ from typing import Any
 from harness.lab.catalog import ADAPTERS
 from harness.sim.ilo import bios, messages
 from harness.sim.ilo.bios import Attribute
+from harness.sim.ilo.spec import server_uuid
 from harness.sim.ilo.state import RESET_TYPES, Adapter, Function, Server, SettingsResult, etag_of
 
 R = "/redfish/v1/"
@@ -135,7 +136,7 @@ class Tree:
         # HPE's read-only BaseNetworkAdapters under the system (ports with LinkStatus)
         self.plus = server.spec.model.endswith("Gen10 Plus")
         self.oem = "Hpe" if self.ilo5 else "Hp"
-        self.uuid = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{spec.name}.{spec.serial}"))
+        self.uuid = server_uuid(spec.name, spec.serial)
         self.resources: dict[str, Resource] = {}
         self.settings = R + ("systems/1/bios/settings/" if self.ilo5 else
                              "systems/1/bios/Settings/")

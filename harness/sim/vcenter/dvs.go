@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
+	_ "unsafe" // go:linkname, see moTypes
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -35,6 +37,8 @@ func (e *simEnv) handler(ctx *simulator.Context, m *simulator.Method) (mo.Refere
 		w = &EsxCLI{ManagedMethodExecuter: o, env: e}
 	case *simulator.DynamicTypeManager:
 		w = &DTM{DynamicTypeManager: o}
+	case *simulator.DistributedVirtualSwitchManager:
+		w = &DVSManager{DistributedVirtualSwitchManager: o, env: e}
 	default:
 		return nil, nil
 	}
@@ -56,12 +60,101 @@ func (h *objectHooks) Reference() types.ManagedObjectReference { return hooksRef
 func (h *objectHooks) PutObject(ctx *simulator.Context, o mo.Reference) {
 	switch x := o.(type) {
 	case *simulator.DistributedVirtualSwitch:
+		if x.Self.Type != vmwareDVSType {
+			h.retype(ctx, x)
+			return // the second Put (under the new moref) indexes it
+		}
 		h.env.mu.Lock()
 		h.env.dvs[x.Uuid] = x
 		h.env.mu.Unlock()
 	case *simulator.DistributedVirtualPortgroup:
 		h.markUplinkPortgroup(x)
 	}
+}
+
+// vmwareDVSType is the managed object type vCenter gives every switch it creates (the VMware
+// DVS, the only kind a vCenter without third-party switch extensions makes).
+const vmwareDVSType = "VmwareDistributedVirtualSwitch"
+
+// moTypes is govmomi's managed-object type table (vim25/mo: type name -> Go struct), which
+// mo.ApplyPropertyChange walks by field index. The simulator keeps every switch in a
+// mo.DistributedVirtualSwitch (its stock code type-asserts *simulator.DistributedVirtualSwitch
+// from the registry), so once the moref says VmwareDistributedVirtualSwitch, every property
+// update (a task's recentTask, ReconfigureDvs) must be applied with that layout: the VMware
+// type adds no property of its own, only one level of embedding that the stored struct lacks.
+// The table is package state with no setter; go:linkname reaches it (allowed for non-std
+// packages). Only this process's decoding is affected: clients decode as usual.
+//
+//go:linkname moTypes github.com/vmware/govmomi/vim25/mo.t
+var moTypes map[string]reflect.Type
+
+func init() {
+	moTypes[vmwareDVSType] = reflect.TypeOf(mo.DistributedVirtualSwitch{})
+}
+
+// retype: the stock CreateDVS registers the switch under its Go type's name,
+// "DistributedVirtualSwitch", where vCenter answers "VmwareDistributedVirtualSwitch". Clients
+// decode objects by the moref's type, so govc (host.vnic.info reads the switch into a
+// mo.VmwareDistributedVirtualSwitch) panics and `find -type VmwareDistributedVirtualSwitch`
+// finds nothing. The switch is re-keyed as vCenter types it while CreateDVS is still putting
+// it: before the folder's datacenter lists it (Datacenter.network holds networks, not switches,
+// on a real vCenter) and before anything else holds the moref, except the folder's children.
+func (h *objectHooks) retype(ctx *simulator.Context, x *simulator.DistributedVirtualSwitch) {
+	old := x.Self
+	x.Self.Type = vmwareDVSType
+	if x.Parent != nil {
+		if f, ok := ctx.Map.Get(*x.Parent).(*simulator.Folder); ok {
+			for i, c := range f.ChildEntity {
+				if c == old {
+					f.ChildEntity[i] = x.Self
+				}
+			}
+		}
+	}
+	ctx.Map.Remove(ctx, old)
+	ctx.Map.Put(x)
+}
+
+// DVSManager answers the DVS manager's look-ups from the switches' uuid index: the stock one
+// looks switches up by the moref type "DistributedVirtualSwitch" and so finds none of ours.
+type DVSManager struct {
+	*simulator.DistributedVirtualSwitchManager
+	env *simEnv
+}
+
+func (m *DVSManager) switchByUUID(uuid string) *simulator.DistributedVirtualSwitch {
+	m.env.mu.Lock()
+	defer m.env.mu.Unlock()
+	return m.env.dvs[uuid]
+}
+
+// DVSManagerLookupDvPortGroup finds a port group by its switch's uuid and its key.
+func (m *DVSManager) DVSManagerLookupDvPortGroup(ctx *simulator.Context, req *types.DVSManagerLookupDvPortGroup) soap.HasFault {
+	body := &methods.DVSManagerLookupDvPortGroupBody{}
+	if d := m.switchByUUID(req.SwitchUuid); d != nil {
+		for _, ref := range d.Portgroup {
+			if pg, ok := ctx.Map.Get(ref).(*simulator.DistributedVirtualPortgroup); ok && pg.Key == req.PortgroupKey {
+				ref := ref
+				body.Res = &types.DVSManagerLookupDvPortGroupResponse{Returnval: &ref}
+				return body
+			}
+		}
+	}
+	body.Fault_ = simulator.Fault("", &types.NotFound{})
+	return body
+}
+
+// QueryDvsByUuid finds a switch by its uuid (PowerCLI and the host-side tools look switches
+// up this way); an unknown uuid is NotFound, as on vCenter.
+func (m *DVSManager) QueryDvsByUuid(ctx *simulator.Context, req *types.QueryDvsByUuid) soap.HasFault {
+	body := &methods.QueryDvsByUuidBody{}
+	if d := m.switchByUUID(req.Uuid); d != nil {
+		ref := d.Self
+		body.Res = &types.QueryDvsByUuidResponse{Returnval: &ref}
+		return body
+	}
+	body.Fault_ = simulator.Fault("", &types.NotFound{})
+	return body
 }
 
 // markUplinkPortgroup: the stock CreateDVS makes "<dvs>-DVUplinks-<n>" but neither lists it
@@ -122,8 +215,20 @@ func fillDVSDefaults(d *simulator.DistributedVirtualSwitch, cfg *types.VMwareDVS
 	}
 }
 
-func (h *objectHooks) UpdateObject(*simulator.Context, mo.Reference, []types.PropertyChange) {}
-func (h *objectHooks) RemoveObject(*simulator.Context, types.ManagedObjectReference)         {}
+// UpdateObject keys the ports of new port groups switch-wide (dvports.go).
+func (h *objectHooks) UpdateObject(ctx *simulator.Context, o mo.Reference, changes []types.PropertyChange) {
+	d, ok := o.(*mo.DistributedVirtualSwitch)
+	if !ok {
+		return
+	}
+	for _, c := range changes {
+		if c.Name == "portgroup" {
+			h.portgroupsChanged(ctx, d)
+			return
+		}
+	}
+}
+func (h *objectHooks) RemoveObject(*simulator.Context, types.ManagedObjectReference) {}
 
 // DVSwitch is a distributed switch with vCenter's host membership and pnic backing.
 type DVSwitch struct {
@@ -463,6 +568,7 @@ func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *ty
 		}
 		if spec.NumPorts != 0 {
 			c.NumPorts = spec.NumPorts
+			p.growPorts(ctx)
 		}
 		if spec.Type != "" {
 			c.Type = spec.Type
@@ -485,10 +591,23 @@ func (p *DVPortgroup) ReconfigureDVPortgroupTask(ctx *simulator.Context, req *ty
 		}
 		n, _ := strconv.Atoi(c.ConfigVersion)
 		c.ConfigVersion = strconv.Itoa(n + 1)
-		ctx.Update(p, []types.PropertyChange{{Name: "config", Val: p.Config}, {Name: "name", Val: p.Name}})
+		ctx.Update(p, []types.PropertyChange{{Name: "config", Val: p.Config}, {Name: "name", Val: p.Name},
+			{Name: "portKeys", Val: p.PortKeys}})
 		return nil, nil
 	})
 	return &methods.ReconfigureDVPortgroup_TaskBody{Res: &types.ReconfigureDVPortgroup_TaskResponse{Returnval: task.Run(ctx)}}
+}
+
+// growPorts adds switch-wide keyed ports up to config.numPorts (a port group grows, it never
+// renumbers its ports).
+func (p *DVPortgroup) growPorts(ctx *simulator.Context) {
+	n := int(p.Config.NumPorts) - len(p.PortKeys)
+	if n <= 0 || p.Config.DistributedVirtualSwitch == nil {
+		return
+	}
+	if d, ok := ctx.Map.Get(*p.Config.DistributedVirtualSwitch).(*simulator.DistributedVirtualSwitch); ok {
+		p.PortKeys = append(p.PortKeys, p.env.allocatePorts(d.Uuid, n)...)
+	}
 }
 
 // DestroyTask: vCenter refuses to destroy a DV port group while a VM's NIC or a VMkernel NIC

@@ -14,12 +14,6 @@ import (
 	"github.com/vmware/govmomi/vim25/xml"
 )
 
-// esxiDefaultOptions are advanced options every simulated host starts with, at the values a
-// fresh ESXi install has; the checks read them (e.g. Mem.ShareForceSalting for TPS, F04).
-var esxiDefaultOptions = map[string]any{
-	"Mem.ShareForceSalting": int64(2),
-}
-
 type installer struct {
 	model         *simulator.Model
 	networkFolder types.ManagedObjectReference
@@ -50,6 +44,9 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 	}
 
 	setPhysicalNics(h, index, hs.Vmnics)
+	if hs.System != nil {
+		setSystem(r, h, hs.System, hs.Version)
+	}
 	vmk0Mac := macAddress(index, 0x40)
 	for i := range h.Config.Network.Vnic {
 		h.Config.Network.Vnic[i].Spec.Mac = vmk0Mac
@@ -84,6 +81,11 @@ func (in *installer) install(h *simulator.HostSystem, index int, hs HostSpec) er
 
 	ss := newServiceSystem(h)
 	ss.clock = dts
+	// vpxa, vCenter's agent on the host, runs on every host vCenter manages: it is how vCenter
+	// talks to hostd. The template (a standalone ESXi) has it stopped.
+	if vpxa := ss.service("vpxa"); vpxa != nil {
+		vpxa.Running = true
+	}
 	r.Put(ss)
 	ssRef := ss.Self
 	h.ConfigManager.ServiceSystem = &ssRef

@@ -22,14 +22,21 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.drivers.vsphere.connection import VsphereConnection
-from harness.lab.catalog import ADAPTERS, esxi_drivers
+from harness.lab.catalog import ADAPTERS, SERVER_PLATFORMS, esxi_drivers
 from harness.lab.inventory import Secret
 from harness.lab.model import Lab
 from harness.lab.views import uplink_carriage
 from harness.sim import readyfile
 from harness.sim.errors import SimError
-from harness.sim.ilo.spec import DEFAULT_ADAPTER_FIRMWARE
-from harness.sim.vcenter.spec import HostSpec, NicSpec, UplinkSpec, VcenterSpec, VcsimSpec
+from harness.sim.ilo.spec import DEFAULT_ADAPTER_FIRMWARE, server_serial, server_uuid
+from harness.sim.vcenter.spec import (
+    HostSpec,
+    NicSpec,
+    SystemSpec,
+    UplinkSpec,
+    VcenterSpec,
+    VcsimSpec,
+)
 
 GO_DIR = Path(__file__).resolve().parent
 BUILD_DIR = GO_DIR / ".build"
@@ -151,7 +158,7 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
             # faults live there), so the F01 guard judges paths by VLAN only
             uplinks=None if carried is None else {
                 vmnic: UplinkSpec(vlans=vlans, link=True) for vmnic, vlans in carried.items()},
-            nics=host_nics(lab, name) or None))
+            nics=host_nics(lab, name) or None, system=host_system(lab, name)))
     return VcsimSpec(
         vcenter=VcenterSpec(
             name=vc.name, version=vc.version,
@@ -159,6 +166,23 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
             build=vc.build or 4602587, datacenter=vc.datacenter, cluster=vc.cluster,
             network_rollback=vc.network_rollback),
         hosts=hosts)
+
+
+def host_system(lab: Lab, host: str) -> SystemSpec | None:
+    """The server a physical host runs on, as SMBIOS tells ESXi: the model's platform, and
+    the serial number and UUID its BMC (the iLO emulator) reports. None for a nested host."""
+    name = lab.hosts[host].server
+    server = lab.servers.get(name) if name is not None else None
+    if lab.hosts[host].kind == "nested" or name is None or server is None:
+        return None
+    platform = SERVER_PLATFORMS[server.model]
+    serial = server_serial(name, server)
+    return SystemSpec(
+        vendor=platform.vendor, model=platform.product, serial=serial,
+        uuid=server_uuid(name, serial), cpu_model=platform.cpu_model,
+        cpu_packages=platform.cpu_packages, cores_per_package=platform.cores_per_package,
+        threads_per_core=platform.threads_per_core, cpu_mhz=platform.cpu_mhz,
+        memory_mb=platform.memory_gib * 1024)
 
 
 def host_nics(lab: Lab, host: str) -> dict[str, NicSpec]:

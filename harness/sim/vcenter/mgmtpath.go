@@ -24,11 +24,15 @@ type simEnv struct {
 	mu       sync.Mutex
 	setting  *simulator.OptionManager // vCenter's advanced settings
 	registry *simulator.Registry
+	// switch-wide DV port keys (dvports.go), guarded by mu
+	keyedPortgroups map[types.ManagedObjectReference]bool
+	nextPort        map[string]int // by switch uuid
 }
 
 func newSimEnv(r *simulator.Registry) *simEnv {
 	return &simEnv{netsys: map[types.ManagedObjectReference]*NetworkSystem{},
-		dvs: map[string]*simulator.DistributedVirtualSwitch{}, registry: r}
+		dvs: map[string]*simulator.DistributedVirtualSwitch{}, registry: r,
+		keyedPortgroups: map[types.ManagedObjectReference]bool{}, nextPort: map[string]int{}}
 }
 
 // hostSnapshot is one host's network state before a change, for a rollback.

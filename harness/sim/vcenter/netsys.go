@@ -511,6 +511,7 @@ func (s *NetworkSystem) AddVirtualNic(ctx *simulator.Context, req *types.AddVirt
 		if f := s.checkVnicTarget(req.Portgroup, &spec); f != nil {
 			return f, nil
 		}
+		s.env.takeDVPort(ctx, spec.DistributedVirtualPort)
 		if spec.Ip == nil {
 			return &types.InvalidArgument{InvalidProperty: "nic.ip"}, nil
 		}
@@ -563,6 +564,7 @@ func (s *NetworkSystem) UpdateVirtualNic(ctx *simulator.Context, req *types.Upda
 			}
 			s.detachPort(v)
 			cur.DistributedVirtualPort = n.DistributedVirtualPort
+			s.env.takeDVPort(ctx, cur.DistributedVirtualPort)
 			cur.Portgroup = n.Portgroup
 			v.Portgroup = n.Portgroup
 		}

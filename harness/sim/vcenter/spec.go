@@ -64,6 +64,25 @@ type HostSpec struct {
 	// Hardware points at the server's applied adapter state, which the BMC emulator writes:
 	// storage adapters and NIC firmware follow it (esxcli storage core adapter list).
 	Hardware *HardwareSpec `json:"hardware,omitempty"`
+	// System is the physical server the host runs on (hardware.go); none: a nested host, which
+	// keeps the simulator's VMware virtual machine hardware.
+	System *SystemSpec `json:"system,omitempty"`
+}
+
+// SystemSpec is the server a physical host runs on, as its SMBIOS tells ESXi: the simulator's
+// template is a VMware virtual machine ("VMware Virtual Platform", 2 cores of an i7-3615QM,
+// 4 GB), which is right only for a nested host.
+type SystemSpec struct {
+	Vendor          string `json:"vendor"` // SMBIOS manufacturer (HP, HPE)
+	Model           string `json:"model"`  // SMBIOS product name (ProLiant DL360 Gen9)
+	Serial          string `json:"serial"` // the chassis serial number, as the BMC reports it
+	UUID            string `json:"uuid"`   // the SMBIOS UUID, as the BMC reports it
+	CPUModel        string `json:"cpu_model"`
+	CPUPackages     int16  `json:"cpu_packages"`
+	CoresPerPackage int16  `json:"cores_per_package"`
+	ThreadsPerCore  int16  `json:"threads_per_core"`
+	CPUMhz          int32  `json:"cpu_mhz"`
+	MemoryMb        int64  `json:"memory_mb"`
 }
 
 // NicSpec is one vmnic's adapter as the host's driver sees it.

@@ -56,6 +56,23 @@ class HardwareSpec(_SpecModel):
     server: str
 
 
+class SystemSpec(_SpecModel):
+    """The physical server a host runs on, as its SMBIOS tells ESXi (and so vCenter): what
+    the server's BMC reports too. A nested host has none and keeps the simulator's VMware
+    virtual hardware."""
+
+    vendor: str = Field(description="SMBIOS manufacturer (HP up to Gen9, HPE from Gen10)")
+    model: str = Field(description="SMBIOS product name (ProLiant DL360 Gen9)")
+    serial: str
+    uuid: str = Field(description="SMBIOS UUID, the BMC's System UUID")
+    cpu_model: str
+    cpu_packages: int
+    cores_per_package: int
+    threads_per_core: int
+    cpu_mhz: int
+    memory_mb: int
+
+
 class HostSpec(_SpecModel):
     """One ESXi host of the cluster."""
 
@@ -75,6 +92,7 @@ class HostSpec(_SpecModel):
         default=None, description="TCP/IP stack -> routing table in that namespace")
     nics: dict[str, NicSpec] | None = None
     hardware: HardwareSpec | None = None
+    system: SystemSpec | None = Field(default=None, description="none: a nested host")
 
 
 class VcenterSpec(_SpecModel):
