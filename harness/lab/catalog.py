@@ -43,6 +43,9 @@ SERVER_PLATFORMS: dict[str, ServerPlatform] = {
                                  "Intel(R) Xeon(R) CPU E5-2650 v4 @ 2.20GHz", 2, 12, 2, 2200, 384),
     "DL360 Gen10": ServerPlatform("HPE", "ProLiant DL360 Gen10",
                                   "Intel(R) Xeon(R) Gold 6130 CPU @ 2.10GHz", 2, 16, 2, 2100, 384),
+    "DL360 Gen10 Plus": ServerPlatform("HPE", "ProLiant DL360 Gen10 Plus",
+                                       "Intel(R) Xeon(R) Gold 6330 CPU @ 2.00GHz", 2, 28, 2, 2000,
+                                       512),
 }
 
 
