@@ -286,3 +286,14 @@ def test_lint_reports_f08_and_exits_1(faulty_lab: LabWriter) -> None:
         "F08", "vcenter-host-compat", "esx03")
     human = CliRunner().invoke(app, ["lint", str(path)], env={"COLUMNS": "200"})
     assert "F08 error esx03: ESXi 6.5.0 build 13932383 (6.5 U3) is newer than" in human.stdout
+
+
+def test_every_server_model_is_in_every_catalog_table() -> None:
+    """A model the lab may name must be known to the BMC emulator, the simulated vCenter and
+    the BIOS registry alike."""
+    from typing import get_args
+
+    from harness.lab.catalog import BMC_OF_MODEL, ROM_FAMILY, SERVER_PLATFORMS, ServerModel
+
+    models = set(get_args(ServerModel))
+    assert models == set(BMC_OF_MODEL) == set(ROM_FAMILY) == set(SERVER_PLATFORMS)

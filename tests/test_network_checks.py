@@ -176,13 +176,3 @@ def test_management_paths_name_rollback_off_a_lost_host_and_no_uplink(lab: Lab) 
     assert "notResponding" in found[2].message
     assert [f.subject for f in check_management_paths(lab, _snapshot({}), rollback=True)] == []
 
-
-def test_every_server_model_is_in_every_catalog_table() -> None:
-    """A model the lab may name must be known to the BMC emulator, the simulated vCenter and
-    the BIOS registry alike."""
-    from typing import get_args
-
-    from harness.lab.catalog import BMC_OF_MODEL, ROM_FAMILY, SERVER_PLATFORMS, ServerModel
-
-    models = set(get_args(ServerModel))
-    assert models == set(BMC_OF_MODEL) == set(ROM_FAMILY) == set(SERVER_PLATFORMS)
