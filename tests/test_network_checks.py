@@ -4,6 +4,7 @@ fails, with the right incident, on the fault it exists for."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from ipaddress import IPv4Interface
 
 import pytest
 
@@ -14,9 +15,14 @@ from harness.facts.vsphere import (
     NTP_SERVICE,
     ClockOffset,
     HostFacts,
+    PolicyFacts,
+    PortGroupFacts,
     ServiceFacts,
     Snapshot,
+    TeamingFacts,
     VcenterFacts,
+    VmknicFacts,
+    VswitchFacts,
 )
 from harness.facts.wire import Heard, UplinkKey
 from harness.lab import Lab, load_lab
@@ -49,13 +55,43 @@ def test_a_cable_in_another_port_is_named(lab: Lab) -> None:
 
 
 def test_swapped_cables_name_both_ports(lab: Lab) -> None:
-    """Two cables swapped between a host's vmnics: each vmnic hears the other's port."""
+    """Two cables swapped between a host's vmnics: each vmnic hears the other's port, and the
+    finding says they are swapped and which two switch ports to swap back."""
     heard = _heard_as_cabled(lab)
     heard[("esx01", "vmnic4")], heard[("esx01", "vmnic7")] = (
         heard[("esx01", "vmnic7")], heard[("esx01", "vmnic4")])
     found = check_neighbours(lab, heard, set())
     assert sorted(f.subject for f in found) == ["esx01/vmnic4", "esx01/vmnic7"]
-    assert {f.id for f in found} == {"F11"}
+    assert {(f.id, f.severity) for f in found} == {("F11", "error")}
+    vmnic4 = next(f for f in found if f.subject == "esx01/vmnic4")
+    assert vmnic4.evidence["planned_for"] == "esx01/vmnic7"
+    assert vmnic4.evidence["expected"] == {"device": "lab-sw01.example.test",
+                                           "port": "TenGigabitEthernet1/1/1",
+                                           "protocols": ["cdp", "lldp"]}
+    assert {h["port"] for h in vmnic4.evidence["heard"]} == {"TenGigabitEthernet1/1/5"}
+    assert "cables of vmnic4 and vmnic7 are swapped" in vmnic4.cause
+    assert vmnic4.fix.startswith("swap the cables in lab-sw01.example.test "
+                                 "TenGigabitEthernet1/1/1 and TenGigabitEthernet1/1/5")
+    # across two switches the fix names both
+    heard = _heard_as_cabled(lab)
+    heard[("esx01", "vmnic4")], heard[("esx01", "vmnic5")] = (
+        heard[("esx01", "vmnic5")], heard[("esx01", "vmnic4")])
+    vmnic4 = next(f for f in check_neighbours(lab, heard, set()) if f.subject == "esx01/vmnic4")
+    assert "cables of vmnic4 and vmnic5 are swapped" in vmnic4.cause
+    assert vmnic4.fix.startswith("swap the cables in lab-sw01.example.test TenGigabitEthernet1/1/1"
+                                 " and lab-sw02.example.test TenGigabitEthernet1/1/1")
+
+
+def test_a_cable_in_another_vmnics_port_is_not_called_a_swap(lab: Lab) -> None:
+    """esx02's vmnic5 hears the port the plan gives esx03's vmnic5, which still hears its own:
+    a cable in the wrong port, not a swap (moving it is the fix)."""
+    heard = _heard_as_cabled(lab)
+    heard[("esx02", "vmnic5")] = heard[("esx03", "vmnic5")]
+    [found] = check_neighbours(lab, heard, set())
+    assert (found.id, found.subject) == ("F11", "esx02/vmnic5")
+    assert found.evidence["planned_for"] == "esx03/vmnic5"
+    assert "swapped" not in found.cause and "gives esx03/vmnic5" in found.cause
+    assert found.fix.startswith("move the cable to lab-sw02.example.test TenGigabitEthernet1/1/2")
 
 
 def test_a_missing_protocol_is_a_warning(lab: Lab) -> None:
@@ -92,6 +128,11 @@ def test_uplinks_all_passing_pass_and_a_dead_one_is_named(lab: Lab) -> None:
     found = check_uplinks(lab, reachable, {("esx02", "vmnic7"): {"sent": 3, "answered": 0}})
     assert [(f.id, f.subject) for f in found] == [("F11", "esx02/vmnic7")]
     assert found[0].evidence["answered"] == 0
+    # both ports of esx03's 530SFP+ dead: the adapter, not two switch ports (F10)
+    reachable = dict.fromkeys(keys, True)
+    reachable[("esx03", "vmnic6")] = reachable[("esx03", "vmnic7")] = False
+    assert sorted((f.id, f.subject) for f in check_uplinks(lab, reachable, {})) == [
+        ("F10", "esx03/vmnic6"), ("F10", "esx03/vmnic7")]
 
 
 def test_classify_needs_every_cabled_port_of_the_adapter(lab: Lab) -> None:
@@ -161,10 +202,39 @@ def _snapshot(hosts: dict[str, HostFacts]) -> Snapshot:
                     pages=1)
 
 
+def _managed(name: str, uplinks: tuple[str, ...], active: tuple[str, ...],
+             standby: tuple[str, ...]) -> HostFacts:
+    """A connected host whose vmk0 sits on vSwitch0's Management Network (VLAN 10)."""
+    team = PolicyFacts(teaming=TeamingFacts(active=active, standby=standby))
+    return HostFacts(
+        name=name, moref=f"host-{name}", connection_state="connected",
+        vswitches={"vSwitch0": VswitchFacts("vSwitch0", 1500, uplinks, ("Management Network",),
+                                            team)},
+        port_groups={"Management Network": PortGroupFacts("Management Network", "vSwitch0",
+                                                          10, team)},
+        vmknics={"vmk0": VmknicFacts("vmk0", "Management Network", None,
+                                     IPv4Interface("198.18.10.11/24"), False,
+                                     "00:50:56:00:00:01", 1500, "defaultTcpipStack",
+                                     ("management",))})
+
+
+def test_management_paths_with_two_working_uplinks_pass(lab: Lab) -> None:
+    """As the lab builds them: vmk0 on VLAN 10 through vmnic0 (sw01 Gi1/0/1) and vmnic6 (sw02
+    Te1/1/5), both switch ports carrying VLAN 10; one of them only is a warning."""
+    hosts = {h: _managed(h, ("vmnic0", "vmnic6"), ("vmnic0",), ("vmnic6",)) for h in lab.hosts}
+    assert check_management_paths(lab, _snapshot(hosts), rollback=True) == []
+    # vmnic4's switch port (an SFP trunk) does not carry VLAN 10: one working path is left
+    hosts["esx03"] = _managed("esx03", ("vmnic0", "vmnic4"), ("vmnic0",), ("vmnic4",))
+    [found] = check_management_paths(lab, _snapshot(hosts), rollback=True)
+    assert (found.id, found.subject, found.severity) == ("F01", "esx03", "warning")
+    assert "single working uplink (vmnic0)" in found.message
+    assert found.evidence["paths"] == {"vmk0": ["vmnic0"]}
+
+
 def test_management_paths_name_rollback_off_a_lost_host_and_no_uplink(lab: Lab) -> None:
     """Rollback off is a vCenter finding; a disconnected host is named with its state; a host
     whose management vmk has no uplink carrying its VLAN has no working path (the healthy
-    side is the vSphere suite's pass on the sim, which reads real facts)."""
+    side: the test above, and the vSphere suite's pass on the sim, which reads real facts)."""
     hosts = {"esx01": HostFacts(name="esx01", moref="host-1", connection_state="connected"),
              "esx02": HostFacts(name="esx02", moref="host-2",
                                 connection_state="notResponding")}

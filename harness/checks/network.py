@@ -50,6 +50,8 @@ def check_neighbours(lab: Lab, heard: Mapping[UplinkKey, Sequence[Heard]],
     switch sends."""
     out: list[Finding] = []
     kinds = classify(lab, dead | {k for k in expected_neighbours(lab) if not heard.get(k)})
+    planned = {(_short(device), port): key
+               for key, (device, port, _) in expected_neighbours(lab).items()}
     for key, (device, port, protocols) in sorted(expected_neighbours(lab).items()):
         if key not in heard:
             continue  # not observed (no probe there): nothing to judge
@@ -75,16 +77,15 @@ def check_neighbours(lab: Lab, heard: Mapping[UplinkKey, Sequence[Heard]],
                      "reset the server"),
                 check="cabling-neighbours", source="observed", evidence=evidence))
             continue
-        wrong = [h for h in got if h.device.split(".")[0] != device.split(".")[0]
-                 or h.port != port]
+        wrong = [h for h in got if _short(h.device) != _short(device) or h.port != port]
         missing = sorted(set(protocols) - {h.protocol for h in got})
         if wrong:
+            cause, fix, planned_for = _wrong_port(key, wrong[0], (device, port), planned, heard)
             out.append(Finding(
                 "F11", "error", subject,
                 f"{vmnic} is cabled to {wrong[0].device} {wrong[0].port}, not {device} {port}",
-                cause="the cable is in another port than the cabling plan says",
-                fix=f"move the cable to {device} {port}, or correct the cabling plan",
-                check="cabling-neighbours", source="observed", evidence=evidence))
+                cause=cause, fix=fix, check="cabling-neighbours", source="observed",
+                evidence={**evidence, "planned_for": planned_for}))
         elif missing:
             out.append(Finding(
                 "F11", "warning", subject,
@@ -93,6 +94,34 @@ def check_neighbours(lab: Lab, heard: Mapping[UplinkKey, Sequence[Heard]],
                 fix=f"enable {', '.join(missing)} on {device} {port}",
                 check="cabling-neighbours", source="observed", evidence=evidence))
     return out
+
+
+def _short(device: str) -> str:
+    """A switch's name without its domain: CDP often sends the FQDN, LLDP the short name."""
+    return device.split(".")[0]
+
+
+def _wrong_port(key: UplinkKey, got: Heard, want: tuple[str, str],
+                planned: Mapping[tuple[str, str], UplinkKey],
+                heard: Mapping[UplinkKey, Sequence[Heard]]) -> tuple[str, str, str | None]:
+    """(cause, fix, the vmnic the plan gives the heard port) for a vmnic that hears another
+    port than planned: two vmnics that each hear the other's planned port are swapped."""
+    host, vmnic = key
+    device, port = want
+    other = planned.get((_short(got.device), got.port))
+    if other is None:
+        return ("the cable is in another port than the cabling plan says",
+                f"move the cable to {device} {port}, or correct the cabling plan", None)
+    owner = f"{other[0]}/{other[1]}"
+    theirs = other[1] if other[0] == host else owner  # another host's vmnic by its full name
+    there = got.port if _short(got.device) == _short(device) else f"{got.device} {got.port}"
+    if any(_short(h.device) == _short(device) and h.port == port for h in heard.get(other, ())):
+        return (f"the cables of {vmnic} and {theirs} are swapped: {vmnic} hears the port the "
+                f"plan gives {theirs} ({got.port}), and {theirs} hears {vmnic}'s ({port})",
+                f"swap the cables in {device} {port} and {there}, or correct the cabling plan",
+                owner)
+    return (f"the cable is in the port the cabling plan gives {owner}",
+            f"move the cable to {device} {port}, or correct the cabling plan", owner)
 
 
 def check_uplinks(lab: Lab, reachable: Mapping[UplinkKey, bool],

@@ -58,8 +58,9 @@ CHECKS: dict[str, CheckKind] = {
     "vxlan-mtu": CheckKind("vsphere", "VXLAN MTU below 1600"),
     "management-paths": CheckKind("vsphere", "management networking cannot survive a change"),
     "uplink-reachability": CheckKind("wire", "uplink passes no traffic while its link is up"),
-    "cabling-neighbours": CheckKind("wire", "no CDP/LLDP neighbour"),
-    "cabling-network-hints": CheckKind("vsphere", "no CDP/LLDP neighbour (vCenter)"),
+    "cabling-neighbours": CheckKind("wire", "CDP/LLDP neighbour missing or not as cabled"),
+    # the layer's name (vCenter) follows the words in titles and chains
+    "cabling-network-hints": CheckKind("vsphere", "CDP/LLDP neighbour missing or not as cabled"),
     "host-nic": CheckKind("host", "vmnic missing or wrong on the host"),
     "host-nic-link": CheckKind("host", "vmnic link down on the host"),
     "beacon-uplinks": CheckKind("vsphere", "beacon probing on fewer than 3 uplinks"),
@@ -117,7 +118,7 @@ RULES: tuple[Rule, ...] = (
          ("vmnic-portgroup", "portgroup-dvportgroup"),
          "the port group's failure detection is why traffic stays on the dead uplink"),
     Rule("cabling-neighbours", ("cabling-network-hints",), (),
-         "vCenter's network hints see the same silence as the probe"),
+         "vCenter's network hints hear the same silence, or the same wrong port, as the wire"),
     # F12: a vmknic in another's subnet: the host routes its traffic out of the other one
     Rule("vmknic-subnets", ("vmotion-egress", *PATH_SYMPTOMS), (),
          "the host routes the shared subnet out of the other vmknic"),
