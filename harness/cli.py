@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -169,9 +169,18 @@ def incidents_markdown() -> str:
              "| id | slug | what went wrong | what labharness checks | simulated-lab scenario |",
              "| --- | --- | --- | --- | --- |"]
     for i in INCIDENTS.values():
-        scenario = SCENARIOS[i.id].summary if i.id in SCENARIOS else "-"
-        lines.append(f"| {i.id} | {i.slug} | {i.title} | {i.checks} | {scenario} |")
+        lines.append(f"| {i.id} | {i.slug} | {i.title} | {i.checks} | "
+                     f"{_scenarios_of(i.id, SCENARIOS, '`{id}`: {summary}')} |")
     return "\n".join(lines) + "\n"
+
+
+def _scenarios_of(incident: str, scenarios: Mapping[str, Scenario], form: str) -> str:
+    """The sim's scenarios of one incident, each as `form` (`{id}`, `{summary}`), or `-`; with
+    only the incident's own scenario, just its summary."""
+    mine = [s for s in scenarios.values() if s.incident.id == incident]
+    if len(mine) == 1 and mine[0].variant is None:
+        return mine[0].summary
+    return "; ".join(form.format(id=s.id, summary=s.summary) for s in mine) or "-"
 
 
 @app.command()
@@ -199,7 +208,7 @@ def incidents(
         table.add_column(column, overflow="fold")
     for i in INCIDENTS.values():
         table.add_row(i.label, escape(i.title), escape(i.checks),
-                      escape(SCENARIOS[i.id].summary) if i.id in SCENARIOS else "-")
+                      escape(_scenarios_of(i.id, SCENARIOS, "{id}: {summary}")))
     out.print(table)
 
 
@@ -344,7 +353,8 @@ def run(
     inventory: Annotated[Path | None, typer.Option(
         help="inventory [default: inventory/sim.yaml with the default lab]")] = None,
     scenario: Annotated[list[str] | None, typer.Option(
-        help="fault scenario(s) for the simulated lab: incident id or slug")] = None,
+        help="fault scenario(s) for the simulated lab: incident id or slug, or a variant "
+             "such as F11-cabling (`labharness sim scenarios` lists them)")] = None,
     keyword: Annotated[str | None, typer.Option("-k", help="pytest -k expression")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         help="[default: reports/<timestamp>, linked from reports/latest]")] = None,
@@ -748,7 +758,8 @@ def _scenarios(names_: list[str] | None) -> list[Scenario]:
 def sim_up(
     lab: Annotated[Path | None, typer.Option(help="lab file [default: labs/sim.yaml]")] = None,
     inventory: Annotated[Path | None, typer.Option(help="sim inventory")] = None,
-    scenario: Annotated[list[str] | None, typer.Option(help="faults to apply")] = None,
+    scenario: Annotated[list[str] | None, typer.Option(
+        help="faults to apply: incident id or slug, or a variant such as F11-cabling")] = None,
 ) -> None:
     """Build the simulated lab (removing leftovers of an earlier run first)."""
     from harness.sim import lifecycle
@@ -857,11 +868,12 @@ def sim_inventory(
 def sim_scenarios() -> None:
     """List the fault scenarios the simulated lab reproduces."""
     from harness.incidents import SCENARIO_ALL
-    from harness.sim.scenarios import SCENARIOS
+    from harness.sim.scenarios import FIELD_INCIDENTS, SCENARIOS
 
     for s in SCENARIOS.values():
-        out.print(f"{s.id} {s.incident.slug}: {escape(s.summary)}")
-    out.print(f"{SCENARIO_ALL}: all of the above")
+        out.print(f"{s.label}: {escape(s.summary)}")
+    out.print(f"{SCENARIO_ALL}: one scenario per incident at once "
+              f"({', '.join(s.id for s in FIELD_INCIDENTS)})")
 
 
 app.add_typer(probes_app, name="probes")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SCENARIO_ALL = "field-incidents"
-"""The scenario name that applies every incident the simulated lab reproduces."""
+"""The scenario name that applies every incident the simulated lab reproduces, once each."""
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,10 @@ def find_incident(name: str) -> Incident | None:
         if incident.slug == key.lower():
             return incident
     return None
+
+
+def scenario_incident(key: str) -> Incident | None:
+    """The incident a scenario key names: a scenario is keyed by its incident's id (`F11`),
+    and a second way of reproducing the same incident by the id and a variant (`F11-cabling`),
+    so reports and findings still meet on the incident id."""
+    return INCIDENTS.get(key.strip().split("-", 1)[0].upper())

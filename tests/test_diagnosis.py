@@ -7,16 +7,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from harness import cli
 from harness.checks.finding import Finding, Severity, Source
-from harness.checks.network import diagnose_path
+from harness.checks.network import check_neighbours, diagnose_path
 from harness.diagnosis import diagnose
 from harness.diagnosis.relations import relations
 from harness.diagnosis.rules import CHECKS, LAYERS, RULES
 from harness.facts import JsonValue
+from harness.facts.wire import Heard
 from harness.lab import load_lab
+from harness.lab.views import expected_neighbours
 from harness.report.summary import TestResult as Outcome
 from harness.report.summary import new_summary
 from tests.conftest import ROOT, SIM_LAB
@@ -268,3 +271,38 @@ def test_an_applied_scenario_without_findings_is_named_and_what_masked_it() -> N
     unmasked.results["t"] = Outcome("t", incident="F10", outcome="failed",
                                     findings=f10_findings())
     assert unmasked.to_dict()["masked"] == []
+
+
+def test_swapped_cables_are_one_f11_cause_from_the_wire_to_vcenter() -> None:
+    """F11-cabling: esx01's vmnic4 and vmnic7 swapped at sw01. The wire's neighbour check and
+    vCenter's network hints each name both vmnics (the real check's findings): one cause, its
+    roots the wire's two findings, its chain the wire then vCenter, touching both switch
+    ports."""
+    heard = {key: [Heard(p, device, port) for p in protocols]
+             for key, (device, port, protocols) in expected_neighbours(LAB).items()}
+    heard[("esx01", "vmnic4")], heard[("esx01", "vmnic7")] = (
+        heard[("esx01", "vmnic7")], heard[("esx01", "vmnic4")])
+    wire = check_neighbours(LAB, heard, set())
+    hints = [replace(f, check="cabling-network-hints") for f in wire]
+    [cause] = diagnose(LAB, [*hints, *wire])
+    assert (cause.incident, cause.layer) == ("F11", "wire")
+    assert cause.subject == "esx01/vmnic4, esx01/vmnic7"
+    assert cause.explains == ("f3", "f4", "f1", "f2")
+    assert [(s.layer, s.check) for s in cause.evidence_chain] == [
+        ("wire", "cabling-neighbours"), ("vsphere", "cabling-network-hints")]
+    assert "not as cabled" in cause.title
+    assert {"esx01/vmnic4", "esx01/vmnic7", "sw01/TenGigabitEthernet1/1/1",
+            "sw01/TenGigabitEthernet1/1/5"} <= set(cause.touches)
+
+
+def test_a_variant_scenario_is_accounted_under_its_incident() -> None:
+    """`F11-cabling` reproduces F11: its findings account for it; with none it is named as
+    F11 masked or passed, never as an unknown incident."""
+    shown = new_summary("sim", None, "sim", ["F11-cabling"], model=LAB)
+    shown.results["t"] = Outcome("t", incident="F11", outcome="failed", findings=[
+        finding("F11", "cabling-neighbours", "esx01/vmnic4")])
+    assert shown.to_dict()["masked"] == []
+    hidden = new_summary("sim", None, "sim", ["F11-cabling"], model=LAB)
+    hidden.results["t"] = Outcome("t", incident="F11", outcome="passed")
+    [masked] = hidden.to_dict()["masked"]
+    assert masked["incident"] == "F11" and "1 of its 1 tests passed" in masked["text"]

@@ -24,7 +24,8 @@ class RunInputs:
 
     Attributes:
         sim_problem: why this machine cannot build the simulated lab (sim inventories only).
-        scenarios: incident ids of the faults to apply to the simulated lab, in order.
+        scenarios: scenario keys (`F12`, `F11-cabling`) of the faults to apply to the simulated
+            lab, in order.
     """
 
     lab: Lab | None

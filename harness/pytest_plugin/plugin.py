@@ -74,8 +74,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     metavar="FILE", help="how to reach the lab [env LABHARNESS_INVENTORY]")
     group.addoption("--scenario", action="append", metavar="NAME",
                     default=[s for s in os.environ.get("LABHARNESS_SCENARIO", "").split(",") if s],
-                    help="fault scenario for the simulated lab: incident id or slug, several "
-                         f"allowed, '{SCENARIO_ALL}' for all [env LABHARNESS_SCENARIO]")
+                    help="fault scenario for the simulated lab: incident id or slug, or a "
+                         "variant such as F11-cabling; several allowed, "
+                         f"'{SCENARIO_ALL}' for one of each incident [env LABHARNESS_SCENARIO]")
     group.addoption("--allow-disruptive", action="store_true",
                     default=_env_flag("LABHARNESS_ALLOW_DISRUPTIVE"),
                     help="run tests marked disruptive [env LABHARNESS_ALLOW_DISRUPTIVE]")

@@ -18,6 +18,7 @@ import pytest
 
 from harness.checks.finding import Finding
 from harness.diagnosis import Cause, diagnose
+from harness.incidents import scenario_incident
 from harness.lab.model import Lab
 from harness.pytest_plugin.assertions import FINDING_PROPERTY
 from harness.pytest_plugin.endpoints import endpoints, run_notes
@@ -113,14 +114,16 @@ class RunSummary:
         return diagnose(self.model, self.findings(), self.refs())
 
     def masked(self) -> list[dict[str, Any]]:
-        """Each applied scenario whose incident no finding names, and why: its tests passed
-        (the fault did not show: say so), or they failed with other incidents' findings (another
-        fault broke the same paths first: name the causes that masked it)."""
+        """Each incident an applied scenario reproduces (`F11-cabling` is F11's) that no
+        finding names, and why: its tests passed (the fault did not show: say so), or they
+        failed with other incidents' findings (another fault broke the same paths first: name
+        the causes that masked it)."""
         found = {f.id for f in self.findings()}
         ref_of = {f.to_json(): ref for ref, f in zip(self.refs(), self.findings(), strict=True)}
         causes = self.causes()
         out: list[dict[str, Any]] = []
-        for incident in dict.fromkeys(self.scenarios):
+        applied = (scenario_incident(s) for s in self.scenarios)
+        for incident in dict.fromkeys(i.id for i in applied if i is not None):
             if incident in found:
                 continue
             tests = [r for r in self.results.values() if r.incident == incident]

@@ -58,7 +58,8 @@ class SimState(BaseModel):
     Attributes:
         namespaces, root_ifaces: everything `down` removes, by exact name.
         daemons: every process the sim started, to stop by PID.
-        scenarios, faults: incident ids applied, and each fault as applied.
+        scenarios, faults: scenario keys applied (`F12`, `F11-cabling`), and each fault as
+            applied.
         notes: what `up` did beyond building (a stale lab it removed first).
         ports: `host/vmnic` or `switch/port` -> its interfaces (cable and VLAN links).
         vm_ifaces: `vm/ethernet0` -> the guest interface; clients: NLB cluster -> its client.

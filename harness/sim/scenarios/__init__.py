@@ -72,10 +72,15 @@ class LabChange:
 
 
 def _get(node: Any, path: LabPath) -> Any:
-    """The value at `path` (model fields by name, mapping entries by key; None where a mapping
-    has no such key yet)."""
+    """The value at `path` (model fields by name, mapping entries by key, list items by index;
+    None where a mapping has no such key yet)."""
     for key in path:
-        node = node.get(key) if isinstance(node, dict) else getattr(node, str(key))
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list):
+            node = node[int(key)]
+        else:
+            node = getattr(node, str(key))
     return node
 
 
@@ -83,6 +88,10 @@ def _set(node: Any, path: LabPath, value: object) -> Any:
     key, rest = path[0], path[1:]
     if isinstance(node, dict):
         return {**node, key: value if not rest else _set(node[key], rest, value)}
+    if isinstance(node, list):
+        items = list(node)
+        items[int(key)] = value if not rest else _set(items[int(key)], rest, value)
+        return items
     new = value if not rest else _set(getattr(node, str(key)), rest, value)
     return node.model_copy(update={str(key): new})
 
@@ -130,7 +139,14 @@ class VsphereFaults:
 
 @dataclass(frozen=True)
 class Scenario:
-    """One incident reproduced in the sim."""
+    """One incident reproduced in the sim.
+
+    An incident's first scenario is keyed by the incident id (`F11`); another way the same
+    incident happens in the field is a variant, keyed `<id>-<variant>` (`F11-cabling`), so its
+    findings still name the incident and `harness.incidents.scenario_incident` finds it from
+    the key. `field-incidents` applies the first scenario of each incident only: one fault per
+    incident, so each incident's findings and cause can be told apart in one run.
+    """
 
     incident: Incident
     summary: str
@@ -138,10 +154,23 @@ class Scenario:
     faults: Callable[[Lab, DataplanePlan], list[Fault]] | None = None
     vsphere: Callable[[Lab], VsphereFaults] | None = None  # given the lab file's lab
     notes: tuple[str, ...] = field(default_factory=tuple)
+    variant: str | None = None  # None: the incident's own scenario
 
     @property
     def id(self) -> str:
-        return self.incident.id
+        """The key: `F11`, or `F11-cabling` for a variant."""
+        return self.incident.id if self.variant is None else f"{self.incident.id}-{self.variant}"
+
+    @property
+    def slug(self) -> str:
+        """The key in words: `silent-uplink`, or `silent-uplink-cabling` for a variant."""
+        return (self.incident.slug if self.variant is None
+                else f"{self.incident.slug}-{self.variant}")
+
+    @property
+    def label(self) -> str:
+        """`F11-cabling silent-uplink-cabling`: how listings name the scenario."""
+        return f"{self.id} {self.slug}"
 
 
 def _drop_all(ns: str, ifaces: list[str], table: str) -> tuple[str, ...]:
@@ -278,6 +307,56 @@ def _vmotion_active(lab: Lab, host: str) -> list[str]:
         return []
     pg = host_port_groups(lab, host).get(vmk.port_group)
     return list(pg.teaming.active[:1]) if pg else []
+
+
+# -- F11-cabling: two of a host's vmnics swapped at the switch -------------------------------
+
+@dataclass(frozen=True)
+class _SwitchEnd:
+    """Where a host's vmnic is cabled: which end of which cable is the switch's."""
+
+    cable: int
+    side: str  # "a" or "b": the cable field that names the switch port
+    vmnic: str
+    switch: str
+    port: str
+
+
+def _switch_ends(lab: Lab, host: str) -> list[_SwitchEnd]:
+    out: list[_SwitchEnd] = []
+    for i, cable in enumerate(lab.cabling):
+        (a, ap), (b, bp) = cable.ends
+        for side, (node, vmnic), (sw, port) in (("b", (a, ap), (b, bp)), ("a", (b, bp), (a, ap))):
+            if node == host and sw in lab.physical_switches:
+                out.append(_SwitchEnd(i, side, vmnic, sw, port))
+    return sorted(out, key=lambda e: (len(e.vmnic), e.vmnic))
+
+
+def _swappable(lab: Lab) -> tuple[_SwitchEnd, _SwitchEnd]:
+    """The first host's (lab order) first two vmnics cabled to ports of one switch that are
+    configured alike (mode, VLANs, native VLAN, MTU): swapped, each vmnic still carries every
+    VLAN it carried, so the discovery protocols are the only witnesses."""
+    def config(end: _SwitchEnd) -> dict[str, Any]:
+        return lab.physical_switches[end.switch].ports[end.port].model_dump(
+            exclude={"description"})
+
+    for host in lab.hosts:
+        ends = _switch_ends(lab, host)
+        for i, one in enumerate(ends):
+            for other in ends[i + 1:]:
+                if one.switch == other.switch and config(one) == config(other):
+                    return one, other
+    raise ScenarioError("F11-cabling needs a host with two vmnics cabled to ports of one switch "
+                        "that are configured alike (mode, VLANs, native VLAN, MTU)")
+
+
+def _f11_cabling_realise(lab: Lab) -> tuple[Lab, list[LabChange]]:
+    """The sim cables each of the two vmnics into the other's planned switch port; the lab
+    file's cabling plan stays as designed, so the neighbours heard must disagree with it."""
+    one, other = _swappable(lab)
+    lab, first = change(lab, ("cabling", one.cable, one.side), f"{other.switch}/{other.port}")
+    lab, second = change(lab, ("cabling", other.cable, other.side), f"{one.switch}/{one.port}")
+    return lab, [first, second]
 
 
 # -- F12: vMotion vmk in the management subnet on another VLAN --------------------------------
@@ -449,6 +528,9 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(INCIDENTS["F11"], "a switch port drops every frame and sends no CDP, link up; "
                  "its team uses beacon probing on two uplinks", realise=_f11_realise,
                  faults=_f11_faults),
+        Scenario(INCIDENTS["F11"], "two of a host's vmnics swapped at the switch (ports of one "
+                 "switch with the same VLANs): each vmnic's CDP/LLDP names the other's planned "
+                 "port, traffic still flows", realise=_f11_cabling_realise, variant="cabling"),
         Scenario(INCIDENTS["F12"], "vMotion vmk in the management subnet on another VLAN",
                  realise=_f12_realise),
         Scenario(INCIDENTS["F14"], "a VM keeps the MAC Workstation gave it", realise=_f14_realise),
@@ -456,9 +538,20 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+FIELD_INCIDENTS: tuple[Scenario, ...] = tuple(s for s in SCENARIOS.values() if s.variant is None)
+"""What `field-incidents` applies: each incident's own scenario, variants left out (two faults
+of one incident in one run would share its id, and its one cause)."""
+
+
+def find_scenario(name: str) -> Scenario | None:
+    """A scenario by key (`F11`, `f11-cabling`) or slug (`silent-uplink-cabling`)."""
+    key = name.strip().lower()
+    return next((s for s in SCENARIOS.values() if key in (s.id.lower(), s.slug)), None)
+
+
 def resolve(names: Sequence[str]) -> list[Scenario]:
-    """Scenario names (incident ids, slugs, `field-incidents`; commas allowed) -> scenarios, in
-    the order given, each once.
+    """Scenario names (keys, slugs, `field-incidents`; commas allowed) -> scenarios, in the
+    order given, each once.
 
     Raises:
         UnknownScenarioError: a name is not an incident, or not one the sim reproduces.
@@ -466,17 +559,19 @@ def resolve(names: Sequence[str]) -> list[Scenario]:
     out: list[Scenario] = []
     for name in (n.strip() for v in names for n in v.split(",") if n.strip()):
         if name == SCENARIO_ALL:
-            out.extend(SCENARIOS.values())
+            out.extend(FIELD_INCIDENTS)
+            continue
+        scenario = find_scenario(name)
+        if scenario is not None:
+            out.append(scenario)
             continue
         incident = find_incident(name)
         if incident is None:
-            allowed = ", ".join(f"{s.id}/{s.incident.slug}" for s in SCENARIOS.values())
+            allowed = ", ".join(f"{s.id}/{s.slug}" for s in SCENARIOS.values())
             raise UnknownScenarioError(f"unknown scenario {name!r}; the sim reproduces "
-                                       f"{allowed} ({SCENARIO_ALL} for all)")
-        if incident.id not in SCENARIOS:
-            raise UnknownScenarioError(f"scenario {incident.label} is not reproduced by the "
-                                       "simulated lab yet")
-        out.append(SCENARIOS[incident.id])
+                                       f"{allowed} ({SCENARIO_ALL} for one of each incident)")
+        raise UnknownScenarioError(f"scenario {incident.label} is not reproduced by the "
+                                   "simulated lab yet")
     return list({s.id: s for s in out}.values())
 
 
