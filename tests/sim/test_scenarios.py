@@ -15,7 +15,7 @@ import pytest
 from harness.incidents import SCENARIO_ALL
 from harness.sim import lifecycle
 from harness.sim.dataplane import kernel
-from harness.sim.scenarios import SCENARIOS
+from harness.sim.scenarios import FIELD_INCIDENTS, SCENARIOS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(
@@ -80,17 +80,19 @@ def test_healthy_lab_passes_every_suite(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> None:
+    incident = SCENARIOS[scenario].incident.id  # `F11-cabling` reproduces F11
     code, summary, out = run(tmp_path, "--scenario", scenario)
     assert code == 1, out
     findings = _faults(summary)
     assert findings, "the scenario produced no finding"
-    assert {f["id"] for f in findings} == {scenario}, json.dumps(findings, indent=1)
+    assert {f["id"] for f in findings} == {incident}, json.dumps(findings, indent=1)
     failed = [r for r in summary["results"] if r["outcome"] in ("failed", "errors")]
     # the lab file stays healthy: only what is observed on the realised lab may fail
     assert failed and all(r["layer"] in ("server_build", "vsphere", "network", "nsx")
                           for r in failed)
     assert summary["scenarios"] == [scenario]
-    cause = _assert_one_cause(summary, scenario, out)
+    assert summary["masked"] == []
+    cause = _assert_one_cause(summary, incident, out)
     assert [c["rank"] for c in summary["causes"]] == [1]  # the top cause, and the only one
     if scenario == "F10":  # from the BMC's adapter settings to the wire
         assert cause["layer"] == "redfish"
@@ -120,22 +122,41 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
     if scenario in ("F02", "F12"):  # the hosts' own esxcli output is cited too
         cited = [f for f in findings if "vmkping" in f["evidence"] or "routes" in f["evidence"]]
         assert cited and all(f["id"] == scenario for f in cited)
+    if scenario == "F11-cabling":  # esx01's vmnic4 and vmnic7 swapped at sw01: the CDP/LLDP
+        # each hears is the other's planned port, on the wire and in vCenter's hints, and
+        # nothing else fails (the two ports carry the same VLANs, so traffic flows)
+        assert {(f["subject"], f["check"]) for f in findings} == {
+            (f"esx01/{v}", check) for v in ("vmnic4", "vmnic7")
+            for check in ("cabling-neighbours", "cabling-network-hints")}
+        heard = {f["subject"]: ({h["port"] for h in f["evidence"]["heard"]},
+                                f["evidence"]["expected"]["port"]) for f in findings}
+        assert heard == {"esx01/vmnic4": ({"TenGigabitEthernet1/1/5"}, "TenGigabitEthernet1/1/1"),
+                         "esx01/vmnic7": ({"TenGigabitEthernet1/1/1"}, "TenGigabitEthernet1/1/5")}
+        assert all("swapped" in f["cause"] for f in findings)
+        assert {r["test"].split("::")[-1].split("[")[0] for r in failed} == {
+            "test_cabling_matches_cdp_lldp", "test_cabling_matches_network_hints"}
+        assert [s["layer"] for s in cause["evidence_chain"]] == ["wire", "vsphere"]
 
 
 def test_field_incidents_give_one_cause_per_incident(tmp_path: Path) -> None:
-    """Every scenario at once: the diagnosis keeps the incidents apart, one cause each,
-    ranked 1..n."""
+    """Every incident's scenario at once (variants such as F11-cabling are second ways to
+    reproduce an incident already applied, so they stay out): the diagnosis keeps the
+    incidents apart, one cause each, ranked 1..n."""
+    applied = {s.incident.id for s in FIELD_INCIDENTS}
+    assert len(applied) == len(FIELD_INCIDENTS) and applied == {
+        s.incident.id for s in SCENARIOS.values()}
     code, summary, out = run(tmp_path, "--scenario", SCENARIO_ALL)
     assert code == 1, out
+    assert summary["scenarios"] == [s.id for s in FIELD_INCIDENTS]
     incidents = {f["id"] for f in _faults(summary)}
-    assert incidents and incidents <= set(SCENARIOS), incidents
+    assert incidents and incidents <= applied, incidents
     for incident in sorted(incidents):
         _assert_one_cause(summary, incident, out)
     assert [c["rank"] for c in summary["causes"]] == list(range(1, len(incidents) + 1))
     # an incident another fault hides shows no finding of its own: the summary names it and
     # the cause that masked it, so every applied incident is accounted for
     masked = {m["incident"]: m for m in summary["masked"]}
-    assert incidents | set(masked) == set(SCENARIOS), (incidents, masked)
+    assert incidents | set(masked) == applied, (incidents, masked)
     for m in masked.values():
         assert m["masked_by"], m
         assert f"masked: {m['text']}" in " ".join(out.split()), out
