@@ -5,6 +5,9 @@ data plane while the lab file keeps its cabling plan."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from harness.incidents import INCIDENTS, SCENARIO_ALL, scenario_incident
@@ -19,7 +22,7 @@ from harness.sim.scenarios import (
     realise,
     resolve,
 )
-from tests.conftest import SIM_LAB
+from tests.conftest import ROOT, SIM_LAB
 
 
 def test_every_key_names_its_incident() -> None:
@@ -79,3 +82,13 @@ def test_f11_cabling_needs_two_like_ports_on_one_switch() -> None:
                                                           "sw01": sw01}})
     with pytest.raises(ScenarioError, match="two vmnics cabled to ports of one switch"):
         realise(unlike, [SCENARIOS["F11-cabling"]])
+
+
+def test_the_cli_lists_every_scenario_and_what_field_incidents_applies() -> None:
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "sim", "scenarios"], cwd=ROOT,
+                         capture_output=True, text=True, check=True, timeout=60).stdout
+    lines = out.splitlines()
+    for s in SCENARIOS.values():
+        assert any(line.startswith(f"{s.label}: ") for line in lines), (s.label, out)
+    [everything] = [line for line in lines if line.startswith(f"{SCENARIO_ALL}: ")]
+    assert "F11," in everything and "F11-cabling" not in everything
