@@ -534,7 +534,10 @@ def merge(
     lab_path = lab
     if lab_path is None:
         named = [str(s.summary["lab_file"]) for s in shards if s.summary.get("lab_file")]
-        lab_path = next((Path(p) for p in named if Path(p).is_file()), None)
+        # the shards ran in other checkouts: their default lab is this checkout's
+        here = [DEFAULT_LAB if Path(p).name == DEFAULT_LAB.name and Path(p).parent.name
+                == DEFAULT_LAB.parent.name else Path(p) for p in named]
+        lab_path = next((p for p in [*map(Path, named), *here] if p.is_file()), None)
         if lab_path is None:
             shown = ", ".join(dict.fromkeys(named)) or "not named in their summary.json"
             raise OptionError(f"the lab file the shards tested ({shown}) is not here: pass "
