@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -109,8 +110,6 @@ def _project(pytester: pytest.Pytester) -> None:
 def _passed(pytester: pytest.Pytester, *args: str) -> list[str]:
     result = pytester.runpytest("-q", "-p", "no:cacheprovider", "--junitxml=j.xml", *args)
     assert result.ret in (0, 5), result.stdout.str()
-    import xml.etree.ElementTree as ET
-
     return [f"{c.get('classname')}::{c.get('name')}"
             for c in ET.parse(pytester.path / "j.xml").iter("testcase")]
 
