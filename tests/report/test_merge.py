@@ -208,3 +208,22 @@ def test_a_lab_file_run_in_four_shards_merges_into_the_unsharded_run(
     assert _verdicts(b) == _verdicts(a)
     assert {(f["id"], f["check"], f["subject"]) for f in b["findings"]} == fault.expected
     assert b["causes"] and b["exit_code"] == a["exit_code"] == 1
+
+
+def test_merge_finds_the_lab_file_of_shards_run_in_another_checkout(tmp_path: Path) -> None:
+    dirs = _shards(tmp_path, [[0, 1, 2], [3, 4, 5]])
+    for d in dirs:  # as a CI runner with another build directory wrote them
+        data = json.loads((d / "summary.json").read_text())
+        data["lab_file"] = "/builds/other-runner/labharness/labs/sim.yaml"
+        (d / "summary.json").write_text(json.dumps(data))
+    result = labharness("merge", *map(str, dirs), "--out", str(tmp_path / "m"), "--history",
+                        "off")
+    assert result.returncode == 1 and "C1 F10" in result.stdout, result.stdout + result.stderr
+    for d in dirs:
+        data = json.loads((d / "summary.json").read_text())
+        data["lab_file"] = "/builds/other-runner/site-a.yaml"
+        (d / "summary.json").write_text(json.dumps(data))
+    result = labharness("merge", *map(str, dirs), "--out", str(tmp_path / "n"), "--history",
+                        "off")
+    assert result.returncode == 2 and "pass --lab FILE" in result.stderr
+    assert "/builds/other-runner/site-a.yaml" in result.stderr
