@@ -366,6 +366,10 @@ def run(
         + "; 'off' stores nothing")] = None,
     allure_report: Annotated[bool, typer.Option(
         help="also build the static Allure report (allure-report/) with the Allure CLI")] = False,
+    shard: Annotated[str | None, typer.Option(
+        envvar="LABHARNESS_SHARD", show_default=False, metavar="K/N",
+        help="run shard K of N (tests split by the element they are about); labharness merge "
+             "joins the shards' reports and stores the run [env LABHARNESS_SHARD]")] = None,
 ) -> None:
     """Run the suites against a lab; write allure-results/, junit.xml, summary.json,
     facts.json and report.html, and store the run in the history database."""
@@ -373,12 +377,14 @@ def run(
 
     from harness.backend import CAPABILITIES
     from harness.pytest_plugin.inputs import resolve_inputs
+    from harness.pytest_plugin.shard import parse_shard
     from harness.report.dirs import prepare_report_dir
     from harness.report.summary import SummaryCollector, mark_junit_interrupted, new_summary
     from harness.runguard import RunGuard
     from harness.sim import lifecycle
     from harness.sim.scenarios import SCENARIOS
 
+    shard_spec = parse_shard(shard) if shard else None  # a bad K/N: exit 2 before any work
     lab_path = lab or DEFAULT_LAB
     inv_path = inventory if inventory is not None else (None if lab else DEFAULT_SIM_INVENTORY)
     inputs = resolve_inputs(lab_path, inv_path, list(scenario or []))
@@ -389,7 +395,7 @@ def run(
 
     where = prepare_report_dir(report_dir)  # before the lab is built: results must land
     summary = new_summary(model.name, str(inv_path) if inv_path else None, backend.kind,
-                          list(scenarios), model=model)
+                          list(scenarios), model=model, lab_file=str(lab_path))
     for capability, what in CAPABILITIES.items():
         reason = backend.why_not(capability)
         if reason is not None:
@@ -411,7 +417,10 @@ def run(
         args.append("--allow-disruptive")
     if keyword:
         args += ["-k", keyword]
-    os.environ.pop("LABHARNESS_SCENARIO", None)  # the options above are the whole truth
+    if shard_spec is not None:
+        args.append(f"--shard={shard_spec}")
+    for name in ("LABHARNESS_SCENARIO", "LABHARNESS_SHARD"):
+        os.environ.pop(name, None)  # the options above are the whole truth
     outcome: dict[str, Any] = {"pytest": None, "sim_built": False, "io_error": None}
 
     def finish(signum: int | None) -> None:
@@ -464,7 +473,9 @@ def run(
     code = summary.exit_code if summary.exit_code is not None else ExitCode.FAILED
     if outcome["pytest"] == pytest.ExitCode.USAGE_ERROR and guard.signum is None:
         raise typer.Exit(ExitCode.BAD_INPUT)
-    stored = _store_history(history, summary, where)
+    stored = (_store_history(history, summary, where) if shard_spec is None else
+              f"history: shard {shard_spec} is not stored on its own: labharness merge stores "
+              "the joined run")
     if guard.signum is not None:
         _print_lines(reports)
         err.print(stored)
@@ -504,6 +515,63 @@ def _store_history(given: str | None, summary: RunSummary, where: Path) -> str:
         return f"history: run {run_id} stored in {escape(shown(url))} (labharness diff)"
     return (f"[yellow]history[/]: not stored: {escape(why)}; the reports in "
             f"{escape(str(where))} are complete and the verdict stands")
+
+
+@app.command()
+def merge(
+    dirs: Annotated[list[Path], typer.Argument(
+        help="the shards' report directories (labharness run --shard K/N --report-dir DIR)",
+        show_default=False)],
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="[default: reports/<timestamp>, linked from reports/latest]")] = None,
+    lab: Annotated[Path | None, typer.Option(
+        help="the lab file the shards tested [default: the one their summary.json names]")
+    ] = None,
+    history: Annotated[str | None, typer.Option(
+        envvar="LABHARNESS_HISTORY", show_default=False, help=HISTORY_HELP
+        + "; 'off' stores nothing")] = None,
+    allure_report: Annotated[bool, typer.Option(
+        help="also build the static Allure report (allure-report/) with the Allure CLI")] = False,
+) -> None:
+    """Join the reports of a sharded run into one run: junit.xml, summary.json (causes
+    diagnosed on all the shards' findings), facts.json, allure-results and report.html, stored
+    in the history as one run. Exits as the whole run would have; 2 when the directories are
+    not the complete shards of one run."""
+    from harness.report.dirs import prepare_report_dir
+    from harness.report.merge import load_shards, merge_runs, worst_exit_code
+
+    shards = load_shards(dirs)  # refuse before a directory is made
+    lab_path = lab
+    if lab_path is None:
+        named = [str(s.summary["lab_file"]) for s in shards if s.summary.get("lab_file")]
+        # the shards ran in other checkouts: their default lab is this checkout's
+        here = [DEFAULT_LAB if Path(p).name == DEFAULT_LAB.name and Path(p).parent.name
+                == DEFAULT_LAB.parent.name else Path(p) for p in named]
+        lab_path = next((p for p in [*map(Path, named), *here] if p.is_file()), None)
+        if lab_path is None:
+            shown = ", ".join(dict.fromkeys(named)) or "not named in their summary.json"
+            raise OptionError(f"the lab file the shards tested ({shown}) is not here: pass "
+                              "--lab FILE")
+    model = load_lab(lab_path)
+    if model.name != shards[0].summary.get("lab"):
+        raise OptionError(f"--lab {lab_path} is lab {model.name!r}; the shards tested lab "
+                          f"{shards[0].summary.get('lab')!r}")
+    where = prepare_report_dir(out_dir)
+    try:
+        summary = merge_runs(dirs, where, model, str(lab_path))
+        summary.exit_code = worst_exit_code(
+            [_run_exit_code(summary, 0, None), *(s.summary.get("exit_code") for s in shards)])
+        summary.write(where / "summary.json")
+    except OSError as exc:
+        err.print(f"cannot write the merged reports in {escape(str(where))}: "
+                  f"{escape(exc.strerror or str(exc))}", style="red")
+        raise typer.Exit(ExitCode.REPORT_IO) from None
+    reports = _finish_reports(where, model, allure_report=allure_report)
+    stored = _store_history(history, summary, where)
+    _print_summary(summary, where)
+    _print_lines(reports)
+    out.print(stored)
+    raise typer.Exit(summary.exit_code)
 
 
 def _open_history(given: str | None) -> History:
@@ -697,7 +765,11 @@ def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | N
     if pytest_code == pytest.ExitCode.USAGE_ERROR:
         return ExitCode.BAD_INPUT
     if pytest_code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        return ExitCode.NO_TESTS
+        # a shard whose slice is empty (fewer elements than shards) ran what it was dealt
+        empty_shard = summary.shard is not None and summary.shard["collected"] > 0
+        if not empty_shard:
+            return ExitCode.NO_TESTS
+        pytest_code = pytest.ExitCode.OK
     if summary.unreachable():
         return ExitCode.UNREACHABLE
     if summary.counts()["errors"] or pytest_code == pytest.ExitCode.INTERNAL_ERROR:

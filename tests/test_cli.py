@@ -183,6 +183,7 @@ def test_run_with_unreachable_endpoints_is_an_error_not_a_green_run(tmp_path: Pa
     (["--scenario", "F77"], "unknown scenario 'F77'"),
     (["--lab", "labs/nope.yaml"], "labs/nope.yaml:1:1: no such file"),
     (["--inventory", "labs/sim.yaml"], "inventory"),
+    (["--shard", "5/4"], "--shard '5/4': K must be 1 to N"),
 ])
 def test_run_bad_input_exits_2(args: list[str], message: str, tmp_path: Path) -> None:
     result = labharness("run", *args, "--report-dir", str(tmp_path / "r"))

@@ -39,6 +39,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     vcenter,
 )
 from harness.pytest_plugin.inputs import resolve_inputs
+from harness.pytest_plugin.shard import SHARD_ENV, ShardSelector, parse_shard
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
@@ -83,6 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--keep-sim", action="store_true", default=_env_flag("LABHARNESS_KEEP_SIM"),
                     help="leave a simulated lab this session built running afterwards "
                          "[env LABHARNESS_KEEP_SIM]")
+    group.addoption("--shard", default=os.environ.get(SHARD_ENV) or None, metavar="K/N",
+                    help="run shard K of N: the tests split by the element they are about "
+                         "(labharness merge joins the shards' reports) [env LABHARNESS_SHARD]")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,6 +106,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SCENARIOS_KEY] = inputs.scenarios
     config.stash[KEEP_SIM_KEY] = bool(config.getoption("--keep-sim", False))
     config.stash[DISRUPTIVE_KEY] = bool(config.getoption("--allow-disruptive", False))
+    shard = config.getoption("--shard", None)
+    if shard:
+        try:
+            spec = parse_shard(str(shard))
+        except LabharnessError as exc:
+            raise pytest.UsageError(f"labharness: {exc}") from None
+        config.pluginmanager.register(ShardSelector(spec), "labharness-shard")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

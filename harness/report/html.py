@@ -115,9 +115,10 @@ def _file_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "capture"
 
 
-def _nodeid_key(nodeid: str) -> tuple[str, str]:
+def nodeid_key(nodeid: str) -> tuple[str, str]:
     """`suites/a/test_b.py::Cls::test_c[x]` -> (`suites.a.test_b.Cls`, `test_c[x]`), the way
-    allure-pytest names a test (fullName `module.Class#function`, name with parameters)."""
+    allure-pytest names a test (fullName `module.Class#function`, name with parameters) and
+    pytest's junit.xml its test cases (classname, name)."""
     parts = nodeid.split("::")
     module = parts[0].removesuffix(".py").replace("/", ".")
     return ".".join([module, *parts[1:-1]]), parts[-1]
@@ -130,7 +131,7 @@ def _walk_attachments(node: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
 
 
 def load_allure_results(results_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """allure-pytest's results keyed like `_nodeid_key`; unreadable files are left out."""
+    """allure-pytest's results keyed like `nodeid_key`; unreadable files are left out."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     if not results_dir.is_dir():
         return out
@@ -266,7 +267,7 @@ def _tests_html(results: list[Mapping[str, Any]],
                 detail = ""
                 attached = "".join(embed.html(att) for att in attachments.get(nodeid, []))
                 if t.get("outcome") in ("failed", "errors", "xpassed"):
-                    a = allure.get(_nodeid_key(nodeid), {})
+                    a = allure.get(nodeid_key(nodeid), {})
                     message = (a.get("statusDetails") or {}).get("message") or t.get("reason")
                     detail = (f"<details><summary>details</summary>"
                               f"<pre>{_e(message or '(no message)')}</pre>{attached}</details>")
@@ -295,7 +296,7 @@ def render_report(summary: Mapping[str, Any], *, topology_svg: str | None,
     n = 0
     for r in summary.get("results") or []:
         nodeid = str(r.get("test"))
-        for a in _walk_attachments(allure.get(_nodeid_key(nodeid), {})):
+        for a in _walk_attachments(allure.get(nodeid_key(nodeid), {})):
             n += 1
             att = Attachment(f"att-{n}", str(a.get("name")), str(a.get("source")),
                              str(a.get("type") or ""), results_dir / str(a.get("source")))

@@ -23,6 +23,7 @@ from harness.lab.model import Lab
 from harness.pytest_plugin.assertions import FINDING_PROPERTY
 from harness.pytest_plugin.endpoints import endpoints, run_notes
 from harness.pytest_plugin.factlog import facts_log
+from harness.pytest_plugin.shard import shard_selection
 from harness.pytest_plugin.state import (
     ERROR_PROPERTY,
     INCIDENT_PROPERTY,
@@ -46,6 +47,8 @@ class TestResult:
     reason: str | None = None
     duration_s: float = 0.0
     findings: list[Finding] = field(default_factory=list)
+    # a shard's test: its place in the whole session's order (a merge restores that order)
+    position: int | None = None
 
 
 @dataclass
@@ -66,6 +69,10 @@ class RunSummary:
     model: Lab | None = None  # the lab tested: its relations connect findings into causes
     # what the session's fixtures read, per layer (facts.json and the run history)
     facts: dict[str, Any] = field(default_factory=dict)
+    lab_file: str | None = None  # the lab file tested (a merge of shards diagnoses with it)
+    # a shard's run: {"index", "total", "collected", "selected"} (see pytest_plugin/shard.py)
+    shard: dict[str, int] | None = None
+    merged_from: list[dict[str, Any]] = field(default_factory=list)  # a merge's shards
 
     def unreachable(self) -> list[EndpointStatus]:
         return [e for e in self.endpoints if not e.reachable]
@@ -154,8 +161,10 @@ class RunSummary:
         return [{"reason": reason, "tests": n} for reason, n in reasons.most_common()]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        ref_of = {f.to_json(): ref for ref, f in zip(self.refs(), self.findings(), strict=True)}
+        out = {
             "lab": self.lab,
+            "lab_file": self.lab_file,
             "inventory": self.inventory,
             "backend": self.backend,
             "scenarios": self.scenarios,
@@ -176,10 +185,17 @@ class RunSummary:
             "results": [
                 {"test": r.nodeid, "layer": r.layer, "incident": r.incident,
                  "subject": r.subject, "outcome": r.outcome, "reason": r.reason,
-                 "duration_s": round(r.duration_s, 4)}
+                 "duration_s": round(r.duration_s, 4),
+                 "findings": list(dict.fromkeys(ref_of[f.to_json()] for f in r.findings)),
+                 **({} if r.position is None else {"position": r.position})}
                 for r in self.results.values()
             ],
         }
+        if self.shard is not None:
+            out["shard"] = self.shard
+        if self.merged_from:
+            out["merged_from"] = self.merged_from
+        return out
 
     def write(self, path: Path) -> None:
         """Write summary.json, and facts.json beside it (atomically, see `write_json`).
@@ -300,10 +316,17 @@ class SummaryCollector:
         self.summary.endpoints = endpoints(session.config).all()
         self.summary.notes.extend(run_notes(session.config))
         self.summary.facts = facts_log(session.config).to_dict()
+        selection = shard_selection(session.config)
+        if selection is not None:
+            self.summary.shard = selection.to_dict()
+            for nodeid, result in self.summary.results.items():
+                result.position = selection.position.get(nodeid)
         self.summary.finished = datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def new_summary(lab: str | None, inventory: str | None, backend: str,
-                scenarios: list[str], model: Lab | None = None) -> RunSummary:
+                scenarios: list[str], model: Lab | None = None,
+                lab_file: str | None = None) -> RunSummary:
     return RunSummary(lab=lab, inventory=inventory, backend=backend, scenarios=scenarios,
-                      started=datetime.now(UTC).isoformat(timespec="seconds"), model=model)
+                      started=datetime.now(UTC).isoformat(timespec="seconds"), model=model,
+                      lab_file=lab_file)
