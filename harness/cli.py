@@ -401,6 +401,9 @@ def run(
         args.append("--allow-disruptive")
     previous, said = _previous_facts(history, model.name, where)
     summary.notes.append(said)
+    if previous is None and "F06" in scenarios:
+        summary.notes.append("--scenario F06 reboots a host between two runs: run the lab "
+                             "once without it first, with the same --history, to see F06")
     if previous is not None:
         args.append(f"--previous-facts={previous}")
     if keyword:

@@ -455,9 +455,7 @@ SCENARIOS: dict[str, Scenario] = {
                  "minutes ahead", realise=_f05_realise, vsphere=_f05_vsphere),
         Scenario(INCIDENTS["F06"], "a host rebooted from its console (DCUI) since the last "
                  "run: a later boot time and the DCUI reboot in its hostd and vmksummary logs",
-                 vsphere=_f06_vsphere,
-                 notes=("shows only against a previous run of the lab in the same history "
-                        "(labharness run, then labharness run --scenario F06)",)),
+                 vsphere=_f06_vsphere),
         Scenario(INCIDENTS["F08"], "a host build newer than the vCenter supports",
                  realise=_f08_realise),
         Scenario(INCIDENTS["F09"], "NLB port group notifies switches: a node announces the "
