@@ -240,8 +240,11 @@ def test_logs_tail_the_hosts_own_log(govc: Govc) -> None:
                 as_json=False).splitlines()
     assert "2026-03-01T09:30:02.000Z bootstop[2100001]: Host is rebooting" in tail
     assert tail[-1].startswith("2026-03-01T11:00:00.000Z heartbeat[")
-    assert len(govc("logs", "-host", HOSTS[0], "-log", "vmksummary", "-n", "2",
-                    as_json=False).splitlines()) == 2
+    # govc seeks to line lineEnd - n and reads to the end: with 1-based line numbers (the API's
+    # "line number for the first entry") that is n + 1 lines, ending at the log's last line
+    last = govc("logs", "-host", HOSTS[0], "-log", "vmksummary", "-n", "2",
+                as_json=False).splitlines()
+    assert len(last) == 3 and last[-1] == tail[-1]
     hostd = govc("logs", "-host", HOSTS[0], "-log", "hostd", as_json=False)
     assert "through the Direct Console User Interface (DCUI)" in hostd
     other = govc("logs", "-host", HOSTS[1], "-log", "hostd", as_json=False)
