@@ -415,6 +415,13 @@ def run(
         args.append(f"--scenario={s}")
     if allow_disruptive:
         args.append("--allow-disruptive")
+    previous, said = _previous_facts(history, model.name, where)
+    summary.notes.append(said)
+    if previous is None and "F06" in scenarios:
+        summary.notes.append("--scenario F06 reboots a host between two runs: run the lab "
+                             "once without it first, with the same --history, to see F06")
+    if previous is not None:
+        args.append(f"--previous-facts={previous}")
     if keyword:
         args += ["-k", keyword]
     if shard_spec is not None:
@@ -572,6 +579,36 @@ def merge(
     _print_lines(reports)
     out.print(stored)
     raise typer.Exit(summary.exit_code)
+
+
+PREVIOUS_FACTS = "previous-facts.json"
+
+
+def _previous_facts(given: str | None, lab: str, where: Path) -> tuple[Path | None, str]:
+    """The facts of the lab's last stored run, written into the report directory for the
+    session to compare with (boot times, F06); and a note that says which run, or why none.
+    A history that cannot be read is a note, as when storing: the run goes on without it."""
+    from harness.report.history.store import OFF, History, resolve_url
+    from harness.report.summary import write_json
+
+    if (given or "").strip().lower() == OFF:
+        return None, "history off: nothing to compare this run with (F06 boot times)"
+    try:
+        db = History.open(resolve_url(given), create=False)
+        try:
+            last = db.runs(lab=lab, limit=1)
+            stored = db.load(last[0].id) if last else None
+        finally:
+            db.close()
+    except LabharnessError as exc:
+        return None, f"no previous run of lab {lab} to compare with ({exc})"
+    if stored is None:
+        return None, f"no previous run of lab {lab} in the history: nothing to compare with yet"
+    path = where / PREVIOUS_FACTS
+    write_json(path, stored.facts)
+    info = stored.info
+    return path, (f"compared with run {info.id} of lab {lab} "
+                  f"({info.started.isoformat(timespec='seconds')}): host boot times (F06)")
 
 
 def _open_history(given: str | None) -> History:

@@ -193,8 +193,8 @@ def test_invalid_lab_is_a_usage_error_without_traceback(pytester: pytest.Pyteste
 @pytest.mark.parametrize(("args", "message"), [
     (["--scenario=F99"], "unknown scenario 'F99'"),
     (["--scenario=F12"], "--scenario applies faults to the simulated lab only"),
-    ([f"--inventory={SIM_INVENTORY}", "--scenario=reboot-cause"],
-     "scenario F06 reboot-cause is not reproduced by the simulated lab yet"),
+    ([f"--inventory={SIM_INVENTORY}", "--scenario=efuse-reset"],
+     "scenario F07 efuse-reset is not reproduced by the simulated lab yet"),
 ])
 def test_scenarios_are_validated(pytester: pytest.Pytester, args: list[str],
                                  message: str) -> None:

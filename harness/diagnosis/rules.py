@@ -56,6 +56,7 @@ CHECKS: dict[str, CheckKind] = {
     "vcenter-host-compat": CheckKind("vsphere", "host build outside what vCenter supports"),
     "vm-mac-range": CheckKind("vsphere", "VM MAC outside VMware's static range"),
     "vxlan-mtu": CheckKind("vsphere", "VXLAN MTU below 1600"),
+    "reboot-cause": CheckKind("vsphere", "host rebooted since the last run"),
     "management-paths": CheckKind("vsphere", "management networking cannot survive a change"),
     "uplink-reachability": CheckKind("wire", "uplink passes no traffic while its link is up"),
     "cabling-neighbours": CheckKind("wire", "CDP/LLDP neighbour missing or not as cabled"),

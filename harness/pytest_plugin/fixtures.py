@@ -28,12 +28,14 @@ from harness.lab.reference import Reference, shipped_reference
 from harness.lab.views import expected_neighbours
 from harness.pytest_plugin.endpoints import endpoints, reached, run_notes, unreachable
 from harness.pytest_plugin.factlog import facts_log
+from harness.pytest_plugin.previous import PreviousRun
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
     DISRUPTIVE_KEY,
     INVENTORY_KEY,
     KEEP_SIM_KEY,
     LAB_KEY,
+    PREVIOUS_KEY,
     SCENARIOS_KEY,
     EndpointStatus,
 )
@@ -189,6 +191,13 @@ def probe_sites(lab: Lab, inventory: LoadedInventory, backend: Backend,
         yield sites
     finally:
         sites.close()
+
+
+@pytest.fixture(scope="session")
+def previous_run(pytestconfig: pytest.Config) -> PreviousRun | None:
+    """What the previous run of this lab read (`--previous-facts`), or None: no earlier run
+    to compare with (the first run of a lab, or a plain pytest run without it)."""
+    return pytestconfig.stash.get(PREVIOUS_KEY, None)
 
 
 @pytest.fixture(scope="session")

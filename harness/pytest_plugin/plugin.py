@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +31,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     inventory,
     lab,
     network_hints,
+    previous_run,
     probe_sites,
     record_dead_daemons,
     reference,
@@ -39,6 +41,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     vcenter,
 )
 from harness.pytest_plugin.inputs import resolve_inputs
+from harness.pytest_plugin.previous import load_previous
 from harness.pytest_plugin.shard import SHARD_ENV, ShardSelector, parse_shard
 from harness.pytest_plugin.state import (
     BACKEND_KEY,
@@ -49,6 +52,7 @@ from harness.pytest_plugin.state import (
     KEEP_SIM_KEY,
     LAB_KEY,
     LAYER_PROPERTY,
+    PREVIOUS_KEY,
     SCENARIOS_KEY,
     SUBJECT_PROPERTY,
     EndpointStatus,
@@ -81,6 +85,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-disruptive", action="store_true",
                     default=_env_flag("LABHARNESS_ALLOW_DISRUPTIVE"),
                     help="run tests marked disruptive [env LABHARNESS_ALLOW_DISRUPTIVE]")
+    group.addoption("--previous-facts", default=os.environ.get("LABHARNESS_PREVIOUS_FACTS"),
+                    metavar="FILE", help="facts.json of the previous run of this lab, to "
+                    "compare with (host boot times, F06); `labharness run` passes the last "
+                    "run's from the history [env LABHARNESS_PREVIOUS_FACTS]")
     group.addoption("--keep-sim", action="store_true", default=_env_flag("LABHARNESS_KEEP_SIM"),
                     help="leave a simulated lab this session built running afterwards "
                          "[env LABHARNESS_KEEP_SIM]")
@@ -113,6 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
         except LabharnessError as exc:
             raise pytest.UsageError(f"labharness: {exc}") from None
         config.pluginmanager.register(ShardSelector(spec), "labharness-shard")
+    previous = config.getoption("--previous-facts", None)
+    try:
+        config.stash[PREVIOUS_KEY] = load_previous(Path(previous)) if previous else None
+    except LabharnessError as exc:
+        raise pytest.UsageError(f"labharness: {exc}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

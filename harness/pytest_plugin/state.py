@@ -10,6 +10,7 @@ import pytest
 from harness.backend import Backend
 from harness.lab.loader import LoadedInventory
 from harness.lab.model import Lab
+from harness.pytest_plugin.previous import PreviousRun
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ DISRUPTIVE_KEY = pytest.StashKey[bool]()
 KEEP_SIM_KEY = pytest.StashKey[bool]()
 ENDPOINTS_KEY = pytest.StashKey[Endpoints]()
 NOTES_KEY = pytest.StashKey[list[str]]()
+PREVIOUS_KEY = pytest.StashKey[PreviousRun | None]()
 
 LAYER_PROPERTY = "labharness.layer"
 INCIDENT_PROPERTY = "labharness.incident"

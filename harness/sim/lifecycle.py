@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from harness.sim.scenarios import FdbFault, NftFault, Scenario, realise
 from harness.sim.state import EndpointAccess, SimState, SshMaterial, save_state
 from harness.sim.state import load_state as _load
 from harness.sim.vcenter.build import vcenter_build
+from harness.sim.vcenter.hostlogs import write_host_logs
 from harness.sim.vcenter.launcher import VcsimError, VcsimProcess
 from harness.sim.vcenter.provision import ProvisionError, provision
 from harness.sim.vcenter.spec import HardwareSpec, LldpSpec
@@ -128,9 +130,14 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
     lldp = {spec.hostname: LldpSpec(socket=str(rdir / f"lldpd-{spec.ns}.sock"),
                                     interfaces={i: i for i in spec.interfaces})
             for spec in plan.lldp if spec.mode == "receive"}
+    logs = vcenter_dir(lab.name) / "logs"
+    for h in build.spec.hosts:
+        if h.boot_time is not None:
+            write_host_logs(logs / h.name, h.boot_time, datetime.now(UTC),
+                            build.reboots.get(h.name))
     vcsim_spec = build.spec.model_copy(update={"hosts": [
-        h.model_copy(update={"lldp": lldp.get(h.name), **_host_view(build.lab, inventory, plan,
-                                                                    h.name)})
+        h.model_copy(update={"lldp": lldp.get(h.name), "log_dir": str(logs / h.name),
+                             **_host_view(build.lab, inventory, plan, h.name)})
         for h in build.spec.hosts]})
     try:
         proc = VcsimProcess.start(vcsim_spec, f"{endpoint.ip}:{endpoint.port}",

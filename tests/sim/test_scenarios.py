@@ -23,12 +23,16 @@ pytestmark = pytest.mark.skipif(
     reason=f"needs root and the sim's kernel features: {kernel.detect().problem()}")
 
 
-def run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], str]:
-    report = tmp_path / "report"
+def run(tmp_path: Path, *args: str, report_name: str = "report"
+        ) -> tuple[int, dict[str, Any], str]:
+    """`labharness run ARGS` as a user runs it, with a history of the test's own (a run
+    compares host boot times with the previous run of the lab in it: F06)."""
+    report = tmp_path / report_name
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABHARNESS_")}
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--report-dir",
-                           str(report), *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=600, check=False)
+                           str(report), "--history", str(tmp_path / "history.sqlite"), *args],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
+                          check=False)
     assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     summary = json.loads((report / "summary.json").read_text())
     assert lifecycle.leftovers("sim") == [], "the run left namespaces behind"
@@ -78,9 +82,34 @@ def test_healthy_lab_passes_every_suite(tmp_path: Path) -> None:
                 or "not verifiable through this BMC" in skip["reason"]), skip
 
 
+REBOOT_TESTS = "test_host_did_not_reboot_since_last_run"
+
+
+def _previous_run(tmp_path: Path) -> dict[str, Any]:
+    """A healthy run of the lab stored in the test's history, as last night's run would be:
+    F06 shows a host that rebooted since (only the boot-time tests, to keep it short)."""
+    code, summary, out = run(tmp_path, "-k", REBOOT_TESTS, report_name="previous")
+    assert code == 0, out
+    return summary
+
+
+def test_healthy_lab_twice_shows_no_reboot(tmp_path: Path) -> None:
+    """The first run has nothing to compare with and says so; the second compares every
+    host's boot time with the first and finds none moved."""
+    first = _previous_run(tmp_path)
+    assert any("no previous run of lab sim" in n for n in first["notes"]), first["notes"]
+    assert first["tests"]["passed"] == 3 and first["tests"]["failed"] == 0
+    code, summary, out = run(tmp_path, "-k", REBOOT_TESTS)
+    assert code == 0, out
+    assert any(n.startswith("compared with run 1 of lab sim") for n in summary["notes"])
+    assert summary["tests"]["passed"] == 3 and _faults(summary) == []
+
+
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> None:
     incident = SCENARIOS[scenario].incident.id  # `F11-cabling` reproduces F11
+    if scenario == "F06":
+        _previous_run(tmp_path)
     code, summary, out = run(tmp_path, "--scenario", scenario)
     assert code == 1, out
     findings = _faults(summary)
@@ -100,6 +129,12 @@ def test_scenario_fails_only_its_own_checks(tmp_path: Path, scenario: str) -> No
                 "sw02/TenGigabitEthernet1/1/7"} <= set(cause["touches"])
     if scenario == "F12":  # from vCenter's vmknic to the frames that leave by vmk0
         assert cause["layer"] == "vsphere" and cause["evidence_chain"][-1]["layer"] == "wire"
+    if scenario == "F06":  # the host, the time and the DCUI, from the host's own logs
+        [finding] = findings
+        assert finding["subject"] == "esx01" and "DCUI" in finding["message"]
+        assert finding["evidence"]["rebooted_at"][:16].replace("T", " ") in finding["message"]
+        assert any("through the Direct Console User Interface" in line
+                   for line in finding["evidence"]["log_lines"])
     if scenario == "F05":  # exactly the affected host
         assert {f["subject"] for f in findings} == {"esx02"}
     if scenario == "F10":  # the Gen10 server's ports, through Redfish and on the wire, the
@@ -145,6 +180,7 @@ def test_field_incidents_give_one_cause_per_incident(tmp_path: Path) -> None:
     applied = {s.incident.id for s in FIELD_INCIDENTS}
     assert len(applied) == len(FIELD_INCIDENTS) and applied == {
         s.incident.id for s in SCENARIOS.values()}
+    _previous_run(tmp_path)  # F06 shows against the run before
     code, summary, out = run(tmp_path, "--scenario", SCENARIO_ALL)
     assert code == 1, out
     assert summary["scenarios"] == [s.id for s in FIELD_INCIDENTS]

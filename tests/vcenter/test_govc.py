@@ -14,6 +14,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from harness.lab.loader import load_lab
 from harness.lab.model import Lab
 from harness.sim.ilo.spec import server_serial, server_uuid
 from harness.sim.vcenter import VcsimProcess, build_govc
-from harness.sim.vcenter.build import vcenter_build
+from harness.sim.vcenter.build import VcenterBuild, vcenter_build
+from harness.sim.vcenter.hostlogs import Reboot, write_host_logs
 from harness.sim.vcenter.launcher import host_system
 from harness.sim.vcenter.provision import provision
 from tests.conftest import SIM_LAB
@@ -43,27 +45,52 @@ def govc(vcsim_binary: Path) -> Iterator[Govc]:
     (the test fails with govc's stderr when it exits non-zero)."""
     binary = str(build_govc())
     build = vcenter_build(LAB, [])
-    with tempfile.TemporaryDirectory(prefix="lh-govc-") as tmp, VcsimProcess.start(
-            build.spec, "127.0.0.1:0", USER, PASSWORD, workdir=Path(tmp),
-            binary=vcsim_binary, timeout=30) as proc:
-        conn = proc.connect(USER, Secret("plain:", PASSWORD))
-        try:
-            provision(conn, build.lab, vsphere_faults=build.faults)
-        finally:
-            conn.close()
-        env = {**os.environ, "GOVC_URL": proc.url, "GOVC_USERNAME": USER,
-               "GOVC_PASSWORD": PASSWORD, "GOVC_TLS_CA_CERTS": str(proc.cert_file),
-               "GOVC_PERSIST_SESSION": "false"}
-        if LAB.vcenter is not None:
-            env["GOVC_DATACENTER"] = LAB.vcenter.datacenter
+    with tempfile.TemporaryDirectory(prefix="lh-govc-") as tmp:
+        spec = build.spec.model_copy(update={"hosts": [
+            h.model_copy(update={"log_dir": str(_host_logs(Path(tmp) / "logs" / h.name,
+                                                            h.name, h.boot_time))})
+            for h in build.spec.hosts]})
+        with VcsimProcess.start(spec, "127.0.0.1:0", USER, PASSWORD, workdir=Path(tmp),
+                                binary=vcsim_binary, timeout=30) as proc:
+            yield from _govc(binary, build, proc)
 
-        def run(command: str, *args: str) -> Any:
-            done = subprocess.run([binary, command, "-json", *args], env=env,
-                                  capture_output=True, text=True, timeout=60, check=False)
-            assert done.returncode == 0, f"govc {command} {' '.join(args)}: {done.stderr}"
-            return _documents(done.stdout)
 
-        yield run
+# esx01 was rebooted from its DCUI at this time (its logs say so); the others never were
+DCUI_REBOOT = Reboot(datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
+                     datetime(2026, 3, 1, 9, 32, tzinfo=UTC))
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _host_logs(where: Path, host: str, booted: datetime | None) -> Path:
+    assert booted is not None
+    if host == HOSTS[0]:
+        write_host_logs(where, DCUI_REBOOT.booted, NOW, (booted, DCUI_REBOOT))
+    else:
+        write_host_logs(where, booted, NOW)
+    return where
+
+
+def _govc(binary: str, build: VcenterBuild, proc: VcsimProcess) -> Iterator[Govc]:
+    """Provision the lab in the running simulator and yield the govc runner."""
+    conn = proc.connect(USER, Secret("plain:", PASSWORD))
+    try:
+        provision(conn, build.lab, vsphere_faults=build.faults)
+    finally:
+        conn.close()
+    env = {**os.environ, "GOVC_URL": proc.url, "GOVC_USERNAME": USER,
+           "GOVC_PASSWORD": PASSWORD, "GOVC_TLS_CA_CERTS": str(proc.cert_file),
+           "GOVC_PERSIST_SESSION": "false"}
+    if LAB.vcenter is not None:
+        env["GOVC_DATACENTER"] = LAB.vcenter.datacenter
+
+    def run(command: str, *args: str, as_json: bool = True) -> Any:
+        done = subprocess.run([binary, command, *(["-json"] if as_json else []), *args],
+                              env=env, capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, f"govc {command} {' '.join(args)}: {done.stderr}"
+        return _documents(done.stdout) if as_json else done.stdout
+
+    yield run
 
 
 def _documents(text: str) -> Any:
@@ -196,3 +223,29 @@ def test_dv_ports_are_keyed_per_switch_and_list_their_connectees(govc: Govc) -> 
     got_vm = sorted(vms[p["connectee"]["connectedEntity"]["value"]]
                     for p in connected if p["connectee"]["type"] == "vmVnic")
     assert got_vm == sorted(name for name, vm in LAB.vms.items() for _ in vm.nics.values())
+
+
+def test_logs_ls_lists_each_hosts_logs(govc: Govc) -> None:
+    """`govc logs.ls -host H`: the logs an ESXi host offers through vCenter's DiagnosticManager,
+    keyed per host; without a host, vCenter's own (this simulated vCenter keeps none)."""
+    listed = govc("logs.ls", "-host", HOSTS[1], as_json=False).split()
+    assert listed == ["hostd", "/var/run/log/hostd.log", "vmkernel", "/var/run/log/vmkernel.log",
+                      "vmksummary", "/var/run/log/vmksummary.log"]
+
+
+def test_logs_tail_the_hosts_own_log(govc: Govc) -> None:
+    """`govc logs -host H -log vmksummary -n N` finds the log's end (a start past it) and pages
+    to it: the DCUI reboot of esx01 is in its logs, and another host's logs are its own."""
+    tail = govc("logs", "-host", HOSTS[0], "-log", "vmksummary", "-n", "200",
+                as_json=False).splitlines()
+    assert "2026-03-01T09:30:02.000Z bootstop[2100001]: Host is rebooting" in tail
+    assert tail[-1].startswith("2026-03-01T11:00:00.000Z heartbeat[")
+    # govc seeks to line lineEnd - n and reads to the end: with 1-based line numbers (the API's
+    # "line number for the first entry") that is n + 1 lines, ending at the log's last line
+    last = govc("logs", "-host", HOSTS[0], "-log", "vmksummary", "-n", "2",
+                as_json=False).splitlines()
+    assert len(last) == 3 and last[-1] == tail[-1]
+    hostd = govc("logs", "-host", HOSTS[0], "-log", "hostd", as_json=False)
+    assert "through the Direct Console User Interface (DCUI)" in hostd
+    other = govc("logs", "-host", HOSTS[1], "-log", "hostd", as_json=False)
+    assert "DCUI" not in other and "Host has booted" in other

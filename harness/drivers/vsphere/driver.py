@@ -40,10 +40,12 @@ from harness.drivers.vsphere.errors import (
 )
 from harness.drivers.vsphere.esxcli import Esxcli, EsxcliError, EsxParam, EsxValue
 from harness.drivers.vsphere.esxcli_map import EsxcliResultError
+from harness.drivers.vsphere.logs import read_host_logs
 from harness.drivers.vsphere.mapping import Prop
 from harness.drivers.vsphere.operations import MigrationTarget, NtpState, PolicyPatch
 from harness.drivers.vsphere.vmomi import vim
 from harness.facts.esxcli import HostView, PingRequest, PingResult
+from harness.facts.esxlog import LOG_KEYS, HostLogs
 from harness.facts.vsphere import (
     DEFAULT_OPTION_KEYS,
     ROLLBACK_OPTION,
@@ -208,6 +210,16 @@ class VsphereDriver:
             return ClockOffset(name, offset, (t1 - t0) / 2, host_time)
 
         return self._per_host(hosts, "QueryDateTime", read)
+
+    def host_logs(self, hosts: Iterable[str], keys: Sequence[str] = LOG_KEYS
+                  ) -> PerHost[HostLogs]:
+        """The tail of each host's logs (`vmksummary`, `hostd`, `vmkernel`) through vCenter's
+        DiagnosticManager (concurrently); a log a host does not offer is in its `missing`."""
+
+        def read(name: str, ref: _HostRef) -> HostLogs:
+            return read_host_logs(self.conn, name, ref.moref, keys)
+
+        return self._per_host(hosts, "BrowseDiagnosticLog", read)
 
     def network_hints(self, hosts: Iterable[str] | None = None,
                       ) -> PerHost[tuple[NetworkHintFacts, ...]]:

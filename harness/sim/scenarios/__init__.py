@@ -117,12 +117,14 @@ class VsphereFaults:
 
     `clock_offsets` (host -> seconds ahead) go into the simulator spec; the provisioner leaves
     `services_off` (host -> service keys) stopped with policy off, and runs `after_provision`
-    steps once the build is done.
+    steps once the build is done. `dcui_reboots` hosts were rebooted from their console just
+    before the sim came up: a later boot time and the log entries a DCUI reboot leaves.
     """
 
     clock_offsets: Mapping[str, float] = field(default_factory=dict)
     services_off: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     after_provision: tuple[VsphereStep, ...] = ()
+    dcui_reboots: tuple[str, ...] = ()
 
     def merged(self, other: VsphereFaults) -> VsphereFaults:
         """Both sets of faults; two clocks for one host cannot both be true."""
@@ -134,7 +136,8 @@ class VsphereFaults:
                                             *other.services_off.get(h, ())]))
                     for h in {*self.services_off, *other.services_off}}
         return VsphereFaults({**self.clock_offsets, **other.clock_offsets}, services,
-                             (*self.after_provision, *other.after_provision))
+                             (*self.after_provision, *other.after_provision),
+                             tuple(dict.fromkeys((*self.dcui_reboots, *other.dcui_reboots))))
 
 
 @dataclass(frozen=True)
@@ -455,6 +458,18 @@ def _f05_vsphere(lab: Lab) -> VsphereFaults:
     return VsphereFaults(clock_offsets={host: F05_CLOCK_AHEAD_S}, services_off={host: ("ntpd",)})
 
 
+# -- F06: a host rebooted from its console (DCUI) since the last run ---------------------------
+
+def _f06_host(lab: Lab) -> str:
+    if not lab.hosts:
+        raise ScenarioError("F06 needs a host")
+    return sorted(lab.hosts)[0]
+
+
+def _f06_vsphere(lab: Lab) -> VsphereFaults:
+    return VsphereFaults(dcui_reboots=(_f06_host(lab),))
+
+
 # -- F08: a host patched past what its vCenter supports --------------------------------------
 
 # The GA build of the ESXi line after each vCenter line, from VMware's ESXi release notes. A
@@ -517,6 +532,9 @@ SCENARIOS: dict[str, Scenario] = {
                  "sharing", realise=_f04_realise),
         Scenario(INCIDENTS["F05"], "one host without NTP servers, ntpd stopped, its clock 6 "
                  "minutes ahead", realise=_f05_realise, vsphere=_f05_vsphere),
+        Scenario(INCIDENTS["F06"], "a host rebooted from its console (DCUI) since the last "
+                 "run: a later boot time and the DCUI reboot in its hostd and vmksummary logs",
+                 vsphere=_f06_vsphere),
         Scenario(INCIDENTS["F08"], "a host build newer than the vCenter supports",
                  realise=_f08_realise),
         Scenario(INCIDENTS["F09"], "NLB port group notifies switches: a node announces the "

@@ -4,12 +4,14 @@ the simulator spec, and the vSphere-side faults provisioning applies."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from harness.lab.model import Lab
 from harness.sim.scenarios import Scenario, VsphereFaults, realised_lab
 from harness.sim.scenarios import vsphere_faults as scenario_faults
-from harness.sim.vcenter.launcher import spec_from_lab
+from harness.sim.vcenter.hostlogs import Reboot
+from harness.sim.vcenter.launcher import boot_time, spec_from_lab
 from harness.sim.vcenter.spec import VcsimSpec
 
 
@@ -20,6 +22,8 @@ class VcenterBuild:
     lab: Lab                    # the realised lab: what to provision
     spec: VcsimSpec             # the simulator spec (versions, builds, clock offsets)
     faults: VsphereFaults       # what provisioning applies beyond the realised lab
+    # hosts rebooted from the DCUI (F06): the boot before and the reboot, for their logs
+    reboots: dict[str, tuple[datetime, Reboot]] = field(default_factory=dict)
 
 
 def vcenter_build(lab: Lab, scenarios: Sequence[Scenario] = ()) -> VcenterBuild:
@@ -32,5 +36,11 @@ def vcenter_build(lab: Lab, scenarios: Sequence[Scenario] = ()) -> VcenterBuild:
     chosen = list(scenarios)
     realised = realised_lab(lab, chosen)
     faults = scenario_faults(lab, chosen)
-    return VcenterBuild(realised, spec_from_lab(realised, clock_offsets=faults.clock_offsets),
-                        faults)
+    # a DCUI reboot just before this start: asked for three minutes ago, up a minute later
+    now = datetime.now(UTC).replace(microsecond=0)
+    reboots = {h: (boot_time(realised, h), Reboot(now - timedelta(minutes=3),
+                                                 now - timedelta(minutes=2)))
+               for h in faults.dcui_reboots}
+    spec = spec_from_lab(realised, clock_offsets=faults.clock_offsets,
+                         boot_times={h: r.booted for h, (_, r) in reboots.items()})
+    return VcenterBuild(realised, spec, faults, reboots)

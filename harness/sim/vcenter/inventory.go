@@ -80,11 +80,16 @@ func buildInventory(ctx context.Context, spec *Spec) (*simulator.Model, error) {
 		ref := res.Result.(types.ManagedObjectReference)
 		hosts = append(hosts, model.Map().Get(ref).(*simulator.HostSystem))
 	}
+	diag := newDiagnosticManager(*model.ServiceContent.DiagnosticManager)
 	for i, hs := range spec.Hosts {
 		if err := inst.install(hosts[i], i, hs); err != nil {
 			return nil, fmt.Errorf("host %s: %w", hs.Name, err)
 		}
+		if hs.LogDir != "" {
+			diag.dirs[hosts[i].Self] = hs.LogDir
+		}
 	}
+	model.Map().Put(diag)
 	return model, nil
 }
 

@@ -125,7 +125,14 @@ def _build(package: str, prefix: str, go: str | None, build_dir: Path) -> Path:
 SIM_BOOTED = datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
 
 
-def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) -> VcsimSpec:
+def boot_time(lab: Lab, host: str) -> datetime:
+    """When a simulated host booted unless a scenario rebooted it (SIM_BOOTED, then one host
+    every five minutes in the lab's order)."""
+    return SIM_BOOTED + timedelta(minutes=5 * list(lab.hosts).index(host))
+
+
+def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None,
+                  boot_times: Mapping[str, datetime] | None = None) -> VcsimSpec:
     """The simulator spec of a lab: vCenter identity, datacenter, cluster and hosts.
 
     Host configuration (switches, vmknics, NTP, options) is deliberately not in it: it is applied
@@ -134,6 +141,7 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
     Args:
         lab: a validated lab with a `vcenter`.
         clock_offsets: host name -> seconds its clock is off (time-drift scenarios).
+        boot_times: host name -> when it booted, for hosts a scenario rebooted.
 
     Raises:
         VcsimSpecError: the lab has no vCenter, or an offset names an unknown host.
@@ -152,7 +160,7 @@ def spec_from_lab(lab: Lab, clock_offsets: Mapping[str, float] | None = None) ->
         carried = carriage.get(name)
         hosts.append(HostSpec(
             name=name, version=host.version, build=host.build, vmnics=lab.host_vmnics(name),
-            boot_time=SIM_BOOTED + timedelta(minutes=5 * len(hosts)),
+            boot_time=(boot_times or {}).get(name) or boot_time(lab, name),
             clock_offset_s=float(offsets[name]) if name in offsets else None,
             # VLAN carriage from the cabling; link state is not fed from the data plane (F10/F11
             # faults live there), so the F01 guard judges paths by VLAN only

@@ -41,6 +41,9 @@ type HostSpec struct {
 	// BootTime is when the host last booted (runtime.bootTime). The same from one start of the
 	// simulator to the next, as a real host's is between two nightly runs; nil: the start.
 	BootTime *time.Time `json:"boot_time,omitempty"`
+	// LogDir holds the host's logs as the sim writes them (hostd.log, vmksummary.log, ...):
+	// the DiagnosticManager serves them (diagmgr.go); empty: the host offers no logs.
+	LogDir string `json:"log_dir,omitempty"`
 	// ClockOffsetS skews the host's clock as QueryDateTime reports it (NTP drift scenarios).
 	ClockOffsetS float64 `json:"clock_offset_s,omitempty"`
 	// AdvancedOptions seeds options on top of the ESXi defaults (numbers become longs).

@@ -82,6 +82,8 @@ class HostSpec(_SpecModel):
     api_version: str | None = None
     vmnics: list[str] = Field(default_factory=list)
     boot_time: datetime | None = Field(default=None, description="when it last booted")
+    log_dir: str | None = Field(default=None, description="its logs (hostlogs.py), served by "
+                                "the DiagnosticManager")
     clock_offset_s: float | None = Field(default=None, description="seconds ahead (drift)")
     advanced_options: dict[str, str | int | float | bool] | None = None
     uplinks: dict[str, UplinkSpec] | None = Field(
