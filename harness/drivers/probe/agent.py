@@ -328,7 +328,7 @@ class Agent:
                 raise BadRequest(f"requests[{i}] must be an object with an op", index=i)
 
         def one(item: dict[str, Any]) -> dict[str, Any]:
-            self._local.ctx = LinkContext(self.policy)
+            self._local.ctx = LinkContext(self.policy, one_identity=True)
             try:
                 return self._answer(item["op"], item.get("args", {}), BATCH_OPS)
             finally:
