@@ -116,6 +116,18 @@ class PathProbes:
             raise got
         return got
 
+    def overlay(self, job: OverlayJob) -> OverlayPingResult:
+        """The job's overlay pings (measured now if they were not planned).
+
+        Raises:
+            LabharnessError: what stopped them (no ARP reply over the overlay, agent down, ...).
+        """
+        self.prefetch_overlays([job])
+        got = self.overlays[job]
+        if isinstance(got, LabharnessError):
+            raise got
+        return got
+
     def tries(self, job: EchoJob | MtuJob | OverlayJob) -> list[dict[str, int | str | None]]:
         """Every try of a job, for a finding's evidence."""
         return [a.to_dict() for a in self.attempts.get(job, [])]
