@@ -236,6 +236,7 @@ class VmkPings:
         self.vcenter = vcenter
         self.results: dict[PingRequest, PingResult] = {}
         self.errors: dict[PingRequest, VsphereError] = {}
+        self.first_tries: dict[PingRequest, PingResult] = {}
         self._failure: BaseException | None = None
         self._batch = threading.Thread(target=self._run_planned, args=(planned,),
                                        name="lh-vmkpings", daemon=True)
@@ -248,11 +249,23 @@ class VmkPings:
             self._failure = exc
 
     def run(self, requests: list[PingRequest]) -> None:
+        """Ping; a ping that got nothing back (and no fault) is sent once more, after the
+        batch, before it counts: with every host pinging at once a lost reply is loss until
+        proven otherwise. `first_tries` keeps what the first try saw."""
         todo = [r for r in requests if r not in self.results and r not in self.errors]
-        if todo:
-            batch = self.vcenter.vmkping(todo)
-            self.results.update(batch.results)
-            self.errors.update(batch.errors)
+        if not todo:
+            return
+        batch = self.vcenter.vmkping(todo)
+        self.results.update(batch.results)
+        self.errors.update(batch.errors)
+        lost = [r for r in todo if r in batch.results
+                and not batch.results[r].answered and not batch.results[r].fault]
+        if lost:
+            again = self.vcenter.vmkping(lost)
+            for r in lost:
+                if r in again.results:
+                    self.first_tries[r] = self.results[r]
+                    self.results[r] = again.results[r]
 
     def get(self, request: PingRequest) -> PingResult:
         __tracebackhide__ = True
