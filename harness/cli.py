@@ -973,6 +973,27 @@ def sim_inventory(
         yaml.dump(data, sys.stdout)
 
 
+@sim_app.command("generate")
+def sim_generate(
+    hosts: Annotated[int, typer.Option(help="number of ESXi hosts (1-99)")] = 32,
+    name: Annotated[str, typer.Option(help="lab name (names start lh-<name>-)")] = "big",
+    subnet: Annotated[str | None, typer.Option(
+        help="management /24 in 198.18.0.0/15 [default: the default inventory's]")] = None,
+    directory: Annotated[Path, typer.Option("--out", help="directory for NAME.yaml and "
+                                                          "NAME.inventory.yaml")] = Path("."),
+) -> None:
+    """Write a lab of the default lab's shape with N hosts and its sim inventory (for sizing:
+    `labharness run --lab NAME.yaml --inventory NAME.inventory.yaml`)."""
+    from harness.lab import generate
+
+    lab_doc = generate.scale_lab(generate.load(DEFAULT_LAB), hosts, name)
+    inv_doc = generate.scale_inventory(generate.load(DEFAULT_SIM_INVENTORY), lab_doc, name,
+                                       subnet)
+    lab_path, inv_path = generate.write(lab_doc, inv_doc, directory)
+    load_inventory(inv_path, load_lab(lab_path))  # what it wrote must load, as users will
+    out.print(f"{lab_path}\n{inv_path}")
+
+
 @sim_app.command("scenarios")
 def sim_scenarios() -> None:
     """List the fault scenarios the simulated lab reproduces."""

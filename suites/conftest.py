@@ -11,10 +11,10 @@ inventory has no vCenter.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import allure
 import pytest
@@ -23,27 +23,19 @@ from harness.backend import Backend
 from harness.checks.host_view import ICMP_OVERHEAD, payload_sizes
 from harness.checks.network import diagnose_path
 from harness.checks.vsphere import hints_as_heard
-from harness.drivers.probe.sites import ProbeSites
+from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.sites import ProbeSites, UplinkEchoJob
 from harness.drivers.vsphere import VsphereDriver, VsphereError
+from harness.errors import LabharnessError
 from harness.facts import JsonValue
 from harness.facts.esxcli import PingRequest, PingResult
 from harness.facts.vsphere import NetworkHintFacts
 from harness.facts.wire import Answer, Heard, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
-from harness.lab.subjects import subjects_of
 from harness.lab.views import expected_neighbours, host_port_groups, uplink_carriage
 from harness.probes.evidence import Frame, pcap_bytes
 from harness.probes.trunk import TrunkEcho
 from harness.pytest_plugin.fixtures import HostViews
-
-T = TypeVar("T")
-K = TypeVar("K")
-
-
-def in_parallel(items: Iterable[K], work: Callable[[K], T]) -> dict[K, T]:
-    items = list(items)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(items)))) as pool:
-        return dict(zip(items, pool.map(work, items), strict=True))
 
 
 def cite_frames(name: str, frames: Iterable[Frame]) -> dict[str, JsonValue]:
@@ -103,6 +95,34 @@ def vmknic_with(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], host: st
 
 
 @pytest.fixture(scope="session")
+def path_probes(probe_sites: ProbeSites) -> PathProbes:
+    """The session's path echoes and path-MTU searches, measured in batches ahead of the tests
+    that read them (each suite prefetches what its collected tests will ask)."""
+    return PathProbes(probe_sites)
+
+
+def session_subjects(request: pytest.FixtureRequest, *tests: Callable[..., None]) -> list[str]:
+    """The subjects of `tests` this session runs (after -k, deselection and sharding), so a
+    prefetch measures exactly what the collected tests will read."""
+    wanted = set(tests)
+    return [str(item.callspec.params["subject"]) for item in request.session.items
+            if isinstance(item, pytest.Function) and item.function in wanted
+            and hasattr(item, "callspec") and item.callspec.params.get("subject")]
+
+
+def subjects_using(request: pytest.FixtureRequest, fixture: str, kind: str) -> list[str]:
+    """The subjects of kind `kind` of this session's tests that use `fixture`."""
+    out: dict[str, None] = {}
+    for item in request.session.items:
+        marker = item.get_closest_marker("per_subject")
+        if (isinstance(item, pytest.Function) and fixture in item.fixturenames
+                and marker is not None and marker.args and marker.args[0] == kind
+                and hasattr(item, "callspec") and item.callspec.params.get("subject")):
+            out[str(item.callspec.params["subject"])] = None
+    return list(out)
+
+
+@pytest.fixture(scope="session")
 def heard(lab: Lab, network_hints: list[NetworkHintFacts]) -> dict[UplinkKey, list[Heard]]:
     """CDP/LLDP neighbours each host heard on each cabled vmnic's wire (ESXi's own listener,
     through vCenter's network hints)."""
@@ -138,29 +158,39 @@ def uplinks(lab: Lab, probe_sites: ProbeSites,
             vmknic_targets: dict[tuple[str, str], VmknicTarget]
             ) -> dict[UplinkKey, UplinkProbe]:
     """Every cabled uplink probed on its own, standby ones included: echoes out of the probe
-    VM's NIC pinned to that vmnic, on a VLAN the vmnic carries, to an address on that VLAN."""
+    VM's NIC pinned to that vmnic, on a VLAN the vmnic carries, to an address on that VLAN.
+    Up to four tries per uplink (two targets on each of its VLANs), in waves: every uplink's
+    first try at once, then the next try of those not yet answered."""
     carriage = uplink_carriage(lab)
-
-    def probe(key: UplinkKey) -> UplinkProbe:
+    tries: dict[UplinkKey, list[UplinkEchoJob]] = {}
+    for key in sorted(expected_neighbours(lab)):
         host, vmnic = key
         vlans = sorted({pg.vlan for pg in host_port_groups(lab, host).values()
                         if vmnic in pg.teaming.uplinks and pg.vlan in carriage.get(host, {})
                         .get(vmnic, [])})
-        tried: list[dict[str, Any]] = []
-        frames: list[Frame] = []
-        for vlan in vlans:
-            for target in _beacon_targets(lab, vmknic_targets, host, vlan)[:2]:
-                echo = probe_sites.uplink_echo(host, vmnic, vlan, target)
-                tried.append({"vlan": vlan, "target": target, "arp_answered": echo.arp_answered,
-                              "answered": echo.answered, "sent": echo.sent})
-                frames += echo.frames
-                if echo.arp_answered:
-                    return UplinkProbe(True, {"probes": tried}, frames)
-            if len(tried) >= 4:
-                break
-        return UplinkProbe(False if tried else None, {"probes": tried}, frames)
-
-    return in_parallel(sorted(expected_neighbours(lab)), probe)
+        tries[key] = [UplinkEchoJob(host, vmnic, vlan, target) for vlan in vlans
+                      for target in _beacon_targets(lab, vmknic_targets, host, vlan)[:2]][:4]
+    tried: dict[UplinkKey, list[dict[str, Any]]] = {k: [] for k in tries}
+    frames: dict[UplinkKey, list[Frame]] = {k: [] for k in tries}
+    answered: set[UplinkKey] = set()
+    for wave in range(4):
+        jobs = {key: todo[wave] for key, todo in tries.items()
+                if key not in answered and wave < len(todo)}
+        if not jobs:
+            break
+        got = probe_sites.uplink_echo_many(jobs.values())
+        for key, job in jobs.items():
+            echo = got[job]
+            if not isinstance(echo, TrunkEcho):
+                raise echo
+            tried[key].append({"vlan": job.vlan, "target": job.dst,
+                               "arp_answered": echo.arp_answered, "answered": echo.answered,
+                               "sent": echo.sent})
+            frames[key] += echo.frames
+            if echo.arp_answered:
+                answered.add(key)
+    return {key: UplinkProbe(True if key in answered else (False if tried[key] else None),
+                             {"probes": tried[key]}, frames[key]) for key in tries}
 
 
 @pytest.fixture(scope="session")
@@ -198,24 +228,50 @@ def vmotion_ping(lab: Lab, views: HostViews, targets: dict[tuple[str, str], Vmkn
 
 
 class VmkPings:
-    """vmkpings run on the hosts through vCenter: every one the suites plan, in one batch on
-    first use; a ping asked for later (the small follow-up of a failed one) runs then."""
+    """vmkpings run on the hosts through vCenter: every one the suites plan, in one batch that
+    starts in the background as soon as the session can (the hosts ping while the wire suites
+    probe); a ping asked for later (the small follow-up of a failed one) runs then."""
 
     def __init__(self, vcenter: VsphereDriver, planned: list[PingRequest]) -> None:
         self.vcenter = vcenter
         self.results: dict[PingRequest, PingResult] = {}
         self.errors: dict[PingRequest, VsphereError] = {}
-        self.run(planned)
+        self.first_tries: dict[PingRequest, PingResult] = {}
+        self._failure: BaseException | None = None
+        self._batch = threading.Thread(target=self._run_planned, args=(planned,),
+                                       name="lh-vmkpings", daemon=True)
+        self._batch.start()
+
+    def _run_planned(self, planned: list[PingRequest]) -> None:
+        try:
+            self.run(planned)
+        except BaseException as exc:  # re-raised in the test that reads a result
+            self._failure = exc
 
     def run(self, requests: list[PingRequest]) -> None:
+        """Ping; a ping that got nothing back (and no fault) is sent once more, after the
+        batch, before it counts: with every host pinging at once a lost reply is loss until
+        proven otherwise. `first_tries` keeps what the first try saw."""
         todo = [r for r in requests if r not in self.results and r not in self.errors]
-        if todo:
-            batch = self.vcenter.vmkping(todo)
-            self.results.update(batch.results)
-            self.errors.update(batch.errors)
+        if not todo:
+            return
+        batch = self.vcenter.vmkping(todo)
+        self.results.update(batch.results)
+        self.errors.update(batch.errors)
+        lost = [r for r in todo if r in batch.results
+                and not batch.results[r].answered and not batch.results[r].fault]
+        if lost:
+            again = self.vcenter.vmkping(lost)
+            for r in lost:
+                if r in again.results:
+                    self.first_tries[r] = self.results[r]
+                    self.results[r] = again.results[r]
 
     def get(self, request: PingRequest) -> PingResult:
         __tracebackhide__ = True
+        self._batch.join()
+        if self._failure is not None:
+            raise self._failure
         self.run([request])
         if request in self.errors:
             pytest.fail(f"{request.host}: {request.command()} failed: "
@@ -229,16 +285,32 @@ class VmkPings:
 
 @pytest.fixture(scope="session")
 def vmkpings(lab: Lab, vcenter: VsphereDriver, host_views: HostViews,
-             vmknic_targets: dict[tuple[str, str], VmknicTarget]) -> VmkPings:
-    """Every VTEP pair's and vMotion pair's vmkping, run on the hosts in one batch."""
+             vmknic_targets: dict[tuple[str, str], VmknicTarget],
+             request: pytest.FixtureRequest) -> VmkPings:
+    """The vmkping of every VTEP pair and vMotion pair this session's tests read, run on the
+    hosts in one batch."""
     planned: list[PingRequest] = []
-    for pair in subjects_of(lab, "vtep_pairs"):
+    for pair in subjects_using(request, "vmkpings", "vtep_pairs"):
         a, b = pair.split("->")
         planned += vtep_pings(lab, host_views, vmknic_targets, a, b)
-    for pair in subjects_of(lab, "vmotion_pairs"):
+    for pair in subjects_using(request, "vmkpings", "vmotion_pairs"):
         a, b = pair.split("->")
         planned.append(vmotion_ping(lab, host_views, vmknic_targets, a, b))
     return VmkPings(vcenter, planned)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _vmkpings_early(backend: Backend, request: pytest.FixtureRequest) -> None:
+    """Start the vmkping batch with the session when a collected test will read it: the hosts'
+    pings take a while on a big lab and need nothing the other suites do. If vCenter cannot
+    give them, nothing happens here; the tests that need them say why."""
+    if backend.why_not("vsphere") is not None or not any(
+            "vmkpings" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        return
+    try:
+        request.getfixturevalue("vmkpings")
+    except (pytest.skip.Exception, pytest.fail.Exception, LabharnessError):
+        return
 
 
 def explain_down(lab: Lab, backend: Backend, request: pytest.FixtureRequest,

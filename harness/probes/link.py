@@ -155,6 +155,9 @@ class LinkContext:
 
     policy: Policy
     _taps: dict[str, _Tap] = field(default_factory=dict)
+    # a probe of a batch owns this context: its sockets may drop whatever is not about its
+    # own address in the kernel (`harness.probes.bpf`)
+    one_identity: bool = False
 
     # -- facts -------------------------------------------------------------------------------
     def interfaces(self) -> list[InterfaceInfo]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from . import frames, mtu
+from . import bpf, frames, mtu
 from .echo import new_ident
 from .errors import BadRequest, NoArpReply
 from .evidence import Frame, FrameLog, frames_from_wire, frames_to_wire
@@ -74,6 +74,9 @@ class TrunkLink:
         self.mac = mac or ctx.mac(iface)
         self.ifaces = unique([iface, *watch])
         self.macs = {name: (self.mac if name == iface else ctx.mac(name)) for name in self.ifaces}
+        if ctx.one_identity:  # only frames about our address reach Python
+            for name in self.ifaces:
+                bpf.attach(ctx.tap(name), bpf.about_address(str(address.ip)))
         self.seen: list[Seen] = []
         self.log = FrameLog()  # the frames the verdict rests on (sent, and about our address)
         self.start = time.monotonic()

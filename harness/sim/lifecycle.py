@@ -16,7 +16,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,8 +75,12 @@ def load_state(lab: str) -> SimState | None:
     return _load(run_dir(lab) / "state.json")
 
 
+_STATE_LOCK = threading.Lock()  # `up` starts the daemons, the routers and vCenter side by side
+
+
 def _write_state(state: SimState) -> None:
-    save_state(state, run_dir(state.lab) / "state.json")
+    with _STATE_LOCK:
+        save_state(state, run_dir(state.lab) / "state.json")
 
 
 def _ssh_material(lab: str, plan: DataplanePlan) -> SshMaterial:
@@ -145,16 +152,19 @@ def _start_vcenter(lab: Lab, scenarios: list[Scenario], inventory: Inventory | N
                                   workdir=vcenter_dir(lab.name), netns=endpoint.ns)
     except VcsimError as exc:
         raise SimError(f"simulated vCenter: {exc}") from None
-    state.daemons.append(daemons.adopt("lh-vcsim", endpoint.ns, proc.pid,
-                                       [str(a) for a in proc.argv], proc.log_file))
+    with _STATE_LOCK:
+        state.daemons.append(daemons.adopt("lh-vcsim", endpoint.ns, proc.pid,
+                                           [str(a) for a in proc.argv], proc.log_file))
     _write_state(state)
-    state.timings["vcenter_start_s"] = round(time.perf_counter() - t0, 3)
+    with _STATE_LOCK:
+        state.timings["vcenter_start_s"] = round(time.perf_counter() - t0, 3)
     try:
         with proc.connect(inventory.vcenter.username, secret) as conn:
             report = provision(conn, build.lab, vsphere_faults=build.faults)
     except (ProvisionError, VsphereError) as exc:
         raise SimError(f"provisioning the simulated vCenter: {exc}") from None
-    state.timings["vcenter_provision_s"] = round(report.total_s, 3)
+    with _STATE_LOCK:
+        state.timings["vcenter_provision_s"] = round(report.total_s, 3)
 
 
 def _host_view(lab: Lab, inventory: Inventory, plan: DataplanePlan, host: str
@@ -190,6 +200,26 @@ def _switch_side(lab: Lab, plan: DataplanePlan) -> dict[str, tuple[str, list[str
             if host in lab.hosts and links is not None:
                 out[f"{host}/{vmnic}"] = (links.ns, list(links.ifaces))
     return out
+
+
+def _side_by_side(*steps: Callable[[], None]) -> None:
+    """Run `steps` in threads; wait for all of them (so a failure leaves nothing half-started
+    behind that `down` does not know), then raise the first failure."""
+    with ThreadPoolExecutor(max_workers=len(steps), thread_name_prefix="lh-sim-up") as pool:
+        futures = [pool.submit(step) for step in steps]
+    for future in futures:
+        future.result()
+
+
+def _start_daemons(lab_name: str, plan: DataplanePlan, state: SimState) -> None:
+    t0 = time.perf_counter()
+    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name))
+    with _STATE_LOCK:
+        state.daemons += started
+    _write_state(state)
+    _wait_for_teams(lab_name, [ns for ns, teams in plan.teams.items() if teams])
+    with _STATE_LOCK:
+        state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base_dir: Path,
@@ -258,15 +288,18 @@ def _start_routers(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, b
             proc = OpnsenseProcess.start(spec, workdir, netns=ep.ns)
         except (OpnsenseSpecError, OpnsenseStartError) as exc:
             raise SimError(f"OPNsense API of {ep.name}: {exc}") from None
-        state.daemons.append(daemons.adopt(f"opnsense-{ep.name}", ep.ns, proc.pid, proc.argv,
-                                           proc.log_file))
+        with _STATE_LOCK:
+            state.daemons.append(daemons.adopt(f"opnsense-{ep.name}", ep.ns, proc.pid, proc.argv,
+                                               proc.log_file))
         _write_state(state)
-        state.access[ep.name] = EndpointAccess(
-            url=str(api.url), verify_tls=api.verify_tls, ca_file=api.ca_file,
-            username=key if key_shown else "", username_ref=None if key_shown else api.key,
-            password=secret if secret_shown else None,
-            password_ref=None if secret_shown else api.secret)
-    state.timings["opnsense_start_s"] = round(time.perf_counter() - t0, 3)
+        with _STATE_LOCK:
+            state.access[ep.name] = EndpointAccess(
+                url=str(api.url), verify_tls=api.verify_tls, ca_file=api.ca_file,
+                username=key if key_shown else "", username_ref=None if key_shown else api.key,
+                password=secret if secret_shown else None,
+                password_ref=None if secret_shown else api.secret)
+    with _STATE_LOCK:
+        state.timings["opnsense_start_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _access(inventory: Inventory | None, base_dir: Path) -> dict[str, EndpointAccess]:
@@ -416,13 +449,11 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         # the BMCs first: the emulated adapters' state (F10) is in force before any daemon
         # sends or hears a frame
         _start_bmcs(realised, inventory, plan, base_dir, state)
-        t0 = time.perf_counter()
-        state.daemons += daemons.start_all(plan, rdir, ssh_dir(lab.name))
-        _write_state(state)
-        _wait_for_teams(lab.name, [ns for ns, teams in plan.teams.items() if teams])
-        state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
-        _start_routers(realised, inventory, plan, base_dir, state)
-        _start_vcenter(lab, chosen, inventory, plan, base_dir, state)
+        # then the data plane's daemons, the routers' APIs and vCenter side by side: none
+        # needs another to start (vCenter reads LLDP and the routes only when asked)
+        _side_by_side(lambda: _start_daemons(lab.name, plan, state),
+                      lambda: _start_routers(realised, inventory, plan, base_dir, state),
+                      lambda: _start_vcenter(lab, chosen, inventory, plan, base_dir, state))
         for scenario in chosen:
             if scenario.faults is None:
                 continue

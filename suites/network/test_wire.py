@@ -16,12 +16,20 @@ from harness.checks.network import (
     mtu_finding,
     path_finding,
 )
-from harness.drivers.probe.sites import ProbeSites
+from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.sites import EchoJob, MtuJob, ProbeSites
 from harness.facts.wire import Heard, PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import host_port_groups
 from harness.pytest_plugin import assert_no_findings
-from suites.conftest import UplinkProbe, answers_of, cite_frames, echo_evidence, vmknic_with
+from suites.conftest import (
+    UplinkProbe,
+    answers_of,
+    cite_frames,
+    echo_evidence,
+    session_subjects,
+    vmknic_with,
+)
 
 pytestmark = pytest.mark.needs("probe")
 
@@ -66,20 +74,30 @@ def test_uplink_passes_traffic(
     assert_no_findings(findings)
 
 
-def _reach(lab: Lab, probe_sites: ProbeSites, targets: dict[tuple[str, str], VmknicTarget],
-           dead: set[UplinkKey], a: str, theirs: VmknicTarget, check: str, what: str,
-           unknown: str) -> list[Finding]:
+def _echo_job(probe_sites: ProbeSites, a: str, theirs: VmknicTarget) -> EchoJob:
     """Echoes from `a`'s probe VM on the port group of `theirs`, as a member of the network
-    that holds its address: answered on that VLAN by that vmknic, or a finding that says where
-    the answers went (another vmknic of its host, on another VLAN), what explains the silence,
-    or that nothing does."""
-    _switch, vlan = probe_sites.port_group(a, theirs.port_group)
+    that holds its address."""
     network = probe_sites.network_of(str(theirs.ip.ip))
-    echo = probe_sites.echo(a, theirs.port_group, str(theirs.ip.ip),
-                            network=network[0] if network else None, count=3)
-    evidence = echo_evidence(echo)
+    return EchoJob(a, theirs.port_group, str(theirs.ip.ip),
+                   network=network[0] if network else None, count=3)
+
+
+def _mtu_job(a: str, theirs: VmknicTarget, required: int) -> MtuJob:
+    return MtuJob(a, theirs.port_group, str(theirs.ip.ip), hi=required)
+
+
+def _reach(lab: Lab, probe_sites: ProbeSites, paths: PathProbes,
+           targets: dict[tuple[str, str], VmknicTarget], dead: set[UplinkKey], a: str,
+           theirs: VmknicTarget, check: str, what: str, unknown: str) -> list[Finding]:
+    """Echoes from `a`'s probe VM on the port group of `theirs`: answered on that VLAN by that
+    vmknic, or a finding that says where the answers went (another vmknic of its host, on
+    another VLAN), what explains the silence, or that nothing does."""
+    _switch, vlan = probe_sites.port_group(a, theirs.port_group)
+    job = _echo_job(probe_sites, a, theirs)
+    echo = paths.echo(job)
     if echo.answered == echo.sent and echo.sent:
         return []
+    evidence = {**echo_evidence(echo), "attempts": paths.tries(job)}
     host_vmknics = [t for (h, _), t in targets.items() if h == theirs.host]
     incident, cause, more = explain_down_path(
         lab, source_host=a, target=theirs, vlan=vlan, answers=answers_of(echo),
@@ -98,29 +116,70 @@ def _reach(lab: Lab, probe_sites: ProbeSites, targets: dict[tuple[str, str], Vmk
                          subject=theirs.subject)]
 
 
+def _vmotion_ends(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], subject: str
+                  ) -> tuple[str, VmknicTarget, int]:
+    """(a, b's vMotion vmknic, the MTU of a's vMotion vmknic) of a vMotion pair."""
+    a, b = _pair(subject)
+    mine = vmknic_with(lab, targets, a, "vmotion")[0]
+    theirs = vmknic_with(lab, targets, b, "vmotion")[0]
+    return a, theirs, lab.hosts[a].vmknics[mine.name].mtu
+
+
+def _iscsi_ends(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], subject: str
+                ) -> tuple[str, list[VmknicTarget], int]:
+    """(a, every iSCSI vmknic of b, the largest MTU of a's iSCSI vmknics) of an iSCSI pair."""
+    a, b = _pair(subject)
+    required = max(lab.hosts[a].vmknics[t.name].mtu
+                   for t in vmknic_with(lab, targets, a, "iscsi"))
+    return a, vmknic_with(lab, targets, b, "iscsi"), required
+
+
+@pytest.fixture(scope="module")
+def paths(lab: Lab, probe_sites: ProbeSites, path_probes: PathProbes,
+          vmknic_targets: dict[tuple[str, str], VmknicTarget],
+          request: pytest.FixtureRequest) -> PathProbes:
+    """Every vMotion and iSCSI path this session tests, echoed at once, then the path MTU of
+    each that answered: the pair tests read their own."""
+    ends: list[tuple[str, VmknicTarget, int | None]] = []
+    for subject in session_subjects(request, test_vmotion_reaches_the_peers_vmotion_vmk):
+        a, theirs, _mtu = _vmotion_ends(lab, vmknic_targets, subject)
+        ends.append((a, theirs, None))
+    for subject in session_subjects(request, test_vmotion_path_carries_the_vmk_mtu):
+        ends.append(_vmotion_ends(lab, vmknic_targets, subject))
+    for subject in session_subjects(request, test_iscsi_paths_carry_the_vmk_mtu):
+        a, targets, required = _iscsi_ends(lab, vmknic_targets, subject)
+        ends += [(a, theirs, required) for theirs in targets]
+    echoes = [_echo_job(probe_sites, a, theirs) for a, theirs, _ in ends]
+    path_probes.prefetch(echoes, [(e, _mtu_job(a, theirs, mtu)) for e, (a, theirs, mtu)
+                                  in zip(echoes, ends, strict=True) if mtu is not None])
+    return path_probes
+
+
 @pytest.mark.incident("F12")
 @pytest.mark.per_subject("vmotion_pairs")
 def test_vmotion_reaches_the_peers_vmotion_vmk(
-        lab: Lab, probe_sites: ProbeSites, vmknic_targets: dict[tuple[str, str], VmknicTarget],
-        dead_uplinks: set[UplinkKey], subject: str) -> None:
+        lab: Lab, probe_sites: ProbeSites, paths: PathProbes,
+        vmknic_targets: dict[tuple[str, str], VmknicTarget], dead_uplinks: set[UplinkKey],
+        subject: str) -> None:
     """vMotion traffic from a's vMotion network reaches b's vMotion vmknic and is answered on
     the vMotion VLAN by that vmknic (F12: with vmk0 and vmk1 in one subnet, b answers from vmk0
     on the management VLAN and nothing comes back)."""
-    a, b = _pair(subject)
-    theirs = vmknic_with(lab, vmknic_targets, b, "vmotion")[0]
-    assert_no_findings(_reach(lab, probe_sites, vmknic_targets, dead_uplinks, a, theirs,
+    a, theirs, _mtu = _vmotion_ends(lab, vmknic_targets, subject)
+    assert_no_findings(_reach(lab, probe_sites, paths, vmknic_targets, dead_uplinks, a, theirs,
                               "vmotion-path", "vMotion", unknown="F12"))
 
 
-def _jumbo_path(lab: Lab, probe_sites: ProbeSites,
+def _jumbo_path(lab: Lab, probe_sites: ProbeSites, paths: PathProbes,
                 targets: dict[tuple[str, str], VmknicTarget], dead: set[UplinkKey], a: str,
                 theirs: VmknicTarget, required: int, what: str) -> list[Finding]:
     """The path from a's probe VM to `theirs` carries `required`-byte packets with DF set; a
     path that does not answer at all is explained (or said to be unexplained) instead."""
-    down = _reach(lab, probe_sites, targets, dead, a, theirs, "path-mtu", what, unknown="F02")
+    down = _reach(lab, probe_sites, paths, targets, dead, a, theirs, "path-mtu", what,
+                  unknown="F02")
     if down:
         return down
-    result = probe_sites.path_mtu(a, theirs.port_group, str(theirs.ip.ip), hi=required)
+    job = _mtu_job(a, theirs, required)
+    result = paths.path_mtu(job)
     if result.path_mtu >= required:
         return []
     hop = result.limiting_hop
@@ -129,6 +188,7 @@ def _jumbo_path(lab: Lab, probe_sites: ProbeSites,
                           result.method, evidence={
                               "path_mtu": result.path_mtu, "method": result.method,
                               "size_probes": result.size_probes, "lost": lost,
+                              "attempts": paths.tries(job),
                               "probes": [p.to_dict() for p in result.probes],
                               "icmp_answered": result.icmp_answered,
                               "trace": [{"ttl": h.ttl, "address": h.address}
@@ -141,32 +201,29 @@ def _jumbo_path(lab: Lab, probe_sites: ProbeSites,
 @pytest.mark.incident("F02")
 @pytest.mark.per_subject("vmotion_pairs")
 def test_vmotion_path_carries_the_vmk_mtu(
-        lab: Lab, probe_sites: ProbeSites, vmknic_targets: dict[tuple[str, str], VmknicTarget],
-        dead_uplinks: set[UplinkKey], subject: str) -> None:
+        lab: Lab, probe_sites: ProbeSites, paths: PathProbes,
+        vmknic_targets: dict[tuple[str, str], VmknicTarget], dead_uplinks: set[UplinkKey],
+        subject: str) -> None:
     """From a's vMotion network to b's vMotion vmknic, DF set, at the MTU the lab gives a's
     vMotion vmknic (what vmkping -d -s does between them)."""
-    a, b = _pair(subject)
-    mine = vmknic_with(lab, vmknic_targets, a, "vmotion")[0]
-    theirs = vmknic_with(lab, vmknic_targets, b, "vmotion")[0]
-    required = lab.hosts[a].vmknics[mine.name].mtu
-    assert_no_findings(_jumbo_path(lab, probe_sites, vmknic_targets, dead_uplinks, a, theirs,
-                                   required, "vMotion"))
+    a, theirs, required = _vmotion_ends(lab, vmknic_targets, subject)
+    assert_no_findings(_jumbo_path(lab, probe_sites, paths, vmknic_targets, dead_uplinks, a,
+                                   theirs, required, "vMotion"))
 
 
 @pytest.mark.incident("F02")
 @pytest.mark.per_subject("iscsi_pairs")
 def test_iscsi_paths_carry_the_vmk_mtu(
-        lab: Lab, probe_sites: ProbeSites, vmknic_targets: dict[tuple[str, str], VmknicTarget],
-        dead_uplinks: set[UplinkKey], subject: str) -> None:
+        lab: Lab, probe_sites: ProbeSites, paths: PathProbes,
+        vmknic_targets: dict[tuple[str, str], VmknicTarget], dead_uplinks: set[UplinkKey],
+        subject: str) -> None:
     """From a's iSCSI network to every iSCSI vmknic of b (each port-bound path), DF set, at
     the MTU the lab gives a's iSCSI vmknics."""
-    a, b = _pair(subject)
-    required = max(lab.hosts[a].vmknics[t.name].mtu
-                   for t in vmknic_with(lab, vmknic_targets, a, "iscsi"))
+    a, targets, required = _iscsi_ends(lab, vmknic_targets, subject)
     findings: list[Finding] = []
-    for theirs in vmknic_with(lab, vmknic_targets, b, "iscsi"):
-        findings += _jumbo_path(lab, probe_sites, vmknic_targets, dead_uplinks, a, theirs,
-                                required, "iSCSI")
+    for theirs in targets:
+        findings += _jumbo_path(lab, probe_sites, paths, vmknic_targets, dead_uplinks, a,
+                                theirs, required, "iSCSI")
     assert_no_findings(findings)
 
 

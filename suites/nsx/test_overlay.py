@@ -16,14 +16,21 @@ from harness.checks.network import (
 )
 from harness.drivers.probe.client import AgentClient
 from harness.drivers.probe.errors import ProbeError
-from harness.drivers.probe.sites import ProbeSites
+from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 from harness.facts import JsonValue
 from harness.facts.wire import PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import VXLAN_MIN_MTU, VXLAN_OVERHEAD, overlay_mtu
 from harness.probes.evidence import MAX_FRAMES
 from harness.pytest_plugin import assert_no_findings
-from suites.conftest import answers_of, cite_frames, echo_evidence, vmknic_with
+from suites.conftest import (
+    answers_of,
+    cite_frames,
+    echo_evidence,
+    session_subjects,
+    vmknic_with,
+)
 
 pytestmark = pytest.mark.needs("probe")
 
@@ -44,9 +51,32 @@ def _capture(agent: AgentClient, iface: str, dst: str, subject: str) -> dict[str
     return cite_frames(f"overlay {subject}", agent.capture_stop(capture).frames)
 
 
+def _vtep_jobs(lab: Lab, probe_sites: ProbeSites,
+               targets: dict[tuple[str, str], VmknicTarget], subject: str
+               ) -> tuple[EchoJob, MtuJob]:
+    """Echoes, then the path MTU up to 1600, from a's VTEP network to b's VTEP."""
+    a, b = subject.split("->")
+    mine = vmknic_with(lab, targets, a, "vxlan")[0]
+    dst = str(vmknic_with(lab, targets, b, "vxlan")[0].ip.ip)
+    return (EchoJob(a, mine.port_group, dst, count=3),
+            MtuJob(a, mine.port_group, dst, hi=VXLAN_MIN_MTU))
+
+
+@pytest.fixture(scope="module")
+def vtep_paths(lab: Lab, probe_sites: ProbeSites, path_probes: PathProbes,
+               vmknic_targets: dict[tuple[str, str], VmknicTarget],
+               request: pytest.FixtureRequest) -> PathProbes:
+    """Every VTEP pair this session tests, echoed at once, then the path MTU of each that
+    answered."""
+    jobs = [_vtep_jobs(lab, probe_sites, vmknic_targets, subject)
+            for subject in session_subjects(request, test_vtep_path_carries_1600)]
+    path_probes.prefetch([e for e, _ in jobs], jobs)
+    return path_probes
+
+
 @pytest.mark.incident("F02")
 @pytest.mark.per_subject("vtep_pairs")
-def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
+def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites, vtep_paths: PathProbes,
                                 vmknic_targets: dict[tuple[str, str], VmknicTarget],
                                 dead_uplinks: set[UplinkKey], subject: str) -> None:
     """From each VTEP's network to each other VTEP, DF set: 1600 bytes pass, or the hop that
@@ -54,11 +84,12 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
     a, b = subject.split("->")
     mine = vmknic_with(lab, vmknic_targets, a, "vxlan")[0]
     theirs = vmknic_with(lab, vmknic_targets, b, "vxlan")[0]
-    dst = str(theirs.ip.ip)
     _switch, vlan = probe_sites.port_group(a, mine.port_group)
-    echo = probe_sites.echo(a, mine.port_group, dst, count=3)
+    echo_job, mtu_job = _vtep_jobs(lab, probe_sites, vmknic_targets, subject)
+    echo = vtep_paths.echo(echo_job)
     obs = PathObservation(f"{a} probe ({mine.port_group}, VLAN {vlan})", theirs.subject, True,
-                          "", evidence=echo_evidence(echo))
+                          "", evidence={**echo_evidence(echo),
+                                        "attempts": vtep_paths.tries(echo_job)})
     if echo.answered < echo.sent or not echo.sent:
         incident, cause, more = explain_down_path(
             lab, source_host=a, target=theirs, vlan=vlan, answers=answers_of(echo),
@@ -72,7 +103,7 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
             f"({echo.answered} of {echo.sent} echoes)", cause=cause,
             fix="restore the underlay path", subject=mine.subject)])
         return
-    result = probe_sites.path_mtu(a, mine.port_group, dst, hi=VXLAN_MIN_MTU)
+    result = vtep_paths.path_mtu(mtu_job)
     findings: list[Finding] = []
     if result.path_mtu < VXLAN_MIN_MTU:
         hop = result.limiting_hop
@@ -80,6 +111,7 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
             "path_mtu": result.path_mtu, "method": result.method,
             "size_probes": result.size_probes, "icmp_answered": result.icmp_answered,
             "lost": sum(1 for p in result.probes if p.outcome == "timeout"),
+            "attempts": vtep_paths.tries(mtu_job),
             "probes": [p.to_dict() for p in result.probes],
             "trace": [{"ttl": h.ttl, "address": h.address} for h in result.trace],
             **cite_frames(f"vtep-mtu {subject}", result.frames)})
@@ -89,26 +121,59 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites,
     assert_no_findings(findings)
 
 
+def _reach_job(lab: Lab, subject: str) -> OverlayJob:
+    """Five echoes from a VM to a VM (or an address), a half-second window for duplicates."""
+    src, dst_name = subject.split("->")
+    if dst_name in lab.vms:
+        nic = next(iter(lab.vms[dst_name].nics.values()))
+        assert nic.ip is not None
+        return OverlayJob(src, str(nic.ip.ip), count=5, interval=0.02, window=0.5)
+    return OverlayJob(src, dst_name, count=5, interval=0.02, window=0.5)
+
+
+def _size_jobs(lab: Lab, subject: str) -> tuple[OverlayJob, OverlayJob]:
+    """Small, then full-size (the VMs' MTU, within the segments' overlay MTU) DF echoes."""
+    src, dst_name = subject.split("->")
+    src_nic = next(iter(lab.vms[src].nics.values()))
+    dst_nic = next(iter(lab.vms[dst_name].nics.values()))
+    assert dst_nic.ip is not None
+    size = min(src_nic.mtu, dst_nic.mtu, *(overlay_mtu(lab, n.port_group)
+                                             for n in (src_nic, dst_nic)))
+    small, full = (OverlayJob(src, str(dst_nic.ip.ip), count=3, interval=0.05, window=0.5,
+                              size=probe_size) for probe_size in (64, size))
+    return small, full
+
+
+@pytest.fixture(scope="module")
+def overlay_paths(lab: Lab, path_probes: PathProbes,
+                  request: pytest.FixtureRequest) -> PathProbes:
+    """Every overlay ping this session's tests read, sent at once (each VM its own)."""
+    jobs = [_reach_job(lab, subject) for subject in session_subjects(
+        request, test_overlay_reachable_without_duplicates)]
+    for subject in session_subjects(request, test_overlay_carries_full_size_frames):
+        jobs += _size_jobs(lab, subject)
+    path_probes.prefetch_overlays(jobs)
+    return path_probes
+
+
 @pytest.mark.incident("F03")
 @pytest.mark.per_subject("overlay_paths")
 def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: ProbeSites,
+                                              overlay_paths: PathProbes,
                                               dead_uplinks: set[UplinkKey], subject: str) -> None:
     """Echoes between overlay VMs (same segment, through the DLR, out through the ESG) are each
     answered exactly once."""
     src, dst_name = subject.split("->")
     agent, iface = probe_sites.vm(src)
-    if dst_name in lab.vms:
-        nic = next(iter(lab.vms[dst_name].nics.values()))
-        assert nic.ip is not None
-        dst = str(nic.ip.ip)
-    else:
-        dst = dst_name
+    job = _reach_job(lab, subject)
+    dst = job.dst
     try:
-        result = agent.overlay_ping(dst, count=5, interval=0.02, window=0.5)
+        result = overlay_paths.overlay(job)
         sent, answered, duplicates = result.sent, result.answered, result.duplicates
         evidence: dict[str, JsonValue] = {
             "dst": dst, "sent": sent, "answered": answered, "duplicates": duplicates,
-            "per_seq": {str(k): v for k, v in result.per_seq.items()}}
+            "per_seq": {str(k): v for k, v in result.per_seq.items()},
+            "attempts": overlay_paths.tries(job)}
     except ProbeError as exc:  # not even ARP was answered
         if exc.error_type not in PATH_DOWN:
             raise
@@ -164,29 +229,26 @@ def _loss_finding(lab: Lab, src: str, dst_name: str, subject: str, obs: PathObse
 @pytest.mark.incident("F02")
 @pytest.mark.per_subject("overlay_vm_pairs")
 def test_overlay_carries_full_size_frames(lab: Lab, probe_sites: ProbeSites,
+                                          overlay_paths: PathProbes,
                                           dead_uplinks: set[UplinkKey], subject: str) -> None:
     """Between overlay VMs, DF-set echoes as large as the VMs' MTU (1500 bytes: 1550 on the VTEP
     underlay) are answered like small ones. This is what users meet with F02: pings work,
     then SSH sessions and copies hang, because only full-size frames vanish in the underlay."""
     src, dst_name = subject.split("->")
     agent, iface = probe_sites.vm(src)
-    src_nic = next(iter(lab.vms[src].nics.values()))
-    dst_nic = next(iter(lab.vms[dst_name].nics.values()))
-    assert dst_nic.ip is not None
-    dst = str(dst_nic.ip.ip)
-    size = min(src_nic.mtu, dst_nic.mtu, *(overlay_mtu(lab, n.port_group)
-                                             for n in (src_nic, dst_nic)))
+    jobs = _size_jobs(lab, subject)
+    dst, size = jobs[1].dst, jobs[1].size
     got: dict[int, int] = {}
-    for probe_size in (64, size):
+    for job in jobs:
         try:
-            got[probe_size] = agent.overlay_ping(dst, count=3, interval=0.05, window=0.5,
-                                                 size=probe_size).answered
+            got[job.size] = overlay_paths.overlay(job).answered
         except ProbeError as exc:  # not even ARP was answered
             if exc.error_type not in PATH_DOWN:
                 raise
-            got[probe_size] = 0
+            got[job.size] = 0
     evidence: dict[str, JsonValue] = {"dst": dst, "dont_fragment": True, "sent_per_size": 3,
-                                      "answered": {str(k): v for k, v in got.items()}}
+                                      "answered": {str(k): v for k, v in got.items()},
+                                      "attempts": [overlay_paths.tries(j) for j in jobs]}
     if got[size]:  # one full-size answer proves the path carries the size: loss, not a limit
         return
     obs = PathObservation(src, dst_name, False, "", evidence=evidence)
@@ -211,10 +273,11 @@ def test_overlay_carries_full_size_frames(lab: Lab, probe_sites: ProbeSites,
         return
     evidence.update(cite_frames(f"overlay-mtu {subject}", frames))
     hosts = sorted({lab.vms[src].host, lab.vms[dst_name].host})
+    sent = sum(int(a["sent"] or 0) for a in overlay_paths.tries(jobs[1])) + 3
     assert_no_findings([path_finding(
         obs, "F02", "overlay-mtu",
         f"{size}-byte echoes (DF) from {src} to {dst_name} vanish while 64-byte ones pass "
-        "(none of 6 answered)",
+        f"(none of {sent} answered)",
         cause=f"VXLAN adds {VXLAN_OVERHEAD} bytes: a {size}-byte frame needs "
               f"{size + VXLAN_OVERHEAD} on the VTEP underlay between {' and '.join(hosts)} (or "
               "via the edge host), and a hop there carries less; small pings still work, so "

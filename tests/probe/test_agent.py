@@ -13,10 +13,12 @@ import pytest
 from harness.drivers.probe.client import (
     AgentPool,
     AgentUnavailable,
+    BatchCall,
     PolicyError,
     ProbeError,
     ProbeTimeout,
 )
+from harness.probes.echo import EchoResult
 from tests.probe.netlab import NetLab, existing_netns
 from tests.probe.topology import ALLOW_IFACES, ALLOW_PREFIX, Lab
 
@@ -207,3 +209,27 @@ def test_a_missing_namespace_fails_the_start_with_the_reason(tmp_path: Path,
                                                              netlab: NetLab) -> None:
     with pytest.raises(AgentUnavailable, match="no network namespace 'lh-tp-absent'"):
         AgentPool.start(["lh-tp-absent"], tmp_path / "sock", [ALLOW_PREFIX], ALLOW_IFACES)
+
+
+def test_a_batch_runs_probes_at_once_each_with_its_own_answers(lab: Lab, pool: AgentPool
+                                                               ) -> None:
+    """Eight probes in one batch, four at a time, on shared interfaces: each echo gets its own
+    reply (no probe takes another's frames), a failed ARP stays that probe's result, and an op
+    a batch may not run is that entry's error, not the batch's."""
+    agent = pool.agent(lab.mtu.host)
+    calls = [BatchCall("echo", {"dst": lab.mtu.dst, "timeout": 1.0}, 2.0) for _ in range(6)]
+    calls.append(BatchCall("echo", {"dst": lab.mtu.unused, "timeout": 0.3}, 1.0))
+    calls.append(BatchCall("shutdown", {}, 1.0))
+    results = agent.batch(calls, parallel=4)
+
+    assert len(results) == len(calls)
+    echoes = [EchoResult.from_dict(r) for r in results[:6] if isinstance(r, dict)]
+    assert len(echoes) == 6 and all(e.replied and e.reply_ttl == 62 for e in echoes)
+    unused = results[6]
+    assert isinstance(unused, dict) and not EchoResult.from_dict(unused).arp_answered
+    refused = results[7]
+    assert isinstance(refused, ProbeError) and refused.error_type == "BadRequest"
+    assert "in a batch" in refused.message
+    assert agent.ping().pid == pool.agent_pids[lab.mtu.host]  # still serving
+    with pytest.raises(ProbeError, match="parallel 99 is not 1-32"):
+        agent.batch(calls[:1], parallel=99)

@@ -10,11 +10,17 @@ Protocol (one JSON object per line, both directions):
 Ops: `ping`, `interfaces`, `scapy_routes`, `capture_start`, `capture_stop`, `arp`, `echo`,
 `path_mtu`, `neighbours`, `beacon`, `send_frames`, `egress_path`, `overlay_ping`,
 `trunk_echo`, `trunk_path_mtu` (from a probe VM's trunk NIC, see `harness.probes.trunk`),
-`shutdown`.
+`batch`, `shutdown`.
 
 The safety policy (allowed interface globs, allowed destination prefixes) is fixed at start;
 requests outside it fail with type "PolicyError". Requests are served one at a time per agent
 (probes share the cached sockets and scapy's global state); captures run in the background.
+`batch` runs several probes at once: `{"op": "batch", "args": {"requests": [{"op": "trunk_echo",
+"args": {...}}, ...], "parallel": 8}}` answers `{"results": [{"ok": true, "result": {...}} or
+{"ok": false, "error": {...}}, ...]}` in request order. Each probe of a batch runs in its own
+thread with its own sockets (every AF_PACKET socket gets its own copy of every frame) and picks
+its frames by its own ICMP identifier, so probes of one batch never take each other's answers;
+a host probes all its peers in the time of the slowest one.
 
 This module runs on probe hosts that have only python3 and scapy (`remote.py` copies it there
 with `harness/probes/`, in the same package layout), so it imports only the standard library,
@@ -34,6 +40,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -47,6 +54,10 @@ from harness.probes.policy import Policy
 PROTOCOL_VERSION = 1
 MAX_CAPTURES = 32
 MAX_LINE = 1 << 20
+MAX_BATCH = 512
+MAX_PARALLEL = 32
+BATCH_OPS = frozenset({"arp", "echo", "path_mtu", "beacon", "egress_path", "overlay_ping",
+                       "trunk_echo", "trunk_path_mtu"})
 _MISSING: Any = object()
 
 
@@ -148,7 +159,8 @@ class Agent:
     def __init__(self, policy: Policy, name: str = "") -> None:
         self.policy = policy
         self.name = name or os.uname().nodename
-        self.ctx = LinkContext(policy)
+        self._ctx = LinkContext(policy)
+        self._local = threading.local()
         self.started = time.monotonic()
         self.stopping = False
         self._lock = threading.Lock()
@@ -161,8 +173,15 @@ class Agent:
             "path_mtu": self._path_mtu, "neighbours": self._neighbours, "beacon": self._beacon,
             "send_frames": self._send_frames, "egress_path": self._egress_path,
             "overlay_ping": self._overlay_ping, "trunk_echo": self._trunk_echo,
-            "trunk_path_mtu": self._trunk_path_mtu, "shutdown": self._shutdown,
+            "trunk_path_mtu": self._trunk_path_mtu, "batch": self._batch,
+            "shutdown": self._shutdown,
         }
+
+    @property
+    def ctx(self) -> LinkContext:
+        """The sockets of the calling thread's probe: a batch's own, else the agent's."""
+        ctx: LinkContext | None = getattr(self._local, "ctx", None)
+        return ctx if ctx is not None else self._ctx
 
     # -- protocol ----------------------------------------------------------------------------
     def handle(self, line: bytes) -> bytes:
@@ -177,22 +196,28 @@ class Agent:
                 raise BadRequest("request must be a JSON object")
             req_id = request.get("id")
             op = request.get("op")
-            handler = self._ops.get(op) if isinstance(op, str) else None
-            if handler is None:
-                raise BadRequest(f"unknown op {op!r}; known: {', '.join(sorted(self._ops))}",
-                                 op=str(op))
-            args = Args(str(op), request.get("args", {}))
             with self._lock:
-                result = handler(args)
-            response: dict[str, Any] = {"id": req_id, "ok": True, "result": result}
+                response = {"id": req_id, **self._answer(op, request.get("args", {}))}
         except ProbeFailure as exc:
-            response = {"id": req_id, "ok": False, "error": {
-                "type": exc.wire_type, "message": exc.message, "detail": exc.detail}}
+            response = {"id": req_id, **_error(exc)}
+        return json.dumps(response, separators=(",", ":")).encode() + b"\n"
+
+    def _answer(self, op: Any, raw_args: Any, allowed: frozenset[str] | None = None
+                ) -> dict[str, Any]:
+        """`{"ok": true, "result": ...}` or `{"ok": false, "error": ...}` for one op."""
+        try:
+            handler = self._ops.get(op) if isinstance(op, str) else None
+            if handler is None or (allowed is not None and op not in allowed):
+                known = sorted(allowed if allowed is not None else self._ops)
+                raise BadRequest(f"unknown op {op!r}{' in a batch' if allowed else ''}; "
+                                 f"known: {', '.join(known)}", op=str(op))
+            return {"ok": True, "result": handler(Args(str(op), raw_args))}
+        except ProbeFailure as exc:
+            return _error(exc)
         except Exception as exc:  # a bug must answer the request, not kill the agent
             traceback.print_exc(file=sys.stderr)
-            response = {"id": req_id, "ok": False, "error": {
+            return {"ok": False, "error": {
                 "type": "AgentError", "message": f"{type(exc).__name__}: {exc}", "detail": {}}}
-        return json.dumps(response, separators=(",", ":")).encode() + b"\n"
 
     def serve(self, rfile: IO[bytes], wfile: IO[bytes]) -> None:
         """Answer requests from `rfile` until EOF or a `shutdown` request."""
@@ -209,7 +234,7 @@ class Agent:
         for capture in list(self._captures.values()):
             capture.stop()
         self._captures.clear()
-        self.ctx.close()
+        self._ctx.close()
 
     # -- housekeeping ops ----------------------------------------------------------------------
     def info(self) -> AgentInfo:
@@ -289,6 +314,30 @@ class Agent:
             raise BadRequest(f"no running capture {capture_id!r}; running: "
                              f"{', '.join(self._captures) or 'none'}", capture_id=capture_id)
         return capture.stop().to_dict()
+
+    def _batch(self, a: Args) -> dict[str, Any]:
+        raw = a._get("requests", _MISSING, (list,), "a list of {op, args} objects")
+        parallel = a.integer("parallel", 8)
+        a.finish()
+        if not 1 <= len(raw) <= MAX_BATCH:
+            raise BadRequest(f"a batch holds 1-{MAX_BATCH} requests, got {len(raw)}")
+        if not 1 <= parallel <= MAX_PARALLEL:
+            raise BadRequest(f"parallel {parallel} is not 1-{MAX_PARALLEL}", parallel=parallel)
+        for i, item in enumerate(raw):
+            if not isinstance(item, dict) or not isinstance(item.get("op"), str):
+                raise BadRequest(f"requests[{i}] must be an object with an op", index=i)
+
+        def one(item: dict[str, Any]) -> dict[str, Any]:
+            self._local.ctx = LinkContext(self.policy, one_identity=True)
+            try:
+                return self._answer(item["op"], item.get("args", {}), BATCH_OPS)
+            finally:
+                self._local.ctx.close()
+                self._local.ctx = None
+
+        with ThreadPoolExecutor(max_workers=min(parallel, len(raw)),
+                                thread_name_prefix="probe") as pool:
+            return {"results": list(pool.map(one, raw))}
 
     def _shutdown(self, a: Args) -> dict[str, Any]:
         a.finish()
@@ -383,6 +432,11 @@ class Agent:
                   max_hops=a.integer("max_hops", 16), trace=a.text("trace", "auto"))
         a.finish()
         return trunk.trunk_path_mtu(self.ctx, **kw).to_dict()
+
+
+def _error(exc: ProbeFailure) -> dict[str, Any]:
+    return {"ok": False, "error": {"type": exc.wire_type, "message": exc.message,
+                                   "detail": exc.detail}}
 
 
 def policy_arguments(parser: argparse.ArgumentParser) -> None:

@@ -44,8 +44,8 @@ from .agent import AgentInfo
 from .errors import AgentUnavailable, PolicyError, ProbeError, ProbeTimeout
 from .transport import Transport, TransportClosed, TransportTimeout, UnixSocketTransport
 
-__all__ = ["AgentClient", "AgentPool", "AgentUnavailable", "PolicyError", "ProbeError",
-           "ProbeTimeout", "ScapyRoute"]
+__all__ = ["AgentClient", "AgentPool", "AgentUnavailable", "BatchCall", "PolicyError",
+           "ProbeError", "ProbeTimeout", "ScapyRoute"]
 
 DEFAULT_TIMEOUT = 10.0
 MARGIN = 3.0  # on top of a probe's own timeouts: scheduling, ARP, JSON
@@ -65,6 +65,46 @@ class ScapyRoute:
     def from_dict(cls, d: dict[str, Any]) -> ScapyRoute:
         return cls(str(d["network"]), str(d["gateway"]), str(d["iface"]), str(d["src"]),
                    int(d["metric"]))
+
+
+@dataclass(frozen=True)
+class BatchCall:
+    """One probe of a batch: its op, arguments and how long it may take by its own timeouts."""
+
+    op: str
+    args: dict[str, Any]
+    expected: float
+
+    @classmethod
+    def trunk_echo(cls, iface: str, vlan: int | None, src: str, dst: str, *,
+                   gateway: str | None = None, mac: str | None = None, size: int = 64,
+                   dont_fragment: bool = True, count: int = 3, interval: float = 0.02,
+                   timeout: float = 1.0, window: float = 0.2, watch: Sequence[str] = (),
+                   next_hop_mac: str | None = None) -> BatchCall:
+        return cls("trunk_echo", {
+            "iface": iface, "vlan": vlan, "src": src, "dst": dst, "gateway": gateway,
+            "mac": mac, "size": size, "dont_fragment": dont_fragment, "count": count,
+            "interval": interval, "timeout": timeout, "window": window, "watch": list(watch),
+            "next_hop_mac": next_hop_mac}, 3 * 0.3 + count * interval + timeout + window)
+
+    @classmethod
+    def trunk_path_mtu(cls, iface: str, vlan: int | None, src: str, dst: str, *,
+                       gateway: str | None = None, mac: str | None = None,
+                       hi: int | None = None, lo: int = 1200, timeout: float = 0.5,
+                       search_timeout: float = 0.15, max_hops: int = 16, trace: str = "auto",
+                       watch: Sequence[str] = ()) -> BatchCall:
+        return cls("trunk_path_mtu", {
+            "iface": iface, "vlan": vlan, "src": src, "dst": dst, "gateway": gateway,
+            "mac": mac, "hi": hi, "lo": lo, "timeout": timeout,
+            "search_timeout": search_timeout, "max_hops": max_hops, "trace": trace,
+            "watch": list(watch)}, 3 * 0.3 + 12 * timeout + 30 * search_timeout)
+
+    @classmethod
+    def overlay_ping(cls, dst: str, *, count: int = 5, interval: float = 0.02,
+                     window: float = 0.5, size: int = 64) -> BatchCall:
+        return cls("overlay_ping", {"dst": dst, "count": count, "interval": interval,
+                                    "window": window, "size": size},
+                   3 * 0.3 + count * interval + window)
 
 
 class AgentClient:
@@ -235,30 +275,47 @@ class AgentClient:
             window=window, size=size, iface=iface))
 
     # -- from a probe VM's trunk NIC (harness.probes.trunk) -----------------------------------
-    def trunk_echo(self, iface: str, vlan: int | None, src: str, dst: str, *,
-                   gateway: str | None = None, mac: str | None = None, size: int = 64,
-                   dont_fragment: bool = True, count: int = 3, interval: float = 0.02,
-                   timeout: float = 1.0, window: float = 0.2, watch: Sequence[str] = (),
-                   next_hop_mac: str | None = None) -> TrunkEcho:
+    def trunk_echo(self, iface: str, vlan: int | None, src: str, dst: str,
+                   **kw: Any) -> TrunkEcho:
         """Echoes from identity `src` (ADDRESS/PREFIX) on `vlan` of trunk `iface`, watching
-        `watch` too (see `harness.probes.trunk.trunk_echo`)."""
-        budget = 3 * 0.3 + count * interval + timeout + window
-        return TrunkEcho.from_dict(self._probe(
-            "trunk_echo", budget, iface=iface, vlan=vlan, src=src, dst=dst, gateway=gateway,
-            mac=mac, size=size, dont_fragment=dont_fragment, count=count, interval=interval,
-            timeout=timeout, window=window, watch=list(watch), next_hop_mac=next_hop_mac))
+        `watch` too (see `harness.probes.trunk.trunk_echo`; keywords as `BatchCall.trunk_echo`)."""
+        call = BatchCall.trunk_echo(iface, vlan, src, dst, **kw)
+        return TrunkEcho.from_dict(self.run(call))
 
-    def trunk_path_mtu(self, iface: str, vlan: int | None, src: str, dst: str, *,
-                       gateway: str | None = None, mac: str | None = None,
-                       hi: int | None = None, lo: int = 1200, timeout: float = 0.5,
-                       search_timeout: float = 0.15, max_hops: int = 16, trace: str = "auto",
-                       watch: Sequence[str] = ()) -> PathMtuResult:
-        """Largest DF packet from a trunk identity to `dst`, and the hop that limits it."""
-        budget = 3 * 0.3 + 12 * timeout + 30 * search_timeout
-        return PathMtuResult.from_dict(self._probe(
-            "trunk_path_mtu", budget, iface=iface, vlan=vlan, src=src, dst=dst,
-            gateway=gateway, mac=mac, hi=hi, lo=lo, timeout=timeout,
-            search_timeout=search_timeout, max_hops=max_hops, trace=trace, watch=list(watch)))
+    def trunk_path_mtu(self, iface: str, vlan: int | None, src: str, dst: str,
+                       **kw: Any) -> PathMtuResult:
+        """Largest DF packet from a trunk identity to `dst`, and the hop that limits it
+        (keywords as `BatchCall.trunk_path_mtu`)."""
+        call = BatchCall.trunk_path_mtu(iface, vlan, src, dst, **kw)
+        return PathMtuResult.from_dict(self.run(call))
+
+    def run(self, call: BatchCall) -> dict[str, Any]:
+        """One probe on its own (its deadline from its own timeouts)."""
+        return self._probe(call.op, call.expected, **call.args)
+
+    def batch(self, calls: Sequence[BatchCall], *, parallel: int = 8
+              ) -> list[dict[str, Any] | ProbeError]:
+        """Run `calls` in the agent at once (`parallel` at a time); each call's result, or the
+        error it ended with, in order. The deadline covers the waves the batch needs."""
+        if not calls:
+            return []
+        waves = -(-len(calls) // max(1, parallel))
+        budget = waves * max(c.expected for c in calls) + MARGIN
+        answer = self.call("batch", call_timeout=max(self.timeout, budget + MARGIN),
+                           requests=[{"op": c.op, "args": c.args} for c in calls],
+                           parallel=parallel)
+        out: list[dict[str, Any] | ProbeError] = []
+        for call, got in zip(calls, answer["results"], strict=True):
+            if got.get("ok") is True and isinstance(got.get("result"), dict):
+                out.append(got["result"])
+                continue
+            error = got.get("error") if isinstance(got.get("error"), dict) else {}
+            kind = str(error.get("type", "ProtocolError"))
+            cls = PolicyError if kind == "PolicyError" else ProbeError
+            out.append(cls(str(error.get("message", "malformed answer")),
+                           namespace=self.namespace, op=call.op, error_type=kind,
+                           detail=error.get("detail") or {}))
+        return out
 
     def _probe(self, op: str, expected: float, **args: Any) -> dict[str, Any]:
         """Call with a deadline derived from the probe's own timeouts, never shorter than the

@@ -13,21 +13,23 @@ either way.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
-from harness.errors import NotProvided
+from harness.errors import LabharnessError, NotProvided
 from harness.lab.inventory import ProbeSite, SecretError, resolve_secret
 from harness.lab.model import Lab, Network
 from harness.lab.views import host_port_groups
 from harness.probes.flood import FloodResult, measure_flood
 from harness.probes.mtu import PathMtuResult
 from harness.probes.trunk import TrunkEcho
+from harness.probes.vxlan import OverlayPingResult
 
-from .client import AgentClient
+from .client import AgentClient, BatchCall
 from .errors import AgentUnavailable, ProbeError
 from .remote import RemoteAgent, SshTarget
 
@@ -41,6 +43,65 @@ class NoProbeSite(ProbeError, NotProvided):
     def __init__(self, message: str, *, element: str) -> None:
         super().__init__(message, namespace=element, error_type="NoProbeSite")
         self.element = element
+
+
+PER_HOST = 8  # probes one probe VM runs at once (threads in its agent)
+HOSTS_AT_ONCE = 16  # probe VMs asked at once (each works in its own process or VM)
+
+
+@dataclass(frozen=True)
+class EchoJob:
+    """Echoes from `host`'s probe VM on `port_group`'s VLAN to `dst` (see `ProbeSites.echo`)."""
+
+    host: str
+    port_group: str
+    dst: str
+    network: str | None = None
+    size: int = 64
+    dont_fragment: bool = True
+    count: int = 3
+
+
+@dataclass(frozen=True)
+class MtuJob:
+    """The path MTU from `host`'s probe VM on `port_group`'s VLAN to `dst`, up to `hi`."""
+
+    host: str
+    port_group: str
+    dst: str
+    hi: int
+    lo: int = 1200
+
+
+@dataclass(frozen=True)
+class UplinkEchoJob:
+    """Echoes out of `host`'s probe NIC pinned to `vmnic` only, tagged `vlan`, to `dst`."""
+
+    host: str
+    vmnic: str
+    vlan: int
+    dst: str
+    count: int = 2
+
+
+@dataclass(frozen=True)
+class OverlayJob:
+    """Echoes from lab VM `vm` to `dst` over its overlay NIC (see `AgentClient.overlay_ping`)."""
+
+    vm: str
+    dst: str
+    count: int = 5
+    interval: float = 0.02
+    window: float = 0.5
+    size: int = 64
+
+    @property
+    def host(self) -> str:
+        """The element whose agent sends (a VM's own)."""
+        return self.vm
+
+
+J = TypeVar("J", EchoJob, MtuJob, UplinkEchoJob, OverlayJob)
 
 
 @dataclass(frozen=True)
@@ -174,37 +235,113 @@ class ProbeSites:
         `network` (default: the VLAN's network), watching every trunk of the probe VM: the
         result says on which VLAN, from which MAC, each answer came back. `next_hop_mac`
         (from an earlier echo) skips ARP."""
-        probe, agent = self.host_probe(host)
-        switch, vlan = self.port_group(host, port_group)
-        trunk = self._trunk(probe, host, switch)
-        src, gateway = self._identity(probe, host, vlan, dst, network)
-        return agent.trunk_echo(trunk, vlan, src, dst, gateway=gateway, size=size,
-                                dont_fragment=dont_fragment, count=count, interval=interval,
-                                timeout=timeout, next_hop_mac=next_hop_mac,
-                                watch=[n for n in probe.trunks.values() if n != trunk])
+        job = EchoJob(host, port_group, dst, network, size, dont_fragment, count)
+        call = self._echo_call(job, interval=interval, timeout=timeout,
+                               next_hop_mac=next_hop_mac)
+        return TrunkEcho.from_dict(self.agent(host).run(call))
 
     def path_mtu(self, host: str, port_group: str, dst: str, *, hi: int,
                  lo: int = 1200) -> PathMtuResult:
         """The largest DF packet from host's probe VM on `port_group`'s VLAN to `dst`, and the
         hop that stops larger ones (from its ICMP fragmentation-needed)."""
-        probe, agent = self.host_probe(host)
-        switch, vlan = self.port_group(host, port_group)
-        trunk = self._trunk(probe, host, switch)
-        src, gateway = self._identity(probe, host, vlan, dst, None)
-        return agent.trunk_path_mtu(trunk, vlan, src, dst, gateway=gateway, hi=hi, lo=lo,
+        call = self._mtu_call(MtuJob(host, port_group, dst, hi, lo))
+        return PathMtuResult.from_dict(self.agent(host).run(call))
+
+    def echo_many(self, jobs: Iterable[EchoJob], *, parallel: int = PER_HOST
+                  ) -> dict[EchoJob, TrunkEcho | LabharnessError]:
+        """Every echo of `jobs` at once: each host's probe VM sends its own in one batch
+        (`parallel` at a time), the hosts side by side. A job that could not run maps to the
+        error that stopped it (no probe site, agent down, a probe error)."""
+        got = self._many(list(jobs), self._echo_call, parallel)
+        return {job: (TrunkEcho.from_dict(r) if isinstance(r, dict) else r)
+                for job, r in got.items()}
+
+    def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = PER_HOST
+                      ) -> dict[MtuJob, PathMtuResult | LabharnessError]:
+        """Every path-MTU measurement of `jobs` at once, as `echo_many`."""
+        got = self._many(list(jobs), self._mtu_call, parallel)
+        return {job: (PathMtuResult.from_dict(r) if isinstance(r, dict) else r)
+                for job, r in got.items()}
+
+    def _many(self, jobs: list[J], make: Callable[[J], BatchCall], parallel: int
+              ) -> dict[J, dict[str, Any] | LabharnessError]:
+        out: dict[J, dict[str, Any] | LabharnessError] = {}
+        by_host: dict[str, list[tuple[J, BatchCall]]] = {}
+        for job in dict.fromkeys(jobs):
+            try:
+                by_host.setdefault(job.host, []).append((job, make(job)))
+            except (ProbeError, NoProbeSite) as exc:
+                out[job] = exc
+
+        def run(host: str) -> None:
+            todo = by_host[host]
+            try:
+                results = self.agent(host).batch([c for _, c in todo], parallel=parallel)
+            except ProbeError as exc:
+                results = [exc] * len(todo)
+            for (job, _), result in zip(todo, results, strict=True):
+                out[job] = result
+
+        if by_host:
+            with ThreadPoolExecutor(max_workers=min(HOSTS_AT_ONCE, len(by_host))) as pool:
+                list(pool.map(run, sorted(by_host)))
+        return out
+
+    def _echo_call(self, job: EchoJob, *, interval: float = 0.02, timeout: float = 1.0,
+                   next_hop_mac: str | None = None) -> BatchCall:
+        probe, _agent = self.host_probe(job.host)
+        switch, vlan = self.port_group(job.host, job.port_group)
+        trunk = self._trunk(probe, job.host, switch)
+        src, gateway = self._identity(probe, job.host, vlan, job.dst, job.network)
+        return BatchCall.trunk_echo(trunk, vlan, src, job.dst, gateway=gateway, size=job.size,
+                                    dont_fragment=job.dont_fragment, count=job.count,
+                                    interval=interval, timeout=timeout,
+                                    next_hop_mac=next_hop_mac,
                                     watch=[n for n in probe.trunks.values() if n != trunk])
+
+    def _mtu_call(self, job: MtuJob) -> BatchCall:
+        probe, _agent = self.host_probe(job.host)
+        switch, vlan = self.port_group(job.host, job.port_group)
+        trunk = self._trunk(probe, job.host, switch)
+        src, gateway = self._identity(probe, job.host, vlan, job.dst, None)
+        return BatchCall.trunk_path_mtu(trunk, vlan, src, job.dst, gateway=gateway,
+                                        hi=job.hi, lo=job.lo,
+                                        watch=[n for n in probe.trunks.values() if n != trunk])
 
     def uplink_echo(self, host: str, vmnic: str, vlan: int, dst: str, *,
                     count: int = 2) -> TrunkEcho:
         """Echoes out of one uplink only (the probe VM's NIC pinned to `vmnic`), tagged `vlan`:
         a beacon that only that vmnic's path can answer."""
-        probe, agent = self.host_probe(host)
-        if vmnic not in probe.uplinks:
-            raise NoProbeSite(f"the probe VM of {host} has no NIC pinned to {vmnic}: add "
-                              f"probes.{host}.uplinks.{vmnic}", element=host)
-        src, gateway = self._identity(probe, host, vlan, dst, None)
-        return agent.trunk_echo(probe.uplinks[vmnic], vlan, src, dst, gateway=gateway,
-                                count=count, timeout=0.5)
+        call = self._uplink_call(UplinkEchoJob(host, vmnic, vlan, dst, count))
+        return TrunkEcho.from_dict(self.agent(host).run(call))
+
+    def uplink_echo_many(self, jobs: Iterable[UplinkEchoJob], *, parallel: int = PER_HOST
+                         ) -> dict[UplinkEchoJob, TrunkEcho | LabharnessError]:
+        """Every uplink echo of `jobs` at once, as `echo_many`."""
+        got = self._many(list(jobs), self._uplink_call, parallel)
+        return {job: (TrunkEcho.from_dict(r) if isinstance(r, dict) else r)
+                for job, r in got.items()}
+
+    def overlay_many(self, jobs: Iterable[OverlayJob], *, parallel: int = PER_HOST
+                     ) -> dict[OverlayJob, OverlayPingResult | LabharnessError]:
+        """Every overlay ping of `jobs` at once, each VM sending its own in one batch."""
+        got = self._many(list(jobs), self._overlay_call, parallel)
+        return {job: (OverlayPingResult.from_dict(r) if isinstance(r, dict) else r)
+                for job, r in got.items()}
+
+    def _overlay_call(self, job: OverlayJob) -> BatchCall:
+        self.vm(job.vm)  # raises NoProbeSite/AgentUnavailable with the reason
+        return BatchCall.overlay_ping(job.dst, count=job.count, interval=job.interval,
+                                      window=job.window, size=job.size)
+
+    def _uplink_call(self, job: UplinkEchoJob) -> BatchCall:
+        probe, _agent = self.host_probe(job.host)
+        if job.vmnic not in probe.uplinks:
+            raise NoProbeSite(f"the probe VM of {job.host} has no NIC pinned to {job.vmnic}: "
+                              f"add probes.{job.host}.uplinks.{job.vmnic}", element=job.host)
+        src, gateway = self._identity(probe, job.host, job.vlan, job.dst, None)
+        return BatchCall.trunk_echo(probe.uplinks[job.vmnic], job.vlan, src, job.dst,
+                                    gateway=gateway, count=job.count, timeout=0.5)
 
     def flood(self, host: str, port_group: str, mac: str, receivers: Sequence[str], *,
               count: int = 20) -> FloodResult:

@@ -17,6 +17,8 @@ import contextlib
 import socket
 import struct
 
+from harness.probes import bpf
+
 ETH_P_ALL = 0x0003
 TPID = 0x8100
 SOL_PACKET = 263
@@ -30,6 +32,7 @@ def packet_socket(ifname: str) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
+    bpf.attach(sock, bpf.NOT_OUTGOING)  # the relay reads what arrives, never its own
     sock.bind((ifname, 0))
     sock.setblocking(False)
     return sock

@@ -39,6 +39,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.probes import bpf
 from harness.sim.dataplane.relay import Relay
 
 ETH_P_ALL = 0x0003
@@ -97,6 +98,7 @@ class Controller:
             uplinks = []
             for u in t["uplinks"]:
                 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+                bpf.attach(sock, bpf.only_ethertype(BEACON_TYPE))  # beacons are all it reads
                 sock.bind((u["link"], 0))
                 sock.setblocking(False)
                 uplinks.append(Uplink(u["vmnic"], u["link"], mac_bytes(self._mac(u["link"])),

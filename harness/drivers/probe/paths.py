@@ -1,0 +1,169 @@
+"""A session's path measurements, taken together and confirmed before they count.
+
+Full-mesh path tests (vMotion, iSCSI, VTEP pairs) ask the same kind of question of every host
+pair. Asked one pair at a time, a 32-host lab spends minutes waiting on timeouts in turn; here
+every echo the session's tests will ask for is sent at once (each probe VM probes all its peers
+in one batch, the probe VMs side by side), then the path-MTU searches of the paths that
+answered, and the tests read their answers.
+
+Under that load a lost frame is loss until proven otherwise: an echo that is not fully
+answered, or a path MTU below what was asked with no ICMP naming a hop, is measured again on
+its own (a quieter wire) before it counts, and `attempts` keeps what every try saw, so a
+finding says how many probes were sent and lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from harness.errors import LabharnessError
+from harness.probes.mtu import PathMtuResult
+from harness.probes.trunk import TrunkEcho
+from harness.probes.vxlan import OverlayPingResult
+
+from .sites import EchoJob, MtuJob, OverlayJob, ProbeSites
+
+J = TypeVar("J", bound=Hashable)
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a measurement: echoes sent and answered, or the path MTU found."""
+
+    sent: int
+    answered: int
+    path_mtu: int | None = None
+    method: str | None = None
+
+    def to_dict(self) -> dict[str, int | str | None]:
+        return {"sent": self.sent, "answered": self.answered, "path_mtu": self.path_mtu,
+                "method": self.method}
+
+
+@dataclass
+class PathProbes:
+    """Echo and path-MTU results by job: measured in batches ahead of the tests (`prefetch`),
+    or on first use; every unconfirmed failure measured once more on its own."""
+
+    sites: ProbeSites
+    echoes: dict[EchoJob, TrunkEcho | LabharnessError] = field(default_factory=dict)
+    mtus: dict[MtuJob, PathMtuResult | LabharnessError] = field(default_factory=dict)
+    overlays: dict[OverlayJob, OverlayPingResult | LabharnessError] = field(
+        default_factory=dict)
+    attempts: dict[EchoJob | MtuJob | OverlayJob, list[Attempt]] = field(default_factory=dict)
+
+    # -- ahead of the tests --------------------------------------------------------------------
+    def prefetch(self, echoes: Iterable[EchoJob], mtus: Iterable[tuple[EchoJob, MtuJob]] = ()
+                 ) -> None:
+        """All `echoes` at once; then, at once, the MTU jobs whose path echo was answered."""
+        self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
+        todo = [m for e, m in mtus if m not in self.mtus and self.answered(e)]
+        self._mtu_batch(list(dict.fromkeys(todo)))
+
+    def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
+        """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
+        todo = [j for j in dict.fromkeys(jobs) if j not in self.overlays]
+        for job, (tries, last) in _confirmed(todo, self.sites.overlay_many, _overlay_ok).items():
+            self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
+            self.overlays[job] = last
+
+    def answered(self, job: EchoJob) -> bool:
+        got = self.echoes.get(job)
+        return isinstance(got, TrunkEcho) and got.sent > 0 and got.answered == got.sent
+
+    def _echo_batch(self, jobs: list[EchoJob]) -> None:
+        for job, (tries, last) in _confirmed(jobs, self.sites.echo_many,
+                                              lambda _j, t: _echo_ok(t)).items():
+            self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
+            self.echoes[job] = last
+
+    def _mtu_batch(self, jobs: list[MtuJob]) -> None:
+        for job, (tries, last) in _confirmed(jobs, self.sites.path_mtu_many,
+                                              _mtu_settled).items():
+            self.attempts[job] = [Attempt(t.size_probes, sum(1 for p in t.probes
+                                                             if p.outcome != "timeout"),
+                                          t.path_mtu, t.method) for t in tries]
+            self.mtus[job] = max(tries, key=lambda r: (r.path_mtu, r.limiting_hop is not None)
+                                 ) if tries else last
+
+    # -- what the tests read -------------------------------------------------------------------
+    def echo(self, job: EchoJob) -> TrunkEcho:
+        """The job's echoes (measured now if they were not planned).
+
+        Raises:
+            LabharnessError: what stopped the probe (no probe site, agent down, ...).
+        """
+        if job not in self.echoes:
+            self._echo_batch([job])
+        got = self.echoes[job]
+        if isinstance(got, LabharnessError):
+            raise got
+        return got
+
+    def path_mtu(self, job: MtuJob) -> PathMtuResult:
+        """The job's path MTU (measured now if it was not planned).
+
+        Raises:
+            LabharnessError: what stopped the measurement (no ARP reply, unreachable, ...).
+        """
+        if job not in self.mtus:
+            self._mtu_batch([job])
+        got = self.mtus[job]
+        if isinstance(got, LabharnessError):
+            raise got
+        return got
+
+    def overlay(self, job: OverlayJob) -> OverlayPingResult:
+        """The job's overlay pings (measured now if they were not planned).
+
+        Raises:
+            LabharnessError: what stopped them (no ARP reply over the overlay, agent down, ...).
+        """
+        self.prefetch_overlays([job])
+        got = self.overlays[job]
+        if isinstance(got, LabharnessError):
+            raise got
+        return got
+
+    def tries(self, job: EchoJob | MtuJob | OverlayJob) -> list[dict[str, int | str | None]]:
+        """Every try of a job, for a finding's evidence."""
+        return [a.to_dict() for a in self.attempts.get(job, [])]
+
+
+def _echo_ok(got: TrunkEcho | LabharnessError) -> bool:
+    return isinstance(got, TrunkEcho) and got.sent > 0 and got.answered == got.sent
+
+
+def _confirmed(jobs: list[J], run: Callable[..., Mapping[J, R | LabharnessError]],
+               settled: Callable[[J, R | LabharnessError], bool]
+               ) -> dict[J, tuple[list[R], R | LabharnessError]]:
+    """Run `jobs` at once; those not `settled` once more, two at a time (a quieter wire).
+    Per job: its results (errors left out) and the last outcome."""
+    if not jobs:
+        return {}
+    first: Mapping[J, R | LabharnessError] = run(jobs)
+    again = [j for j in jobs if not settled(j, first[j])]
+    second: Mapping[J, R | LabharnessError] = run(again, parallel=2) if again else {}
+    out: dict[J, tuple[list[R], R | LabharnessError]] = {}
+    for one in jobs:
+        outcomes = [first[one], *([second[one]] if one in second else [])]
+        out[one] = ([t for t in outcomes if not isinstance(t, LabharnessError)], outcomes[-1])
+    return out
+
+
+def _overlay_ok(_job: OverlayJob, got: OverlayPingResult | LabharnessError) -> bool:
+    """Counts as it is: every echo answered, or duplicates (the verdict is about those)."""
+    return isinstance(got, OverlayPingResult) and (got.answered == got.sent
+                                                   or got.duplicates > 0)
+
+
+def _mtu_settled(job: MtuJob, got: PathMtuResult | LabharnessError) -> bool:
+    """Enough as it is: the size passed, or a hop's ICMP named the limit. When a size came back
+    in one try only, the better try counts: a size carried once is carried (its loss in the
+    other try was loss)."""
+    if not isinstance(got, PathMtuResult):
+        return False
+    return got.path_mtu >= job.hi or got.limiting_hop is not None

@@ -1,0 +1,96 @@
+"""The confirmation policy of a session's path measurements (`PathProbes`), on recorded-shaped
+results: a lost echo or an MTU shortfall with no ICMP behind it is measured again before it
+counts, and every try is kept for the evidence. (The batches themselves run against real agents
+in test_agent.py and in every sim run.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, cast
+
+import pytest
+
+from harness.drivers.probe.errors import ProbeError
+from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.sites import EchoJob, MtuJob, ProbeSites
+from harness.errors import LabharnessError
+from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
+from harness.probes.trunk import TrunkEcho
+
+
+def _echo(answered: int) -> TrunkEcho:
+    return TrunkEcho("tr0", 20, "198.18.20.250/24", "198.18.20.12", "198.18.20.12", True,
+                     "02:00:00:00:00:05", 3, 64, True,
+                     {seq: int(seq <= answered) for seq in (1, 2, 3)})
+
+
+def _mtu(found: int, hop: Hop | None = None) -> PathMtuResult:
+    method = "frag-needed" if hop else ("clean" if found >= 9000 else "search")
+    return PathMtuResult("198.18.20.12", "tr0", found, hop, 2, [], hop is not None, method,
+                         [SizeProbe(9000, "reply" if found >= 9000 else "timeout", None, None)],
+                         1.0)
+
+
+class Recorded:
+    """Answers each job with the next of its recorded outcomes, and notes every batch."""
+
+    def __init__(self, outcomes: dict[Any, list[Any]]) -> None:
+        self.outcomes = outcomes
+        self.batches: list[tuple[list[Any], int]] = []
+
+    def _next(self, jobs: Iterable[Any], parallel: int) -> dict[Any, Any]:
+        todo = list(jobs)
+        self.batches.append((todo, parallel))
+        return {job: self.outcomes[job].pop(0) for job in todo}
+
+    def echo_many(self, jobs: Iterable[EchoJob], *, parallel: int = 8) -> dict[Any, Any]:
+        return self._next(jobs, parallel)
+
+    def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8) -> dict[Any, Any]:
+        return self._next(jobs, parallel)
+
+
+A = EchoJob("esx01", "dvpg-vmotion", "198.18.20.12")
+B = EchoJob("esx01", "dvpg-vmotion", "198.18.20.13")
+C = EchoJob("esx02", "dvpg-vmotion", "198.18.20.11")
+MA, MB, MC = (MtuJob(j.host, j.port_group, j.dst, hi=9000) for j in (A, B, C))
+
+
+def test_a_lost_echo_is_sent_again_before_it_counts() -> None:
+    sites = Recorded({A: [_echo(3)], B: [_echo(2), _echo(3)], C: [_echo(0), _echo(0)]})
+    paths = PathProbes(cast(ProbeSites, sites))
+    paths.prefetch([A, B, C])
+
+    # one batch for all, then the two not fully answered, two at a time
+    assert [(set(jobs), parallel) for jobs, parallel in sites.batches] == [
+        ({A, B, C}, 8), ({B, C}, 2)]
+    assert paths.answered(A) and paths.answered(B) and not paths.answered(C)
+    assert paths.tries(B) == [{"sent": 3, "answered": 2, "path_mtu": None, "method": None},
+                              {"sent": 3, "answered": 3, "path_mtu": None, "method": None}]
+    assert paths.echo(C).answered == 0 and len(paths.tries(C)) == 2
+
+
+def test_an_mtu_shortfall_without_icmp_is_measured_again() -> None:
+    hop = Hop(2, "198.18.20.1", 1500)
+    sites = Recorded({A: [_echo(3)], B: [_echo(3)], C: [_echo(1), _echo(1)],
+                      MA: [_mtu(8999), _mtu(9000)], MB: [_mtu(1500, hop)]})
+    paths = PathProbes(cast(ProbeSites, sites))
+    paths.prefetch([A, B, C], [(A, MA), (B, MB), (C, MC)])
+
+    # no MTU search where the echo was not answered; the named hop is not asked again
+    assert [set(jobs) for jobs, _ in sites.batches[2:]] == [{MA, MB}, {MA}]
+    assert paths.path_mtu(MA).path_mtu == 9000  # a size carried once is carried
+    assert [t["path_mtu"] for t in paths.tries(MA)] == [8999, 9000]
+    assert paths.path_mtu(MB).limiting_hop == hop and len(paths.tries(MB)) == 1
+
+
+def test_an_error_stays_the_jobs_own() -> None:
+    down = ProbeError("agent went away", namespace="esx02", error_type="AgentUnavailable")
+    sites = Recorded({A: [_echo(3)], C: [down, down]})
+    paths = PathProbes(cast(ProbeSites, sites))
+    paths.prefetch([A, C])
+
+    assert paths.answered(A)
+    with pytest.raises(LabharnessError) as raised:
+        paths.echo(C)
+    assert raised.value is down
