@@ -293,7 +293,21 @@ def test_every_server_model_is_in_every_catalog_table() -> None:
     the BIOS registry alike."""
     from typing import get_args
 
-    from harness.lab.catalog import BMC_OF_MODEL, ROM_FAMILY, SERVER_PLATFORMS, ServerModel
+    from harness.lab.catalog import (
+        BMC_FIRMWARE,
+        BMC_OF_MODEL,
+        DEFAULT_BMC_FIRMWARE,
+        ROM_FAMILY,
+        SERVER_PLATFORMS,
+        ServerModel,
+        firmware_line,
+    )
 
     models = set(get_args(ServerModel))
     assert models == set(BMC_OF_MODEL) == set(ROM_FAMILY) == set(SERVER_PLATFORMS)
+    assert models == set(BMC_FIRMWARE) == set(DEFAULT_BMC_FIRMWARE)
+    for model, firmware in DEFAULT_BMC_FIRMWARE.items():  # a default is a release it runs
+        line = firmware_line(model, firmware)
+        assert line is not None and line.kind == BMC_OF_MODEL[model]
+    for model, lines in BMC_FIRMWARE.items():
+        assert {line.kind for line in lines} == {BMC_OF_MODEL[model]}

@@ -7,6 +7,7 @@ Sources: HPE QuickSpecs for the DL360 Gen9/Gen10 and the adapters named here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,54 @@ BMC_OF_MODEL: dict[str, BmcKind] = {"DL360 Gen9": "ilo4", "DL360 Gen10": "ilo5",
                                     "DL360 Gen10 Plus": "ilo5"}
 # ROM family of each model's system ROM (the BIOS attribute registry is named after it)
 ROM_FAMILY: dict[str, str] = {"DL360 Gen9": "P89", "DL360 Gen10": "U32", "DL360 Gen10 Plus": "U46"}
+
+
+@dataclass(frozen=True)
+class FirmwareLine:
+    """One line of iLO firmware a server model runs (HPE numbers releases MAJOR.MINOR, e.g.
+    2.72). The line decides what the BMC serves: iLO 4 mirrors its tree at the legacy
+    `/rest/v1`; iLO 5 1.x reports a port's LLDP neighbour only in the per-port `HpeLLDP`
+    resource, 2.x and later also in the port's `Oem.Hpe.LldpData`."""
+
+    kind: BmcKind
+    major: int
+    first_minor: int  # the first release of the line this model runs
+
+    def label(self) -> str:
+        gen = "4" if self.kind == "ilo4" else "5"
+        return f"iLO {gen} {self.major}.{self.first_minor:02d} or a later {self.major}.x"
+
+    def holds(self, version: tuple[int, int]) -> bool:
+        return version[0] == self.major and version[1] >= self.first_minor
+
+
+# What each model runs (HPE iLO 4/5 release notes and user guides): Gen9 ships iLO 4, whose
+# RESTful API (with Redfish 1.0 conformance) is 2.30 and later; Gen10 shipped with iLO 5 1.10
+# and takes 2.x and 3.x; Gen10 Plus came with iLO 5 2.x.
+BMC_FIRMWARE: dict[str, tuple[FirmwareLine, ...]] = {
+    "DL360 Gen9": (FirmwareLine("ilo4", 2, 30),),
+    "DL360 Gen10": (FirmwareLine("ilo5", 1, 10), FirmwareLine("ilo5", 2, 0),
+                    FirmwareLine("ilo5", 3, 0)),
+    "DL360 Gen10 Plus": (FirmwareLine("ilo5", 2, 10), FirmwareLine("ilo5", 3, 0)),
+}
+# Firmware a lab leaves unset: what a freshly delivered server of that model reports.
+DEFAULT_BMC_FIRMWARE: dict[str, str] = {"DL360 Gen9": "2.80", "DL360 Gen10": "2.72",
+                                        "DL360 Gen10 Plus": "2.72"}
+_VERSION = re.compile(r"(\d+)\.(\d{2})")
+
+
+def firmware_version(text: str) -> tuple[int, int] | None:
+    """`2.72` -> (2, 72); None when it is not an iLO release number."""
+    match = _VERSION.fullmatch(text.strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def firmware_line(model: str, firmware: str) -> FirmwareLine | None:
+    """The line of `model`'s firmware that `firmware` belongs to, or None."""
+    version = firmware_version(firmware)
+    if version is None:
+        return None
+    return next((line for line in BMC_FIRMWARE.get(model, ()) if line.holds(version)), None)
 
 
 @dataclass(frozen=True)

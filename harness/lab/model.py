@@ -81,7 +81,9 @@ class Bmc(StrictModel):
     """The server's iLO."""
 
     kind: BmcKind
-    firmware: str | None = None
+    firmware: str | None = Field(
+        default=None, description="iLO firmware release (e.g. 2.72); it selects the firmware "
+        "variant (iLO 4 2.x, iLO 5 1.x/2.x/3.x, as the model runs); unset: the model's default")
 
 
 class AdapterPort(StrictModel):

@@ -12,7 +12,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface
 
-from harness.lab.catalog import ADAPTERS, BMC_OF_MODEL, slot_form
+from harness.lab.catalog import (
+    ADAPTERS,
+    BMC_FIRMWARE,
+    BMC_OF_MODEL,
+    firmware_line,
+    firmware_version,
+    slot_form,
+)
 from harness.lab.model import Lab, Teaming, nlb_cluster_mac
 from harness.lab.source import PathPart
 
@@ -53,6 +60,18 @@ class _Validator:
         return self.problems
 
     # -- servers -----------------------------------------------------------------------------
+    def bmc_firmware(self, sname: str, model: str, firmware: str) -> None:
+        """The firmware selects the emulated variant and what the driver expects: it must be a
+        release this model's iLO runs."""
+        allowed = ", ".join(line.label() for line in BMC_FIRMWARE[model])
+        if firmware_version(firmware) is None:
+            self.add(("servers", sname, "bmc", "firmware"),
+                     f"firmware {firmware!r} is not an iLO release number like \"2.72\"; "
+                     f"a {model} runs {allowed}")
+        elif firmware_line(model, firmware) is None:
+            self.add(("servers", sname, "bmc", "firmware"),
+                     f"a {model} does not run iLO firmware {firmware}; allowed: {allowed}")
+
     def servers(self) -> None:
         users: dict[str, str] = {}
         for hname, host in self.lab.hosts.items():
@@ -67,6 +86,8 @@ class _Validator:
             if server.bmc.kind != want:
                 self.add(("servers", sname, "bmc", "kind"),
                          f"a {server.model} has {want}, not {server.bmc.kind}")
+            elif server.bmc.firmware is not None:
+                self.bmc_firmware(sname, server.model, server.bmc.firmware)
             seen_vmnics: dict[str, str] = {}
             for aname, adapter in server.adapters.items():
                 spec = ADAPTERS[adapter.model]

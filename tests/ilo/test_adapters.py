@@ -4,10 +4,11 @@ and take effect at the next reset; iLO 4's adapter view is read-only."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from harness.sim.ilo import IloEndpoint
-from tests.ilo.conftest import last_segments, message_ids, session, wait_post
+from harness.sim.ilo import IloEndpoint, IloProcess
+from tests.ilo.conftest import GEN10, last_segments, make_spec, message_ids, session, wait_post
 
 ADAPTERS = "/redfish/v1/Chassis/1/NetworkAdapters/"
 FLEXLOM, X530, LOM = ADAPTERS + "FlexLOM1/", ADAPTERS + "PCIeSlot1/", ADAPTERS + "EmbeddedLOM/"
@@ -109,3 +110,25 @@ def test_bmcs_keep_independent_state(ilo: Any) -> None:
     with session(a) as client:
         system = client.get("/redfish/v1/Systems/1/").dict
         assert (system["AssetTag"], system["PowerState"]) == ("", "On")
+
+
+def test_ilo5_1x_reports_lldp_only_in_hpe_lldp_which_follows_the_agent(tmp_path: Path) -> None:
+    """iLO 5 1.x (HpeNetworkPortLLDP.v1_0_0): no LldpData on the port; the neighbour is in the
+    port's HpeLLDP with `ID` spellings and the port id as hex octets, and it goes quiet when
+    the embedded agent is switched off and the server reset. Read with the DMTF library."""
+    with IloProcess.start(make_spec((GEN10,), firmware="1.40"), tmp_path / "ilo") as proc:
+        ep = proc.endpoints[GEN10]
+        with session(ep) as client:
+            port = X530 + "NetworkPorts/1/"
+            assert "LldpData" not in str(client.get(port).dict)
+            lldp = client.get(port + "HpeLLDP/").dict
+            assert lldp["@odata.type"] == "#HpeNetworkPortLLDP.v1_0_0.HpeNetworkPortLLDP"
+            heard = lldp["Receiving"]
+            assert heard["ChassisIDSubtype"] == "MacAddr" and heard["PortIDSubtype"] == "IfName"
+            assert bytes.fromhex(heard["PortID"].replace(":", "")).decode().startswith("Ten")
+            assert client.get(LOM + "NetworkPorts/1/HpeLLDP/").status == 404  # no agent
+            settings = client.get(X530).dict["@Redfish.Settings"]["SettingsObject"]["@odata.id"]
+            assert client.patch(settings, body={"Oem": {"Hpe": {"Controllers": [
+                {"EmbeddedLLDPFunctions": {"Enabled": False}}]}}}).status == 200
+            restart(client)
+            assert client.get(port + "HpeLLDP/").dict["Receiving"]["ChassisID"] is None

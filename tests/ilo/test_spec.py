@@ -66,6 +66,10 @@ def test_unresolvable_password_names_the_bmc(tmp_path: Path) -> None:
     ('{"bmcs": [{"name": "x", "address": "127.0.0.1", "port": 0, "username": "u", '
      '"password_hash": "x", "generation": "ilo6", "model": "m", "serial": "s", "firmware": "1", '
      '"bios_nics": {}, "adapters": []}]}', "generation 'ilo6' is not one of ilo4, ilo5"),
+    ('{"bmcs": [{"name": "x", "address": "127.0.0.1", "port": 0, "username": "u", '
+     '"password_hash": "x", "generation": "ilo5", "model": "DL360 Gen10 Plus", "serial": "s", '
+     '"firmware": "1.40", "bios_nics": {}, "adapters": []}]}',
+     "bmc 'x': firmware '1.40' is not one a DL360 Gen10 Plus runs (iLO 5 2.10 or a later 2.x"),
 ])
 def test_bad_spec_file_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
     spec = tmp_path / "spec.json"

@@ -3,10 +3,12 @@ are where clients look for them, lookups are case-insensitive, and errors carry 
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -190,3 +192,33 @@ def test_tls_certificate_is_self_signed_per_bmc(ilo: Any) -> None:
         urllib.request.urlopen(a.url + "/redfish/v1/", context=ssl.create_default_context(),
                                timeout=10)
     assert raw(a, "/redfish/v1/")[0] == 200
+
+
+def test_ilo4_mirrors_its_tree_at_the_legacy_rest_api(gen9: IloEndpoint,
+                                                       gen10: IloEndpoint) -> None:
+    """HPE's iLO 4 RESTful API (2.30+): /rest/v1 beside /redfish/v1, the same resources with
+    `Type`, `links.*.href` under /rest/v1 and legacy collections (`Items`, `links.Member`);
+    sessions at /rest/v1/Sessions. iLO 5 has no /rest/v1."""
+    status, _, root = raw(gen9, "/rest/v1")  # open, like /redfish/v1
+    assert status == 200 and root["Type"] == "ServiceRoot.1.0.0"
+    assert root["Oem"]["Hp"]["Manager"][0]["ManagerType"] == "iLO 4"
+    assert root["links"]["Sessions"]["href"] == "/rest/v1/Sessions"
+    assert root["links"]["Systems"]["href"] == "/rest/v1/Systems"
+    status, hdrs, _ = raw(gen9, "/rest/v1/Sessions", "POST",
+                          {"UserName": USER, "Password": PASSWORD})
+    assert status == 201 and "/rest/v1/SessionService/Sessions/" in hdrs["Location"]
+    token = {"X-Auth-Token": hdrs["X-Auth-Token"]}
+    status, _, systems = raw(gen9, "/rest/v1/Systems", headers=token)
+    assert status == 200 and systems["Type"] == "Collection.1.0.0"
+    assert systems["MemberType"] == "ComputerSystem.1" and systems["Total"] == 1
+    assert systems["links"]["Member"] == [{"href": "/rest/v1/Systems/1"}]
+    assert systems["Items"][0]["Model"] == "ProLiant DL360 Gen9"
+    _, _, manager = raw(gen9, "/rest/v1/Managers/1", headers=token)
+    assert manager["FirmwareVersion"] == "iLO 4 v2.80" and manager["Type"].startswith("Manager.")
+    _, _, bios = raw(gen9, "/rest/v1/systems/1/bios", headers=token)
+    assert bios["Type"].startswith("HpBios.")
+    assert bios["links"]["Settings"]["href"] == "/rest/v1/systems/1/bios/Settings"
+    assert raw(gen9, "/rest/v1/Systems/1", headers={})[0] == 401
+    assert raw(gen9, urlsplit(hdrs["Location"]).path, "DELETE", headers=token)[0] == 200
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert raw(gen10, "/rest/v1", headers={"Authorization": f"Basic {basic}"})[0] == 404

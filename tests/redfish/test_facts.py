@@ -17,8 +17,10 @@ from harness.drivers.redfish.errors import (
 from harness.drivers.redfish.parse import (
     firmware_of,
     generation_of,
+    has_lldp_data,
     parse_base_adapter,
     parse_bios,
+    parse_hpe_lldp,
     parse_network_adapter,
     parse_port,
     parse_power,
@@ -219,3 +221,48 @@ def test_dmtf_port_lldp_under_ethernet_is_read() -> None:
     assert port.neighbour is not None
     assert (port.neighbour.chassis_id, port.neighbour.port_id, port.neighbour.system_name) == (
         "00:11:22:33:44:55", "Te1/1/5", "lab-sw02")
+
+
+# iLO 5 1.x NetworkPort: no LLDP data of its own; the neighbour is in .../NetworkPorts/1/HpeLLDP
+# (HpeNetworkPortLLDP.v1_0_0, HPE's iLO 5 resource definitions: `ID` spellings, PortID as hex
+# octets, no SystemName)
+ILO5_1X_PORT: dict[str, Any] = {
+    "@odata.id": "/redfish/v1/Chassis/1/NetworkAdapters/DE07A000/NetworkPorts/1/",
+    "@odata.type": "#NetworkPort.v1_1_0.NetworkPort", "Id": "1", "PhysicalPortNumber": "1",
+    "LinkStatus": "Up", "AssociatedNetworkAddresses": ["a0:36:9f:00:00:01"]}
+ILO5_1X_HPE_LLDP: dict[str, Any] = {
+    "@odata.id": "/redfish/v1/Chassis/1/NetworkAdapters/DE07A000/NetworkPorts/1/HpeLLDP/",
+    "@odata.type": "#HpeNetworkPortLLDP.v1_0_0.HpeNetworkPortLLDP", "Id": "HpeLLDP",
+    "Receiving": {"ChassisID": "00:1b:54:c2:11:07", "ChassisIDSubtype": "MacAddr",
+                  "PortID": "54:65:31:2f:30:2f:37", "PortIDSubtype": "IfName",
+                  "SystemDescription": "Cisco NX-OS", "NearestBridgeTtlExpired": False,
+                  "Dcb": {"Ets": {"TlvReceived": True}, "Pfc": {"TlvReceived": True}}},
+    "Transmitting": {"ChassisIDSubtype": "MacAddr"}}
+
+
+def test_ilo5_1x_lldp_is_read_from_the_hpe_lldp_resource() -> None:
+    assert not has_lldp_data(ILO5_1X_PORT)
+    assert parse_port(ILO5_1X_PORT, ILO5_1X_PORT["@odata.id"], 1).neighbour is None
+    heard = parse_hpe_lldp(ILO5_1X_HPE_LLDP)
+    assert heard is not None
+    assert (heard.chassis_id, heard.port_id, heard.system_name, heard.dcbx) == (
+        "00:1b:54:c2:11:07", "Te1/0/7", None, True)
+
+
+def test_hpe_lldp_with_nothing_heard_or_a_mac_port_id() -> None:
+    """An agent that hears nothing reports nulls; a MAC port id stays as octets."""
+    nulls = {"Receiving": {"ChassisID": None, "ChassisIDSubtype": None, "PortID": None,
+                           "PortIDSubtype": None}}
+    assert parse_hpe_lldp(nulls) is None and parse_hpe_lldp({}) is None
+    mac = parse_hpe_lldp({"Receiving": {"ChassisID": "00:1b:54:c2:11:07",
+                                        "PortID": "00:1b:54:c2:11:47", "PortIDSubtype": "MacAddr"}})
+    assert mac is not None and mac.port_id == "00:1b:54:c2:11:47" and not mac.dcbx
+
+
+def test_ilo5_2x_port_carries_lldp_data_inline() -> None:
+    """iLO 5 2.x: Oem.Hpe.LldpData on the port itself (no HpeLLDP request needed)."""
+    port = {**ILO5_1X_PORT, "Oem": {"Hpe": {"LldpData": {"Receiving": {
+        "ChassisId": "00:1b:54:c2:11:07", "PortId": "Te1/0/7", "SystemName": "lab-sw01"}}}}}
+    assert has_lldp_data(port)
+    facts = parse_port(port, port["@odata.id"], 1)
+    assert facts.neighbour is not None and facts.neighbour.port_id == "Te1/0/7"

@@ -6,6 +6,7 @@ exactly the Gen10 server's four ports; with --allow-disruptive it fixes them and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,9 @@ def _inventory(pytester: pytest.Pytester, ilo: Ilo) -> Path:
     return path
 
 
-def _run(pytester: pytest.Pytester, ilo: Ilo, *args: str) -> pytest.RunResult:
-    return pytester.runpytest(str(SUITE), f"--lab={SIM_LAB}", "-v",
+def _run(pytester: pytest.Pytester, ilo: Ilo, *args: str, lab: Path = SIM_LAB
+         ) -> pytest.RunResult:
+    return pytester.runpytest(str(SUITE), f"--lab={lab}", "-v",
                               f"--inventory={_inventory(pytester, ilo)}", "-p",
                               "no:cacheprovider", f"--rootdir={ROOT}", "-rs", *args)
 
@@ -63,6 +65,38 @@ def test_f10_fails_on_the_gen10_ports_then_the_fix_makes_it_pass(
     fixed.stdout.fnmatch_lines(["*test_power_cycle_drill?srv-esx01? PASSED*",
                                 "*test_power_cycle_drill?srv-esx03? PASSED*"])
     fixed.stdout.fnmatch_lines([f"*{GEN9}*cannot be read or written*nothing was changed*"])
+
+
+GEN10_BMC = '    model: DL360 Gen10\n    bmc: {kind: ilo5, firmware: "2.44"}\n'
+
+
+@pytest.mark.parametrize(("model", "firmware", "outcomes", "line"), [
+    # iLO 5 1.x: the DMTF adapter model is there; LLDP comes from HpeLLDP
+    ("DL360 Gen10", "1.40", {"passed": 18, "skipped": 72}, "*F10*srv-esx01/flexlom/port1*"),
+    # Gen10 Plus: adapters only as base adapters, so personality and DCB are for a human
+    ("DL360 Gen10 Plus", "2.72", {"passed": 14, "skipped": 76},
+     "*srv-esx03/flexlom/port1*personality cannot be read through iLO 5*"),
+])
+def test_healthy_build_passes_on_each_firmware_variant(
+        pytester: pytest.Pytester, start_ilo: StartIlo, model: str, firmware: str,
+        outcomes: dict[str, int], line: str) -> None:
+    """The Gen10 server as another firmware line HPE ships for it: a lab that says so, an
+    emulator that is so, and the suite reads it right (Gen9 iLO 4 2.x and Gen10 iLO 5 2.x are
+    the default lab's, above)."""
+    text = SIM_LAB.read_text(encoding="utf-8")
+    assert GEN10_BMC in text
+    lab = pytester.path / "lab.yaml"
+    lab.write_text(text.replace(GEN10_BMC, f"    model: {model}\n    bmc: {{kind: ilo5, "
+                                           f"firmware: \"{firmware}\"}}\n"), encoding="utf-8")
+
+    def variant(spec: dict[str, Any]) -> None:
+        for entry in spec["bmcs"]:
+            if entry["name"] == GEN10:
+                entry["model"], entry["firmware"] = model, firmware
+
+    result = _run(pytester, start_ilo(variant), lab=lab)
+    result.assert_outcomes(**outcomes)
+    result.stdout.fnmatch_lines([line])
 
 
 def test_bmcs_fixture_skips_with_what_to_add(pytester: pytest.Pytester) -> None:

@@ -17,6 +17,7 @@ from harness.drivers.redfish import (
     RedfishConnectionError,
     read_server,
 )
+from harness.drivers.redfish.errors import ResourceMissingError
 from harness.lab.inventory import TlsEndpoint
 from tests.redfish.conftest import GEN9, GEN10, PASSWORD, USER, Ilo, StartIlo
 
@@ -164,3 +165,56 @@ def test_gen10_plus_lists_an_empty_adapter_collection_and_the_walk_falls_back(
     assert flexlom is not None and flexlom.source == "BaseNetworkAdapter"
     assert flexlom.personality(1) is None and not flexlom.writable
     assert [p.link_status for p in flexlom.ports] == ["LinkUp", "LinkUp"]
+
+
+# -- firmware variants: one server (srv-esx03) as each iLO 5 line HPE ships for its model ------
+
+def _variant(model: str, firmware: str) -> Any:
+    def change(spec: dict[str, Any]) -> None:
+        for entry in spec["bmcs"]:
+            if entry["name"] == GEN10:
+                entry["model"], entry["firmware"] = model, firmware
+    return change
+
+
+def _neighbours(facts: Any) -> dict[tuple[str, int], Any]:
+    return {(a.slot, p.number): p.neighbour for a in facts.adapters for p in a.ports
+            if p.neighbour is not None}
+
+
+def test_ilo5_1x_lldp_comes_from_hpe_lldp_and_matches_2x(start_ilo: StartIlo) -> None:
+    """iLO 5 1.x has no LldpData on its ports: the walk reads each DCB adapter port's HpeLLDP
+    and finds the same switch ports (by chassis and port id) the 2.x walk finds inline."""
+    old, new = start_ilo(_variant("DL360 Gen10", "1.40")), start_ilo(_variant("DL360 Gen10",
+                                                                              "2.72"))
+    bmc = old.bmc(GEN10)
+    port = bmc.get("/redfish/v1/Chassis/1/NetworkAdapters/").body["Members"][0]["@odata.id"]
+    assert "LldpData" not in str(bmc.get(port + "NetworkPorts/1/").body)
+    facts_old, facts_new = read_server(old.bmc(GEN10)), read_server(new.bmc(GEN10))
+    assert (facts_old.firmware, facts_new.firmware) == ("1.40", "2.72")
+    heard_old, heard_new = _neighbours(facts_old), _neighbours(facts_new)
+    assert set(heard_old) == set(heard_new) == {("flexlom", 1), ("flexlom", 2), ("pcie1", 1),
+                                                ("pcie1", 2)}
+    for key, neighbour in heard_new.items():
+        assert (heard_old[key].chassis_id, heard_old[key].port_id) == (
+            neighbour.chassis_id, neighbour.port_id)
+        assert heard_old[key].system_name is None and neighbour.system_name  # 1.x has no name
+    # one HpeLLDP read per port of the two DCB adapters, and no more
+    assert facts_old.requests == facts_new.requests + 4
+
+
+@pytest.mark.parametrize(("model", "firmware"), [
+    ("DL360 Gen10", "1.40"), ("DL360 Gen10", "2.72"), ("DL360 Gen10", "3.04"),
+    ("DL360 Gen10 Plus", "2.72")])
+def test_every_ilo5_variant_walks_within_budget_and_has_no_legacy_tree(
+        start_ilo: StartIlo, model: str, firmware: str) -> None:
+    ilo = start_ilo(_variant(model, firmware))
+    ep = ilo.proc.endpoints[GEN10]
+    bmc = RedfishBmc(GEN10, ep.url, USER, PASSWORD, verify=str(ep.cert_file), retries=0)
+    with bmc:
+        facts = read_server(bmc)
+        with pytest.raises(ResourceMissingError):
+            bmc.get("/rest/v1")  # the legacy tree is iLO 4's
+    assert (facts.firmware, facts.model) == (firmware, f"ProLiant {model}")
+    assert {a.slot for a in facts.adapters} == {"embedded", "flexlom", "pcie1"}
+    assert bmc.requests <= BUDGET + (4 if firmware.startswith("1.") else 0) + 1

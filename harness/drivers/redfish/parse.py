@@ -189,6 +189,48 @@ def parse_port(doc: Mapping[str, Any], url: str | None, fallback_number: int) ->
         neighbour=neighbour)
 
 
+# IEEE 802.1AB port id subtypes whose octets are text (an interface name or alias)
+_TEXT_PORT_IDS = {"IfName", "IfAlias", "LocalAssign", "PortComp", "ChassisComp"}
+
+
+def has_lldp_data(doc: Mapping[str, Any]) -> bool:
+    """The port document itself carries its LLDP receive data (iLO 5 2.x, DMTF Port)."""
+    return first(doc, "Oem/Hpe/LldpData", "Ethernet/LLDPReceive", "LLDPReceive") is not None
+
+
+def _octets_text(value: str | None) -> str | None:
+    """`45:74:68:31` -> `Eth1`: HpeLLDP's PortID is colon-delimited hex octets."""
+    if not value:
+        return value
+    parts = value.split(":")
+    try:
+        raw = bytes(int(p, 16) for p in parts if len(p) == 2)
+    except ValueError:
+        return value
+    if len(raw) != len(parts):
+        return value
+    text = raw.decode("utf-8", "replace")
+    return text if text.isprintable() else value
+
+
+def parse_hpe_lldp(doc: Mapping[str, Any]) -> LldpNeighbour | None:
+    """HPE's per-port `HpeLLDP` resource (HpeNetworkPortLLDP, iLO 5 1.20 on; the only LLDP view
+    of iLO 5 1.x): `Receiving.ChassisID`/`PortID` spelled with `ID`, the port id as hex
+    octets, and no system name."""
+    receiving = doc.get("Receiving")
+    if not isinstance(receiving, Mapping) or not any(
+            receiving.get(k) for k in ("ChassisID", "PortID")):
+        return None
+    port_id = _str(receiving.get("PortID"))
+    if receiving.get("PortIDSubtype") in _TEXT_PORT_IDS:
+        port_id = _octets_text(port_id)
+    dcb = receiving.get("Dcb")
+    return LldpNeighbour(
+        _str(receiving.get("ChassisID")), port_id, _str(receiving.get("SystemName")),
+        dcbx=bool(first(receiving, "Dcb/Ets/TlvReceived", "Dcb/Pfc/TlvReceived"))
+        if isinstance(dcb, Mapping) else False)
+
+
 def parse_function(doc: Mapping[str, Any], url: str, etag: str | None,
                    port_numbers: Mapping[str, int]) -> FunctionFacts:
     """`port_numbers` maps port URIs (as the adapter lists them) to physical port numbers."""

@@ -6,6 +6,8 @@ NetworkDeviceFunctions collections expanded. The iLO generation and firmware com
 service root the session already read, so the Manager is only fetched when the root lacks them.
 iLO 4 has no DMTF adapter model: its read-only `Systems/1/NetworkAdapters` (HpBaseNetworkAdapter)
 is read instead. With three adapters that is 11 requests on iLO 5; login and logout add 3.
+iLO 5 1.x ports carry no LLDP data: each port of an adapter with an LLDP agent costs one more
+GET, of its `HpeLLDP` resource.
 """
 
 from __future__ import annotations
@@ -21,13 +23,15 @@ from harness.drivers.redfish.parse import (
     etag_of,
     firmware_of,
     generation_of,
+    has_lldp_data,
     link,
     parse_base_adapter,
     parse_bios,
+    parse_hpe_lldp,
     parse_network_adapter,
     parse_power,
 )
-from harness.facts.redfish import AdapterFacts, ServerFacts
+from harness.facts.redfish import AdapterFacts, PortFacts, ServerFacts
 
 EXPAND = "?$expand=."
 
@@ -98,6 +102,7 @@ def read_server(bmc: RedfishBmc) -> ServerFacts:
                 funcs = members(bmc, funcs_uri) if funcs_uri else []
                 adapter = parse_network_adapter(doc, uri, ports=ports,
                                                 functions=[(f, u) for f, u, _ in funcs])
+                adapter = _hpe_lldp(bmc, adapter, ports)
                 etags = {u: e for _, u, e in funcs}
                 adapter = _with_etags(adapter, etag, etags)
                 adapters.append(adapter)
@@ -123,6 +128,24 @@ def read_server(bmc: RedfishBmc) -> ServerFacts:
         system_uri=system_uri, power=power, bios=bios_facts, adapters=tuple(adapters),
         adapter_view=view, requests=bmc.requests - start_count,
         elapsed_ms=(time.perf_counter() - start) * 1000, notes=tuple(notes))
+
+
+def _hpe_lldp(bmc: RedfishBmc, adapter: AdapterFacts,
+              docs: list[tuple[dict[str, Any], str]]) -> AdapterFacts:
+    """Neighbours from each port's `HpeLLDP` resource where the port document has no LLDP data
+    of its own: iLO 5 1.x reports LLDP only there. Read only for adapters with an embedded
+    LLDP agent, so a 2.x walk (LldpData inline) makes no extra request."""
+    if adapter.lldp_agent is None or all(has_lldp_data(doc) for doc, _ in docs):
+        return adapter
+    ports: list[PortFacts] = []
+    for port, (doc, uri) in zip(adapter.ports, docs, strict=True):
+        if not has_lldp_data(doc):
+            try:
+                port = replace(port, neighbour=parse_hpe_lldp(bmc.get(_join(uri, "HpeLLDP")).body))
+            except ResourceMissingError:
+                pass  # this port has no HpeLLDP either: nothing heard
+        ports.append(port)
+    return replace(adapter, ports=tuple(ports))
 
 
 def _with_etags(adapter: AdapterFacts, etag: str | None,

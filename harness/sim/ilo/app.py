@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.sim import readyfile
-from harness.sim.ilo import messages
+from harness.sim.ilo import legacy, messages
 from harness.sim.ilo.hardware import HardwareFile
 from harness.sim.ilo.spec import BmcSpec
 from harness.sim.ilo.state import Server, StateError
@@ -131,7 +131,10 @@ class Handler:
             return await self._stats(request)
         label = f"{request.method} {path}"
         server.requests[label] = server.requests.get(label, 0) + 1
-        res = tree.get(path)
+        # iLO 4 mirrors its tree at /rest/v1 (HPE's legacy RESTful API); iLO 5 has no /rest/v1
+        rest = self.gen == "ilo4" and legacy.is_legacy(path)
+        res = tree.get(legacy.redfish_path(path) if rest else path)
+        ctx = Context(odata_version=not rest)
         try:
             is_login = res is not None and res.post is not None and request.method == "POST"
             if res is None:
@@ -139,7 +142,7 @@ class Handler:
                 raise Refusal(404, ("Base:ResourceMissingAtURI", [path], None))
             sid = self._auth(request, res.public or is_login)
             ctx = Context(sid, f"{request.scheme}://{request.host}",
-                          "OData-Version" in request.headers)
+                          "OData-Version" in request.headers and not rest)
             if request.method not in res.methods:
                 raise Refusal(405, ("iLO:UnsupportedOperation", [], None),
                               headers={"Allow": ", ".join(res.methods)})
@@ -156,7 +159,25 @@ class Handler:
             reply = self._error(refusal.status, refusal.items, refusal.headers)
         except StateError as exc:
             reply = self._error(STATUS_OF.get(exc.message, 400), [(exc.message, exc.args_, None)])
+        if rest:
+            reply = self._legacy(reply, res, ctx)
         return self._respond(reply, res)
+
+    def _legacy(self, reply: Reply, res: Resource | None, ctx: Context) -> Reply:
+        """A reply in the legacy `/rest/v1` form (iLO 4): compatibility keys, `/rest/v1` links."""
+        body = reply.body
+        if isinstance(body, dict) and "@odata.id" in body:
+            members = None
+            if res is not None and res.collection:
+                found = (self.bmc.tree.get(m["@odata.id"]) for m in body.get("Members", []))
+                members = [self.bmc.tree.document(m, ctx) for m in found if m is not None]
+            body = legacy.document(body, members)
+        elif isinstance(body, dict) and "error" in body:
+            body = legacy.error(body)
+        headers = dict(reply.headers)
+        if "Location" in headers:
+            headers["Location"] = legacy.location(headers["Location"])
+        return Reply(reply.status, body, headers)
 
     # -- methods -------------------------------------------------------------------------------
     def _get(self, res: Resource, ctx: Context, request: web.Request) -> Reply:

@@ -16,14 +16,19 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from harness.lab.catalog import ADAPTERS, BMC_OF_MODEL
+from harness.lab.catalog import (
+    ADAPTERS,
+    BMC_FIRMWARE,
+    BMC_OF_MODEL,
+    DEFAULT_BMC_FIRMWARE,
+    firmware_line,
+    firmware_version,
+)
 from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import HpeServer, Lab
 from harness.sim.errors import SimError
 
 Generation = Literal["ilo4", "ilo5"]
-# Firmware a lab leaves unset: what a freshly delivered server of that generation reports.
-DEFAULT_BMC_FIRMWARE: dict[str, str] = {"ilo4": "2.80", "ilo5": "2.72"}
 DEFAULT_ADAPTER_FIRMWARE: dict[str, str] = {
     "331i": "20.16.41", "366FLR": "1.2836.0", "534FLR-SFP+": "7.17.33", "530SFP+": "7.17.33",
     "562SFP+": "10.54.7"}
@@ -117,6 +122,12 @@ class BmcSpec:
     session_limit: int = SESSION_LIMIT
     session_timeout_s: int = SESSION_TIMEOUT_S
 
+    @property
+    def firmware_major(self) -> int:
+        """The firmware line: iLO 5 1.x has only the per-port `HpeLLDP` resource for LLDP."""
+        version = firmware_version(self.firmware)
+        return version[0] if version else 0
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BmcSpec:
         """Typed record of one spec entry.
@@ -141,6 +152,11 @@ class BmcSpec:
             gen = data["generation"]
             if gen not in ("ilo4", "ilo5"):
                 raise IloSpecError(f"{where}: generation {gen!r} is not one of ilo4, ilo5")
+            model, firmware = str(data["model"]), str(data["firmware"])
+            if model in BMC_FIRMWARE and firmware_line(model, firmware) is None:
+                allowed = ", ".join(line.label() for line in BMC_FIRMWARE[model])
+                raise IloSpecError(f"{where}: firmware {firmware!r} is not one a {model} runs "
+                                   f"({allowed})")
             for a in adapters:
                 for port in a.ports:
                     # drops go only into namespaces the sim made, never the machine's own
@@ -278,7 +294,7 @@ def spec_from_lab(lab: Lab, inventory: Inventory,
             "generation": generation,
             "model": server.model,
             "serial": server_serial(name, server),
-            "firmware": server.bmc.firmware or DEFAULT_BMC_FIRMWARE[generation],
+            "firmware": server.bmc.firmware or DEFAULT_BMC_FIRMWARE[server.model],
             "bios_nics": {"embedded": server.bios.embedded, "flexlom": server.bios.flexlom,
                           "pcie_slots": {str(k): v for k, v in server.bios.pcie_slots.items()}},
             "adapters": adapters, "post_step_s": post_step_s})

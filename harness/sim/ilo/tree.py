@@ -619,9 +619,10 @@ class Tree:
                 "SupportedLinkCapabilities": [{"LinkNetworkTechnology": "Ethernet",
                                                "LinkSpeedMbps": model.speed_gbps * 1000}],
                 "Status": {"State": "Enabled", "Health": "OK"}}
-            if adapter.lldp_agent is not None:
+            # iLO 5 1.x reports LLDP only in the port's HpeLLDP resource; 2.x adds LldpData
+            if adapter.lldp_agent is not None and self.server.spec.firmware_major >= 2:
                 # The embedded agent terminates LLDP: with it off, the adapter hears nothing.
-                peer = port.peer if adapter.lldp_agent else None
+                peer = heard()
                 received = {} if peer is None else {
                     "ChassisId": peer.chassis_id, "ChassisIdSubtype": "MacAddr",
                     "PortId": peer.port_id, "PortIdSubtype": "IfName",
@@ -632,7 +633,27 @@ class Tree:
                                  "Transmitting": {"Enabled": bool(adapter.lldp_agent)}}}}
             return out
 
+        def heard() -> Any:
+            return port.peer if adapter.lldp_agent else None
+
+        def hpe_lldp(ctx: Context) -> dict[str, Any]:
+            """HPE's HpeNetworkPortLLDP (iLO 5 1.20 on; deprecated for LldpData later): `ID`
+            spellings, the port id as colon-delimited hex octets, no system name."""
+            peer = heard()
+            return {"Id": "HpeLLDP", "Name": "LLDP", "Receiving": {
+                "ChassisID": peer.chassis_id if peer else None,
+                "ChassisIDSubtype": "MacAddr" if peer else None,
+                "PortID": ":".join(f"{b:02x}" for b in peer.port_id.encode()) if peer else None,
+                "PortIDSubtype": "IfName" if peer else None,
+                "SystemDescription": peer.description if peer else None,
+                "NearestBridgeTtlExpired": False if peer else None},
+                "Transmitting": {"ChassisIDSubtype": "MacAddr", "PortIDSubtype": "MacAddr"}}
+
         self.add(Resource(f"{ports}{port.number}/", "#NetworkPort.v1_2_1.NetworkPort", render))
+        if adapter.lldp_agent is not None:
+            version = "v1_0_0" if self.server.spec.firmware_major < 2 else "v1_2_0"
+            self.add(Resource(f"{ports}{port.number}/HpeLLDP/",
+                              f"#HpeNetworkPortLLDP.{version}.HpeNetworkPortLLDP", hpe_lldp))
 
     def _base_adapters(self) -> None:
         """iLO 4 (HpBaseNetworkAdapter under Systems/1/NetworkAdapters) and iLO 5 on Gen10 Plus
