@@ -337,6 +337,17 @@ def test_two_labs_side_by_side_each_on_its_own_management_network(tmp_path: Path
                     conn.close()
         finally:
             lifecycle.down("lhside")
+        # taking one down leaves the other whole: its namespaces, and its vCenter answering
+        assert lifecycle.leftovers("lhside") == []
+        assert sorted(lifecycle.leftovers(TEST_LAB)) == sorted(a.namespaces)
+        vc = next(e for e in a.endpoints if e.kind == "vcenter")
+        conn = http.client.HTTPSConnection(str(vc.ip), vc.port, timeout=10,
+                                           context=ssl._create_unverified_context())
+        try:
+            conn.request("GET", "/sdk/vimServiceVersions.xml")
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
     finally:
         lifecycle.down(TEST_LAB)
     assert lifecycle.leftovers(TEST_LAB) == [] and lifecycle.leftovers("lhside") == []
