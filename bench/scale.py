@@ -8,11 +8,11 @@ started: the sum of PSS (proportional set size: shared pages counted once) over 
 that appeared after the run began, sampled every 0.2 s. The largest size runs `--repeat` times
 in a row (default 3): no false verdict may appear in any of them.
 
-Last, in one sim of the largest size, it probes every vMotion, iSCSI and VTEP pair's echo and
-path MTU the old way (one pair after another through `ProbeSites.echo`/`path_mtu`) and the
-concurrent way (`PathProbes.prefetch`: each probe VM probes its peers at once, the probe VMs
-side by side), checks both give the same verdicts, and prints `ratio=` sequential time /
-concurrent time.
+Last, in one sim of `--ratio-hosts` hosts (default 8), it probes every vMotion, iSCSI and VTEP
+pair's echo and path MTU the old way (one pair after another through `ProbeSites.echo` and
+`path_mtu`) and the concurrent way (`PathProbes.prefetch`: each probe VM probes its peers at
+once, the probe VMs side by side), checks both give the same verdicts, and prints `ratio=`
+sequential time / concurrent time.
 
 Usage (root, nothing else using the machine): .venv/bin/python bench/scale.py [N ...]
     [--repeat R] [--keep-dir DIR]
@@ -203,15 +203,16 @@ def main() -> None:
     parser.add_argument("sizes", nargs="*", type=int, default=[3, 8, 16, 32])
     parser.add_argument("--repeat", type=int, default=3, help="runs of the largest size")
     parser.add_argument("--keep-dir", type=Path, help="keep labs and reports here")
+    parser.add_argument("--ratio-hosts", type=int, default=8,
+                        help="lab size for the sequential-vs-concurrent probing ratio (one pair "
+                             "at a time takes minutes beyond that)")
     args = parser.parse_args()
     work = args.keep_dir or Path(tempfile.mkdtemp(prefix="lh-scale-"))
     largest = max(args.sizes)
     print(f"{'hosts':>5} {'run':>3} {'wall s':>7} {'tests':>6} {'failed':>6} {'errors':>6} "
           f"{'odd skips':>9} {'sim up s':>8} {'peak PSS MB':>11}")
-    last: tuple[Path, Path] | None = None
     for n in args.sizes:
         lab_path, inv_path = make_lab(n, work / f"n{n}")
-        last = (lab_path, inv_path)
         for i in range(args.repeat if n == largest else 1):
             r = run_once(lab_path, inv_path, work / f"n{n}" / f"report{i + 1}")
             print(f"{n:>5} {i + 1:>3} {r['wall_s']:>7.1f} {r['total']:>6} {r['failed']:>6} "
@@ -220,8 +221,7 @@ def main() -> None:
             for line in r["failures"] + [s["test"] + ": " + s["reason"]
                                          for s in r["odd_skips"][:5]]:
                 print(f"      {line}")
-    assert last is not None
-    probing_ratio(*last)
+    probing_ratio(*make_lab(args.ratio_hosts, work / f"ratio{args.ratio_hosts}"))
     if args.keep_dir is None:
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
