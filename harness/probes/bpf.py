@@ -28,10 +28,18 @@ _DROP: Insn = (0x06, 0, 0, 0)
 NOT_OUTGOING: list[Insn] = [_LD_PKTTYPE, (0x15, 1, 0, PACKET_OUTGOING), _ACCEPT, _DROP]
 
 
-def only_ethertype(ethertype: int) -> list[Insn]:
-    """Arrived frames of one ethertype (untagged, or with the tag in auxdata)."""
+def arrived_except(ethertype: int) -> list[Insn]:
+    """Arrived frames of every ethertype but one."""
     return [_LD_PKTTYPE, (0x15, 3, 0, PACKET_OUTGOING),
-            (0x28, 0, 0, 12), (0x15, 0, 1, ethertype), _ACCEPT, _DROP]
+            (0x28, 0, 0, 12), (0x15, 1, 0, ethertype), _ACCEPT, _DROP]
+
+
+def ethertype_and_halfword(ethertype: int, offset: int, value: int) -> list[Insn]:
+    """Arrived frames of one ethertype whose 16-bit field at `offset` is `value` (a vSwitch's
+    beacons carry its own id there: it needs only its own, not every host's)."""
+    return [_LD_PKTTYPE, (0x15, 5, 0, PACKET_OUTGOING),
+            (0x28, 0, 0, 12), (0x15, 0, 3, ethertype),
+            (0x28, 0, 0, offset), (0x15, 0, 1, value), _ACCEPT, _DROP]
 
 
 def about_address(address: str) -> list[Insn]:

@@ -30,8 +30,13 @@ sent = {"arp-from-me": arp(me, other), "arp-for-me": arp(other, me),
         "ip-to-other": ip_to("198.18.90.3"), "tagged-ip-to-me": frames.tagged(ip_to(me), 20),
         "tagged-arp-for-me": frames.tagged(arp(other, me), 20),
         "tagged-ip-to-other": frames.tagged(ip_to("198.18.90.3"), 20),
-        "beacon": bytes.fromhex("ffffffffffff020000009001") + b"\x89\x22" + b"\0" * 46}
-program = bpf.about_address(me) if sys.argv[2] == "address" else bpf.only_ethertype(0x8922)
+        "beacon": bytes.fromhex("ffffffffffff020000009001") + b"\x89\x22LHBC\x12\x34"
+        + b"\0" * 40,
+        "beacon-of-another-host": bytes.fromhex("ffffffffffff020000009002") + b"\x89\x22LHBC"
+        + b"\x99\x99" + b"\0" * 40}
+program = {"address": bpf.about_address(me),
+           "beacon": bpf.ethertype_and_halfword(0x8922, 18, 0x1234),
+           "relay": bpf.arrived_except(0x8922)}[sys.argv[2]]
 rx = open_tap("bpfb")
 bpf.attach(rx, program)
 while True:  # what queued before the filter was attached
@@ -73,5 +78,11 @@ def test_a_probe_reads_only_frames_about_its_address(netlab: NetLab, veth_ns: st
         "arp-from-me", "arp-for-me", "ip-to-me", "tagged-ip-to-me", "tagged-arp-for-me"}
 
 
-def test_a_vswitch_reads_only_beacons(netlab: NetLab, veth_ns: str) -> None:
+def test_a_vswitch_reads_only_its_own_beacons(netlab: NetLab, veth_ns: str) -> None:
     assert _through(netlab, veth_ns, "beacon") == {"beacon"}
+
+
+def test_a_relay_reads_everything_but_beacons(netlab: NetLab, veth_ns: str) -> None:
+    assert _through(netlab, veth_ns, "relay") == {
+        "arp-from-me", "arp-for-me", "arp-others", "ip-to-me", "ip-to-other",
+        "tagged-ip-to-me", "tagged-arp-for-me", "tagged-ip-to-other"}

@@ -28,11 +28,14 @@ AUXDATA = struct.Struct("=IIIHHHH")
 AUX_SPACE = socket.CMSG_SPACE(AUXDATA.size)
 
 
-def packet_socket(ifname: str) -> socket.socket:
+BEACON_TYPE = 0x8922  # ESXi's teaming beacons: the vSwitch consumes them, as the bridges do
+
+
+def packet_socket(ifname: str, program: list[bpf.Insn] = bpf.NOT_OUTGOING) -> socket.socket:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
-    bpf.attach(sock, bpf.NOT_OUTGOING)  # the relay reads what arrives, never its own
+    bpf.attach(sock, program)  # the relay reads what arrives, never its own
     sock.bind((ifname, 0))
     sock.setblocking(False)
     return sock
@@ -69,7 +72,8 @@ class Relay:
     def __init__(self, port: str, vlans: list[tuple[int, str]]) -> None:
         self.port = port
         self.port_sock = packet_socket(port)
-        self.links = {vlan: packet_socket(link) for vlan, link in vlans}
+        self.links = {vlan: packet_socket(link, bpf.arrived_except(BEACON_TYPE))
+                      for vlan, link in vlans}
         self.fds: dict[int, int | None] = {self.port_sock.fileno(): None}
         self.fds.update({s.fileno(): vlan for vlan, s in self.links.items()})
         self.relayed = 0

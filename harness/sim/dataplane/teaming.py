@@ -47,6 +47,7 @@ BEACON_TYPE = 0x8922
 RARP_TYPE = 0x8035
 NFT_TABLE = "lh_team"
 BROADCAST = b"\xff" * 6
+BEACON_HOST_AT = 18  # frame offset of the sender's host id (after the 4-byte magic)
 
 
 def mac_bytes(mac: str) -> bytes:
@@ -98,7 +99,10 @@ class Controller:
             uplinks = []
             for u in t["uplinks"]:
                 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-                bpf.attach(sock, bpf.only_ethertype(BEACON_TYPE))  # beacons are all it reads
+                # its own beacons are all it reads: every host's flood every uplink, and at
+                # 32 hosts reading them all was most of the lab's CPU
+                bpf.attach(sock, bpf.ethertype_and_halfword(BEACON_TYPE, BEACON_HOST_AT,
+                                                            self.host_id))
                 sock.bind((u["link"], 0))
                 sock.setblocking(False)
                 uplinks.append(Uplink(u["vmnic"], u["link"], mac_bytes(self._mac(u["link"])),
