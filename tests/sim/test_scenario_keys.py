@@ -46,8 +46,8 @@ def test_names_resolve_by_key_or_slug_and_field_incidents_is_one_per_incident() 
     assert "F11-cabling" not in {s.id for s in everything}
     with pytest.raises(UnknownScenarioError, match="F11-cabling/silent-uplink-cabling"):
         resolve(["F11-swapped"])
-    with pytest.raises(UnknownScenarioError, match="F06 reboot-cause is not reproduced"):
-        resolve(["F06"])
+    with pytest.raises(UnknownScenarioError, match="F07 efuse-reset is not reproduced"):
+        resolve(["F07"])
 
 
 def test_f11_cabling_swaps_two_like_ports_in_the_data_plane_only() -> None:
