@@ -36,6 +36,7 @@ from harness.lab.views import expected_neighbours, host_port_groups, uplink_carr
 from harness.probes.evidence import Frame, pcap_bytes
 from harness.probes.trunk import TrunkEcho
 from harness.pytest_plugin.fixtures import HostViews
+from harness.pytest_plugin.state import DISRUPTIVE_KEY
 
 
 def cite_frames(name: str, frames: Iterable[Frame]) -> dict[str, JsonValue]:
@@ -302,11 +303,16 @@ def vmkpings(lab: Lab, vcenter: VsphereDriver, host_views: HostViews,
 @pytest.fixture(scope="session", autouse=True)
 def _vmkpings_early(backend: Backend, request: pytest.FixtureRequest) -> None:
     """Start the vmkping batch with the session when a collected test will read it: the hosts'
-    pings take a while on a big lab and need nothing the other suites do. If vCenter cannot
-    give them, nothing happens here; the tests that need them say why."""
+    pings take a while on a big lab and need nothing the other suites do. Not when disruptive
+    drills will run (they break paths on purpose, and the pings would see it). If vCenter
+    cannot give them, nothing happens here; the tests that need them say why."""
+    items = request.session.items
     if backend.why_not("vsphere") is not None or not any(
-            "vmkpings" in getattr(item, "fixturenames", ()) for item in request.session.items):
+            "vmkpings" in getattr(item, "fixturenames", ()) for item in items):
         return
+    if request.config.stash.get(DISRUPTIVE_KEY, False) and any(
+            item.get_closest_marker("disruptive") is not None for item in items):
+        return  # drills will break paths on purpose: the pings wait for their first reader
     try:
         request.getfixturevalue("vmkpings")
     except (pytest.skip.Exception, pytest.fail.Exception, LabharnessError):
