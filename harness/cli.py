@@ -416,7 +416,8 @@ def run(
     if allow_disruptive:
         args.append("--allow-disruptive")
     previous, said = _previous_facts(history, model.name, where)
-    summary.notes.append(said)
+    if previous is not None:  # without one, the boot-time tests' own note says so, once
+        summary.notes.append(said)
     if previous is None and "F06" in scenarios:
         summary.notes.append("--scenario F06 reboots a host between two runs: run the lab "
                              "once without it first, with the same --history, to see F06")

@@ -97,7 +97,7 @@ def test_healthy_lab_twice_shows_no_reboot(tmp_path: Path) -> None:
     """The first run has nothing to compare with and says so; the second compares every
     host's boot time with the first and finds none moved."""
     first = _previous_run(tmp_path)
-    assert any("no previous run of lab sim" in n for n in first["notes"]), first["notes"]
+    assert any("no previous run of this lab" in n for n in first["notes"]), first["notes"]
     assert first["tests"]["passed"] == 3 and first["tests"]["failed"] == 0
     code, summary, out = run(tmp_path, "-k", REBOOT_TESTS)
     assert code == 0, out
