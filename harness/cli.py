@@ -402,9 +402,10 @@ def run(
             summary.notes.append(f"{what}: not available ({reason}); tests that need it skip")
     args = [
         str(SUITES_DIR), "--rootdir", str(PROJECT_ROOT), "-c", str(PROJECT_ROOT / "pyproject.toml"),
-        # the terminal shows progress and labharness's own summary; tracebacks, skip reasons
-        # and findings in full are in junit.xml, allure-results and summary.json
-        "-p", "no:cacheprovider", "-p", "no:warnings", "-q", "--tb=no", "--no-summary",
+        # the terminal shows progress and labharness's own summary (-qq: not pytest's count
+        # line too); tracebacks, skip reasons and findings in full are in junit.xml,
+        # allure-results and summary.json
+        "-p", "no:cacheprovider", "-p", "no:warnings", "-qq", "--tb=no", "--no-summary",
         "-o", "addopts=--strict-markers", f"--lab={lab_path}",
         f"--alluredir={where / 'allure-results'}", f"--junitxml={where / 'junit.xml'}",
         "-o", "junit_family=xunit2",
