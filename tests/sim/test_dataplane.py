@@ -314,6 +314,19 @@ def test_down_removes_a_lab_whose_state_another_version_wrote() -> None:
     assert not any(lifecycle.daemons.is_running(d) for d in state.daemons)
 
 
+def _vcenter_answers(state: SimState) -> str:
+    """The lab's vCenter answers from the root namespace; its address."""
+    vc = next(e for e in state.endpoints if e.kind == "vcenter")
+    conn = http.client.HTTPSConnection(str(vc.ip), vc.port, timeout=10,
+                                       context=ssl._create_unverified_context())
+    try:
+        conn.request("GET", "/sdk/vimServiceVersions.xml")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    return str(vc.ip)
+
+
 @needs_root
 def test_two_labs_side_by_side_each_on_its_own_management_network(tmp_path: Path) -> None:
     """Two labs up at once on one machine: each inventory's /24 is that lab's management
@@ -326,28 +339,13 @@ def test_two_labs_side_by_side_each_on_its_own_management_network(tmp_path: Path
         b = lifecycle.up(lab_named("lhside"), inv_b, base_dir=tmp_path)
         try:
             for state, net in ((a, "198.19.255."), (b, "198.19.254.")):
-                vc = next(e for e in state.endpoints if e.kind == "vcenter")
-                assert str(vc.ip).startswith(net)
-                conn = http.client.HTTPSConnection(
-                    str(vc.ip), vc.port, timeout=10, context=ssl._create_unverified_context())
-                try:
-                    conn.request("GET", "/sdk/vimServiceVersions.xml")
-                    assert conn.getresponse().status == 200
-                finally:
-                    conn.close()
+                assert _vcenter_answers(state).startswith(net)
         finally:
             lifecycle.down("lhside")
         # taking one down leaves the other whole: its namespaces, and its vCenter answering
         assert lifecycle.leftovers("lhside") == []
         assert sorted(lifecycle.leftovers(TEST_LAB)) == sorted(a.namespaces)
-        vc = next(e for e in a.endpoints if e.kind == "vcenter")
-        conn = http.client.HTTPSConnection(str(vc.ip), vc.port, timeout=10,
-                                           context=ssl._create_unverified_context())
-        try:
-            conn.request("GET", "/sdk/vimServiceVersions.xml")
-            assert conn.getresponse().status == 200
-        finally:
-            conn.close()
+        _vcenter_answers(a)
     finally:
         lifecycle.down(TEST_LAB)
     assert lifecycle.leftovers(TEST_LAB) == [] and lifecycle.leftovers("lhside") == []
