@@ -301,7 +301,8 @@ def measure(ctx: LinkContext, path: Path, dst_mac: str, dst: str, *, hi: int | N
                 break
         if method == "search":
             upper = current.size if current.outcome != "reply" else high
-            mtu = _search(prober, lo, upper, search_timeout)
+            mtu = _confirm(prober, _search(prober, lo, upper, search_timeout), upper, high,
+                           timeout, search_timeout)
 
     hops: list[Hop] = []
     if trace == "always" or (trace == "auto" and limiter is not None):
@@ -315,12 +316,35 @@ def measure(ctx: LinkContext, path: Path, dst_mac: str, dst: str, *, hi: int | N
                          method, list(prober.log), round((time.monotonic() - started) * 1000, 3))
 
 
+CONFIRM_ROUNDS = 3
+
+
+def _confirm(prober: _Prober, good: int, failing: int, high: int, timeout: float,
+             search_timeout: float) -> int:
+    """A limit no ICMP named is a limit only if the size just above it fails again, with the
+    first probe's patience (`timeout`, three tries): the search's short waits read a reply
+    delayed on a loaded path as too big. When that size does pass, the search goes on above
+    it (a size once thought failing that passes leaves only `high` as the ceiling)."""
+    for _ in range(CONFIRM_ROUNDS):
+        if good >= high or prober.probe(good + 1, timeout, tries=3).outcome != "reply":
+            return good
+        good += 1
+        if good >= failing:
+            failing = high + 1
+        good = _bisect(prober, good, failing, search_timeout)
+    return good
+
+
 def _search(prober: _Prober, lo: int, failing: int, timeout: float) -> int:
     """Largest size in [lo, failing) that gets an echo reply; `failing` is known not to."""
     if prober.probe(lo, timeout, tries=3).outcome != "reply":
         raise Unreachable(f"{prober.dst} answered no DF probe, not even at {lo} bytes (3 "
                           "tries)", dst=prober.dst, lo=lo)
-    good, bad = lo, failing
+    return _bisect(prober, lo, failing, timeout)
+
+
+def _bisect(prober: _Prober, good: int, bad: int, timeout: float) -> int:
+    """Largest size in [good, bad) that gets an echo reply: `good` does, `bad` does not."""
     hint: int | None = None
     while bad - good > 1:
         mid = hint if hint is not None and good < hint < bad else (good + bad) // 2

@@ -92,12 +92,16 @@ class BatchCall:
                        gateway: str | None = None, mac: str | None = None,
                        hi: int | None = None, lo: int = 1200, timeout: float = 0.5,
                        search_timeout: float = 0.15, max_hops: int = 16, trace: str = "auto",
-                       watch: Sequence[str] = ()) -> BatchCall:
+                       watch: Sequence[str] = (), next_hop_mac: str | None = None
+                       ) -> BatchCall:
+        # the budget: ARP, the first size and the search, then up to three confirmations
+        # (each a size with three full waits and another search; `harness.probes.mtu`)
         return cls("trunk_path_mtu", {
             "iface": iface, "vlan": vlan, "src": src, "dst": dst, "gateway": gateway,
             "mac": mac, "hi": hi, "lo": lo, "timeout": timeout,
             "search_timeout": search_timeout, "max_hops": max_hops, "trace": trace,
-            "watch": list(watch)}, 3 * 0.3 + 12 * timeout + 30 * search_timeout)
+            "watch": list(watch), "next_hop_mac": next_hop_mac},
+            3 * 0.3 + 21 * timeout + 90 * search_timeout)
 
     @classmethod
     def overlay_ping(cls, dst: str, *, count: int = 5, interval: float = 0.02,
@@ -238,7 +242,7 @@ class AgentClient:
                  timeout: float = 0.5, search_timeout: float = 0.15, max_hops: int = 16,
                  trace: str = "auto", iface: str | None = None) -> PathMtuResult:
         """Largest DF packet to `dst`, and the hop that limits it (see `harness.probes.mtu`)."""
-        budget = 6 * timeout + 20 * search_timeout
+        budget = 15 * timeout + 80 * search_timeout  # with the confirmations (harness.probes.mtu)
         return PathMtuResult.from_dict(self._probe(
             "path_mtu", budget, dst=dst, hi=hi, lo=lo, timeout=timeout,
             search_timeout=search_timeout, max_hops=max_hops, trace=trace, iface=iface))
