@@ -25,6 +25,8 @@ from .evidence import Frame, FrameLog, frames_from_wire, frames_to_wire
 from .link import ArpResult, LinkContext, Received, unique
 
 T = TypeVar("T")
+ARP_WAIT_S, ARP_TRIES = 0.3, 3  # 0.3 + 0.6 + 1.2 s at most (`TrunkLink.resolve`)
+ARP_BUDGET_S = sum(ARP_WAIT_S * 2 ** i for i in range(ARP_TRIES))
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,11 @@ class TrunkLink:
         """Keep answering and noting for a moment (late replies, duplicates)."""
         self.collect(time.monotonic() + seconds, lambda *_: False)
 
-    def resolve(self, target: str, *, timeout: float = 0.3, attempts: int = 3) -> ArpResult:
-        """ARP for `target` on the identity's VLAN; the answer must come back on it."""
+    def resolve(self, target: str, *, timeout: float = ARP_WAIT_S, attempts: int = ARP_TRIES
+                ) -> ArpResult:
+        """ARP for `target` on the identity's VLAN; the answer must come back on it. Each try
+        waits twice as long as the one before: on a loaded path a late answer is still an
+        answer, and a next hop that is there answers the first try in milliseconds."""
         self.ctx.policy.check_dst(target, "ARP target")
         request = frames.arp_request(self.mac, self.ip, target)
 
@@ -155,7 +160,7 @@ class TrunkLink:
         for attempt in range(1, attempts + 1):
             start = time.monotonic()
             self.send(request)
-            found = self.wait(start + timeout, answer)
+            found = self.wait(start + timeout * 2 ** (attempt - 1), answer)
             if found is not None:
                 return ArpResult(self.iface, target, True, found[0],
                                  round((found[1].at - start) * 1000, 3), attempt)

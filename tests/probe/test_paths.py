@@ -5,13 +5,13 @@ in test_agent.py and in every sim run.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import pytest
 
 from harness.drivers.probe.errors import ProbeError
-from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.paths import CONFIRM_HOSTS_AT_ONCE, PathProbes
 from harness.drivers.probe.sites import EchoJob, MtuJob, ProbeSites
 from harness.errors import LabharnessError
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
@@ -36,18 +36,23 @@ class Recorded:
 
     def __init__(self, outcomes: dict[Any, list[Any]]) -> None:
         self.outcomes = outcomes
-        self.batches: list[tuple[list[Any], int]] = []
+        self.batches: list[tuple[list[Any], int, int]] = []
+        self.next_hops: list[Mapping[MtuJob, str | None] | None] = []
 
-    def _next(self, jobs: Iterable[Any], parallel: int) -> dict[Any, Any]:
+    def _next(self, jobs: Iterable[Any], parallel: int, hosts_at_once: int) -> dict[Any, Any]:
         todo = list(jobs)
-        self.batches.append((todo, parallel))
+        self.batches.append((todo, parallel, hosts_at_once))
         return {job: self.outcomes[job].pop(0) for job in todo}
 
-    def echo_many(self, jobs: Iterable[EchoJob], *, parallel: int = 8) -> dict[Any, Any]:
-        return self._next(jobs, parallel)
+    def echo_many(self, jobs: Iterable[EchoJob], *, parallel: int = 8,
+                  hosts_at_once: int = 16) -> dict[Any, Any]:
+        return self._next(jobs, parallel, hosts_at_once)
 
-    def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8) -> dict[Any, Any]:
-        return self._next(jobs, parallel)
+    def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8,
+                      hosts_at_once: int = 16,
+                      next_hops: Mapping[MtuJob, str | None] | None = None) -> dict[Any, Any]:
+        self.next_hops.append(next_hops)
+        return self._next(jobs, parallel, hosts_at_once)
 
 
 A = EchoJob("esx01", "dvpg-vmotion", "198.18.20.12")
@@ -61,9 +66,9 @@ def test_a_lost_echo_is_sent_again_before_it_counts() -> None:
     paths = PathProbes(cast(ProbeSites, sites))
     paths.prefetch([A, B, C])
 
-    # one batch for all, then the two not fully answered, two at a time
-    assert [(set(jobs), parallel) for jobs, parallel in sites.batches] == [
-        ({A, B, C}, 8), ({B, C}, 2)]
+    # one batch for all, then the two not fully answered, one at a time per probe VM
+    assert [(set(jobs), parallel, hosts) for jobs, parallel, hosts in sites.batches] == [
+        ({A, B, C}, 8, 16), ({B, C}, 1, CONFIRM_HOSTS_AT_ONCE)]
     assert paths.answered(A) and paths.answered(B) and not paths.answered(C)
     assert paths.tries(B) == [{"sent": 3, "answered": 2, "path_mtu": None, "method": None},
                               {"sent": 3, "answered": 3, "path_mtu": None, "method": None}]
@@ -78,7 +83,9 @@ def test_an_mtu_shortfall_without_icmp_is_measured_again() -> None:
     paths.prefetch([A, B, C], [(A, MA), (B, MB), (C, MC)])
 
     # no MTU search where the echo was not answered; the named hop is not asked again
-    assert [set(jobs) for jobs, _ in sites.batches[2:]] == [{MA, MB}, {MA}]
+    assert [set(jobs) for jobs, _, _ in sites.batches[2:]] == [{MA, MB}, {MA}]
+    # the first search skips ARP with the MAC the path's echo resolved; the second resolves
+    assert sites.next_hops == [{MA: "02:00:00:00:00:05", MB: "02:00:00:00:00:05"}, None]
     assert paths.path_mtu(MA).path_mtu == 9000  # a size carried once is carried
     assert [t["path_mtu"] for t in paths.tries(MA)] == [8999, 9000]
     assert paths.path_mtu(MB).limiting_hop == hop and len(paths.tries(MB)) == 1

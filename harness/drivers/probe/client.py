@@ -37,7 +37,7 @@ from harness.probes.flood import DEFAULT_ETHERTYPE, SendResult
 from harness.probes.link import ArpResult, InterfaceInfo
 from harness.probes.mtu import PathMtuResult
 from harness.probes.path import EgressResult
-from harness.probes.trunk import TrunkEcho
+from harness.probes.trunk import ARP_BUDGET_S, TrunkEcho
 from harness.probes.vxlan import OverlayPingResult
 
 from .agent import AgentInfo
@@ -85,7 +85,7 @@ class BatchCall:
             "iface": iface, "vlan": vlan, "src": src, "dst": dst, "gateway": gateway,
             "mac": mac, "size": size, "dont_fragment": dont_fragment, "count": count,
             "interval": interval, "timeout": timeout, "window": window, "watch": list(watch),
-            "next_hop_mac": next_hop_mac}, 3 * 0.3 + count * interval + timeout + window)
+            "next_hop_mac": next_hop_mac}, ARP_BUDGET_S + count * interval + timeout + window)
 
     @classmethod
     def trunk_path_mtu(cls, iface: str, vlan: int | None, src: str, dst: str, *,
@@ -101,7 +101,7 @@ class BatchCall:
             "mac": mac, "hi": hi, "lo": lo, "timeout": timeout,
             "search_timeout": search_timeout, "max_hops": max_hops, "trace": trace,
             "watch": list(watch), "next_hop_mac": next_hop_mac},
-            3 * 0.3 + 21 * timeout + 90 * search_timeout)
+            ARP_BUDGET_S + 21 * timeout + 90 * search_timeout)
 
     @classmethod
     def overlay_ping(cls, dst: str, *, count: int = 5, interval: float = 0.02,

@@ -7,9 +7,11 @@ in one batch, the probe VMs side by side), then the path-MTU searches of the pat
 answered, and the tests read their answers.
 
 Under that load a lost frame is loss until proven otherwise: an echo that is not fully
-answered, or a path MTU below what was asked with no ICMP naming a hop, is measured again on
-its own (a quieter wire) before it counts, and `attempts` keeps what every try saw, so a
-finding says how many probes were sent and lost.
+answered, or a path MTU below what was asked with no ICMP naming a hop, is measured again once
+the batch is over, one probe at a time per probe VM and a few probe VMs at once (a quieter
+wire), before it counts; `attempts` keeps what every try saw, so a finding says how many probes
+were sent and lost. A path-MTU search reuses the next hop's MAC its path's echo just resolved;
+its second try resolves it again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from harness.probes.vxlan import OverlayPingResult
 from .sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 
 J = TypeVar("J", bound=Hashable)
+CONFIRM_HOSTS_AT_ONCE = 16  # probe sites confirming at once, each one probe at a time: an
+# eighth of the first pass's load, and a lab with hundreds of broken paths still ends in minutes
 R = TypeVar("R")
 
 
@@ -60,8 +64,12 @@ class PathProbes:
                  ) -> None:
         """All `echoes` at once; then, at once, the MTU jobs whose path echo was answered."""
         self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
-        todo = [m for e, m in mtus if m not in self.mtus and self.answered(e)]
-        self._mtu_batch(list(dict.fromkeys(todo)))
+        hints: dict[MtuJob, str | None] = {}
+        for e, m in mtus:
+            got = self.echoes.get(e)
+            if m not in self.mtus and isinstance(got, TrunkEcho) and self.answered(e):
+                hints.setdefault(m, got.next_hop_mac)
+        self._mtu_batch(list(hints), hints)
 
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
@@ -80,9 +88,15 @@ class PathProbes:
             self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
             self.echoes[job] = last
 
-    def _mtu_batch(self, jobs: list[MtuJob]) -> None:
-        for job, (tries, last) in _confirmed(jobs, self.sites.path_mtu_many,
-                                              _mtu_settled).items():
+    def _mtu_batch(self, jobs: list[MtuJob],
+                   next_hops: Mapping[MtuJob, str | None] | None = None) -> None:
+        def run(todo: list[MtuJob], **quiet: int) -> Mapping[MtuJob, PathMtuResult
+                                                            | LabharnessError]:
+            # the first try uses the echo's ARP answer; a second one resolves afresh
+            return self.sites.path_mtu_many(todo, next_hops=None if quiet else next_hops,
+                                            **quiet)
+
+        for job, (tries, last) in _confirmed(jobs, run, _mtu_settled).items():
             self.attempts[job] = [Attempt(t.size_probes, sum(1 for p in t.probes
                                                              if p.outcome != "timeout"),
                                           t.path_mtu, t.method) for t in tries]
@@ -140,13 +154,15 @@ def _echo_ok(got: TrunkEcho | LabharnessError) -> bool:
 def _confirmed(jobs: list[J], run: Callable[..., Mapping[J, R | LabharnessError]],
                settled: Callable[[J, R | LabharnessError], bool]
                ) -> dict[J, tuple[list[R], R | LabharnessError]]:
-    """Run `jobs` at once; those not `settled` once more, two at a time (a quieter wire).
-    Per job: its results (errors left out) and the last outcome."""
+    """Run `jobs` at once; those not `settled` once more after all of them, one at a time per
+    probe site and `CONFIRM_HOSTS_AT_ONCE` sites at once (a quieter wire). Per job: its results
+    (errors left out) and the last outcome."""
     if not jobs:
         return {}
     first: Mapping[J, R | LabharnessError] = run(jobs)
     again = [j for j in jobs if not settled(j, first[j])]
-    second: Mapping[J, R | LabharnessError] = run(again, parallel=2) if again else {}
+    second: Mapping[J, R | LabharnessError] = (
+        run(again, parallel=1, hosts_at_once=CONFIRM_HOSTS_AT_ONCE) if again else {})
     out: dict[J, tuple[list[R], R | LabharnessError]] = {}
     for one in jobs:
         outcomes = [first[one], *([second[one]] if one in second else [])]

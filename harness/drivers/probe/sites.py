@@ -247,24 +247,30 @@ class ProbeSites:
         call = self._mtu_call(MtuJob(host, port_group, dst, hi, lo))
         return PathMtuResult.from_dict(self.agent(host).run(call))
 
-    def echo_many(self, jobs: Iterable[EchoJob], *, parallel: int = PER_HOST
+    def echo_many(self, jobs: Iterable[EchoJob], *, parallel: int = PER_HOST,
+                  hosts_at_once: int = HOSTS_AT_ONCE
                   ) -> dict[EchoJob, TrunkEcho | LabharnessError]:
         """Every echo of `jobs` at once: each host's probe VM sends its own in one batch
-        (`parallel` at a time), the hosts side by side. A job that could not run maps to the
-        error that stopped it (no probe site, agent down, a probe error)."""
-        got = self._many(list(jobs), self._echo_call, parallel)
+        (`parallel` at a time), `hosts_at_once` hosts side by side. A job that could not run
+        maps to the error that stopped it (no probe site, agent down, a probe error)."""
+        got = self._many(list(jobs), self._echo_call, parallel, hosts_at_once)
         return {job: (TrunkEcho.from_dict(r) if isinstance(r, dict) else r)
                 for job, r in got.items()}
 
-    def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = PER_HOST
+    def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = PER_HOST,
+                      hosts_at_once: int = HOSTS_AT_ONCE,
+                      next_hops: Mapping[MtuJob, str | None] | None = None
                       ) -> dict[MtuJob, PathMtuResult | LabharnessError]:
-        """Every path-MTU measurement of `jobs` at once, as `echo_many`."""
-        got = self._many(list(jobs), self._mtu_call, parallel)
+        """Every path-MTU measurement of `jobs` at once, as `echo_many`. `next_hops`: the MAC
+        each job's path echo just resolved (its search then sends no ARP of its own)."""
+        hints = next_hops or {}
+        got = self._many(list(jobs), lambda j: self._mtu_call(j, next_hop_mac=hints.get(j)),
+                         parallel, hosts_at_once)
         return {job: (PathMtuResult.from_dict(r) if isinstance(r, dict) else r)
                 for job, r in got.items()}
 
-    def _many(self, jobs: list[J], make: Callable[[J], BatchCall], parallel: int
-              ) -> dict[J, dict[str, Any] | LabharnessError]:
+    def _many(self, jobs: list[J], make: Callable[[J], BatchCall], parallel: int,
+              hosts_at_once: int = HOSTS_AT_ONCE) -> dict[J, dict[str, Any] | LabharnessError]:
         out: dict[J, dict[str, Any] | LabharnessError] = {}
         by_host: dict[str, list[tuple[J, BatchCall]]] = {}
         for job in dict.fromkeys(jobs):
@@ -283,7 +289,7 @@ class ProbeSites:
                 out[job] = result
 
         if by_host:
-            with ThreadPoolExecutor(max_workers=min(HOSTS_AT_ONCE, len(by_host))) as pool:
+            with ThreadPoolExecutor(max_workers=min(hosts_at_once, len(by_host))) as pool:
                 list(pool.map(run, sorted(by_host)))
         return out
 
@@ -299,13 +305,13 @@ class ProbeSites:
                                     next_hop_mac=next_hop_mac,
                                     watch=[n for n in probe.trunks.values() if n != trunk])
 
-    def _mtu_call(self, job: MtuJob) -> BatchCall:
+    def _mtu_call(self, job: MtuJob, *, next_hop_mac: str | None = None) -> BatchCall:
         probe, _agent = self.host_probe(job.host)
         switch, vlan = self.port_group(job.host, job.port_group)
         trunk = self._trunk(probe, job.host, switch)
         src, gateway = self._identity(probe, job.host, vlan, job.dst, None)
         return BatchCall.trunk_path_mtu(trunk, vlan, src, job.dst, gateway=gateway,
-                                        hi=job.hi, lo=job.lo,
+                                        hi=job.hi, lo=job.lo, next_hop_mac=next_hop_mac,
                                         watch=[n for n in probe.trunks.values() if n != trunk])
 
     def uplink_echo(self, host: str, vmnic: str, vlan: int, dst: str, *,
@@ -315,17 +321,19 @@ class ProbeSites:
         call = self._uplink_call(UplinkEchoJob(host, vmnic, vlan, dst, count))
         return TrunkEcho.from_dict(self.agent(host).run(call))
 
-    def uplink_echo_many(self, jobs: Iterable[UplinkEchoJob], *, parallel: int = PER_HOST
+    def uplink_echo_many(self, jobs: Iterable[UplinkEchoJob], *, parallel: int = PER_HOST,
+                         hosts_at_once: int = HOSTS_AT_ONCE
                          ) -> dict[UplinkEchoJob, TrunkEcho | LabharnessError]:
         """Every uplink echo of `jobs` at once, as `echo_many`."""
-        got = self._many(list(jobs), self._uplink_call, parallel)
+        got = self._many(list(jobs), self._uplink_call, parallel, hosts_at_once)
         return {job: (TrunkEcho.from_dict(r) if isinstance(r, dict) else r)
                 for job, r in got.items()}
 
-    def overlay_many(self, jobs: Iterable[OverlayJob], *, parallel: int = PER_HOST
+    def overlay_many(self, jobs: Iterable[OverlayJob], *, parallel: int = PER_HOST,
+                     hosts_at_once: int = HOSTS_AT_ONCE
                      ) -> dict[OverlayJob, OverlayPingResult | LabharnessError]:
         """Every overlay ping of `jobs` at once, each VM sending its own in one batch."""
-        got = self._many(list(jobs), self._overlay_call, parallel)
+        got = self._many(list(jobs), self._overlay_call, parallel, hosts_at_once)
         return {job: (OverlayPingResult.from_dict(r) if isinstance(r, dict) else r)
                 for job, r in got.items()}
 
