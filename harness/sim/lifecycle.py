@@ -31,7 +31,7 @@ from harness.lab.inventory import Inventory, SecretError, resolve_secret
 from harness.lab.model import Lab
 from harness.lab.types import LAB_NAME_PATTERN, PATTERN_HELP
 from harness.sim.dataplane import build as dp_build
-from harness.sim.dataplane import daemons, kernel, names, netns
+from harness.sim.dataplane import daemons, kernel, names, neigh, netns
 from harness.sim.dataplane.plan import STACK_TABLES, DataplanePlan, plan_dataplane
 from harness.sim.errors import SimError
 from harness.sim.ilo import IloProcess, IloSpecError, IloStartError
@@ -443,6 +443,8 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     _write_state(state)  # from here on, `down` can clean up whatever exists
     try:
         t0 = time.perf_counter()
+        if (note := neigh.fit(plan)) is not None:
+            state.notes.append(note)
         dp_build.build(plan)
         state.timings["build_s"] = round(time.perf_counter() - t0, 3)
         state.ssh = _ssh_material(lab.name, plan)

@@ -5,7 +5,7 @@ in test_agent.py and in every sim run.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, cast
 
 import pytest
@@ -37,7 +37,6 @@ class Recorded:
     def __init__(self, outcomes: dict[Any, list[Any]]) -> None:
         self.outcomes = outcomes
         self.batches: list[tuple[list[Any], int, int]] = []
-        self.next_hops: list[Mapping[MtuJob, str | None] | None] = []
 
     def _next(self, jobs: Iterable[Any], parallel: int, hosts_at_once: int) -> dict[Any, Any]:
         todo = list(jobs)
@@ -49,9 +48,7 @@ class Recorded:
         return self._next(jobs, parallel, hosts_at_once)
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8,
-                      hosts_at_once: int = 16,
-                      next_hops: Mapping[MtuJob, str | None] | None = None) -> dict[Any, Any]:
-        self.next_hops.append(next_hops)
+                      hosts_at_once: int = 16) -> dict[Any, Any]:
         return self._next(jobs, parallel, hosts_at_once)
 
 
@@ -84,8 +81,6 @@ def test_an_mtu_shortfall_without_icmp_is_measured_again() -> None:
 
     # no MTU search where the echo was not answered; the named hop is not asked again
     assert [set(jobs) for jobs, _, _ in sites.batches[2:]] == [{MA, MB}, {MA}]
-    # the first search skips ARP with the MAC the path's echo resolved; the second resolves
-    assert sites.next_hops == [{MA: "02:00:00:00:00:05", MB: "02:00:00:00:00:05"}, None]
     assert paths.path_mtu(MA).path_mtu == 9000  # a size carried once is carried
     assert [t["path_mtu"] for t in paths.tries(MA)] == [8999, 9000]
     assert paths.path_mtu(MB).limiting_hop == hop and len(paths.tries(MB)) == 1

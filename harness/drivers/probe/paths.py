@@ -10,8 +10,7 @@ Under that load a lost frame is loss until proven otherwise: an echo that is not
 answered, or a path MTU below what was asked with no ICMP naming a hop, is measured again once
 the batch is over, one probe at a time per probe VM and a few probe VMs at once (a quieter
 wire), before it counts; `attempts` keeps what every try saw, so a finding says how many probes
-were sent and lost. A path-MTU search reuses the next hop's MAC its path's echo just resolved;
-its second try resolves it again.
+were sent and lost.
 """
 
 from __future__ import annotations
@@ -64,12 +63,8 @@ class PathProbes:
                  ) -> None:
         """All `echoes` at once; then, at once, the MTU jobs whose path echo was answered."""
         self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
-        hints: dict[MtuJob, str | None] = {}
-        for e, m in mtus:
-            got = self.echoes.get(e)
-            if m not in self.mtus and isinstance(got, TrunkEcho) and self.answered(e):
-                hints.setdefault(m, got.next_hop_mac)
-        self._mtu_batch(list(hints), hints)
+        todo = [m for e, m in mtus if m not in self.mtus and self.answered(e)]
+        self._mtu_batch(list(dict.fromkeys(todo)))
 
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
@@ -88,15 +83,9 @@ class PathProbes:
             self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
             self.echoes[job] = last
 
-    def _mtu_batch(self, jobs: list[MtuJob],
-                   next_hops: Mapping[MtuJob, str | None] | None = None) -> None:
-        def run(todo: list[MtuJob], **quiet: int) -> Mapping[MtuJob, PathMtuResult
-                                                            | LabharnessError]:
-            # the first try uses the echo's ARP answer; a second one resolves afresh
-            return self.sites.path_mtu_many(todo, next_hops=None if quiet else next_hops,
-                                            **quiet)
-
-        for job, (tries, last) in _confirmed(jobs, run, _mtu_settled).items():
+    def _mtu_batch(self, jobs: list[MtuJob]) -> None:
+        for job, (tries, last) in _confirmed(jobs, self.sites.path_mtu_many,
+                                              _mtu_settled).items():
             self.attempts[job] = [Attempt(t.size_probes, sum(1 for p in t.probes
                                                              if p.outcome != "timeout"),
                                           t.path_mtu, t.method) for t in tries]

@@ -258,14 +258,10 @@ class ProbeSites:
                 for job, r in got.items()}
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = PER_HOST,
-                      hosts_at_once: int = HOSTS_AT_ONCE,
-                      next_hops: Mapping[MtuJob, str | None] | None = None
+                      hosts_at_once: int = HOSTS_AT_ONCE
                       ) -> dict[MtuJob, PathMtuResult | LabharnessError]:
-        """Every path-MTU measurement of `jobs` at once, as `echo_many`. `next_hops`: the MAC
-        each job's path echo just resolved (its search then sends no ARP of its own)."""
-        hints = next_hops or {}
-        got = self._many(list(jobs), lambda j: self._mtu_call(j, next_hop_mac=hints.get(j)),
-                         parallel, hosts_at_once)
+        """Every path-MTU measurement of `jobs` at once, as `echo_many`."""
+        got = self._many(list(jobs), self._mtu_call, parallel, hosts_at_once)
         return {job: (PathMtuResult.from_dict(r) if isinstance(r, dict) else r)
                 for job, r in got.items()}
 
@@ -305,13 +301,13 @@ class ProbeSites:
                                     next_hop_mac=next_hop_mac,
                                     watch=[n for n in probe.trunks.values() if n != trunk])
 
-    def _mtu_call(self, job: MtuJob, *, next_hop_mac: str | None = None) -> BatchCall:
+    def _mtu_call(self, job: MtuJob) -> BatchCall:
         probe, _agent = self.host_probe(job.host)
         switch, vlan = self.port_group(job.host, job.port_group)
         trunk = self._trunk(probe, job.host, switch)
         src, gateway = self._identity(probe, job.host, vlan, job.dst, None)
         return BatchCall.trunk_path_mtu(trunk, vlan, src, job.dst, gateway=gateway,
-                                        hi=job.hi, lo=job.lo, next_hop_mac=next_hop_mac,
+                                        hi=job.hi, lo=job.lo,
                                         watch=[n for n in probe.trunks.values() if n != trunk])
 
     def uplink_echo(self, host: str, vmnic: str, vlan: int, dst: str, *,
