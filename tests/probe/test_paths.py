@@ -6,16 +6,18 @@ in test_agent.py and in every sim run.)"""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, cast
 
 import pytest
 
 from harness.drivers.probe.errors import ProbeError
-from harness.drivers.probe.paths import CONFIRM_HOSTS_AT_ONCE, PathProbes
-from harness.drivers.probe.sites import EchoJob, MtuJob, ProbeSites
+from harness.drivers.probe.paths import CONFIRM_HOSTS_AT_ONCE, PATIENT_WINDOW_S, PathProbes
+from harness.drivers.probe.sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 from harness.errors import LabharnessError
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
 from harness.probes.trunk import TrunkEcho
+from harness.probes.vxlan import OverlayPingResult
 
 
 def _echo(answered: int) -> TrunkEcho:
@@ -49,6 +51,10 @@ class Recorded:
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8,
                       hosts_at_once: int = 16) -> dict[Any, Any]:
+        return self._next(jobs, parallel, hosts_at_once)
+
+    def overlay_many(self, jobs: Iterable[OverlayJob], *, parallel: int = 8,
+                     hosts_at_once: int = 16) -> dict[Any, Any]:
         return self._next(jobs, parallel, hosts_at_once)
 
 
@@ -96,3 +102,17 @@ def test_an_error_stays_the_jobs_own() -> None:
     with pytest.raises(LabharnessError) as raised:
         paths.echo(C)
     assert raised.value is down
+
+
+def test_a_lossy_overlay_ping_is_sent_again_waiting_longer_for_late_replies() -> None:
+    job = OverlayJob("web01", "198.18.202.10")
+    patient = replace(job, window=PATIENT_WINDOW_S)
+    lossy = OverlayPingResult(job.dst, 5, 0, 0, dict.fromkeys(range(1, 6), 0), 5)
+    whole = OverlayPingResult(job.dst, 5, 5, 0, dict.fromkeys(range(1, 6), 1), 0)
+    sites = Recorded({job: [lossy], patient: [whole]})
+    paths = PathProbes(cast(ProbeSites, sites))
+
+    assert paths.overlay(job) is whole  # kept under the job the test asked for
+    assert [(jobs, parallel) for jobs, parallel, _ in sites.batches] == [([job], 8),
+                                                                         ([patient], 1)]
+    assert [t["answered"] for t in paths.tries(job)] == [0, 5]

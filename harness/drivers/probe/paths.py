@@ -16,7 +16,7 @@ were sent and lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from harness.errors import LabharnessError
@@ -27,6 +27,7 @@ from harness.probes.vxlan import OverlayPingResult
 from .sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 
 J = TypeVar("J", bound=Hashable)
+PATIENT_WINDOW_S = 2.0
 CONFIRM_HOSTS_AT_ONCE = 16  # probe sites confirming at once, each one probe at a time: an
 # eighth of the first pass's load, and a lab with hundreds of broken paths still ends in minutes
 R = TypeVar("R")
@@ -69,7 +70,8 @@ class PathProbes:
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
         todo = [j for j in dict.fromkeys(jobs) if j not in self.overlays]
-        for job, (tries, last) in _confirmed(todo, self.sites.overlay_many, _overlay_ok).items():
+        for job, (tries, last) in _confirmed(todo, self.sites.overlay_many, _overlay_ok,
+                                              patient=_patient_overlay).items():
             self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
             self.overlays[job] = last
 
@@ -141,22 +143,31 @@ def _echo_ok(got: TrunkEcho | LabharnessError) -> bool:
 
 
 def _confirmed(jobs: list[J], run: Callable[..., Mapping[J, R | LabharnessError]],
-               settled: Callable[[J, R | LabharnessError], bool]
+               settled: Callable[[J, R | LabharnessError], bool],
+               patient: Callable[[J], J] = lambda job: job
                ) -> dict[J, tuple[list[R], R | LabharnessError]]:
     """Run `jobs` at once; those not `settled` once more after all of them, one at a time per
-    probe site and `CONFIRM_HOSTS_AT_ONCE` sites at once (a quieter wire). Per job: its results
-    (errors left out) and the last outcome."""
+    probe site and `CONFIRM_HOSTS_AT_ONCE` sites at once (a quieter wire), as `patient` makes
+    them (longer waits where the job has them). Per job: its results (errors left out) and the
+    last outcome."""
     if not jobs:
         return {}
     first: Mapping[J, R | LabharnessError] = run(jobs)
-    again = [j for j in jobs if not settled(j, first[j])]
-    second: Mapping[J, R | LabharnessError] = (
-        run(again, parallel=1, hosts_at_once=CONFIRM_HOSTS_AT_ONCE) if again else {})
+    again = {patient(j): j for j in jobs if not settled(j, first[j])}
+    got: Mapping[J, R | LabharnessError] = (
+        run(list(again), parallel=1, hosts_at_once=CONFIRM_HOSTS_AT_ONCE) if again else {})
+    second = {again[p]: r for p, r in got.items()}
     out: dict[J, tuple[list[R], R | LabharnessError]] = {}
     for one in jobs:
         outcomes = [first[one], *([second[one]] if one in second else [])]
         out[one] = ([t for t in outcomes if not isinstance(t, LabharnessError)], outcomes[-1])
     return out
+
+
+def _patient_overlay(job: OverlayJob) -> OverlayJob:
+    """The second try waits `PATIENT_WINDOW_S` for late replies: a reply that comes late on a
+    loaded path is late, not lost."""
+    return replace(job, window=max(job.window, PATIENT_WINDOW_S))
 
 
 def _overlay_ok(_job: OverlayJob, got: OverlayPingResult | LabharnessError) -> bool:
