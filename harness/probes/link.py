@@ -170,10 +170,19 @@ class LinkContext:
                 for link in netlink.links()]
 
     def interface(self, name: str) -> InterfaceInfo:
-        for info in self.interfaces():
-            if info.name == name:
-                return info
-        raise InterfaceError(f"no interface {name!r} in this namespace", iface=name)
+        link = self._link(name)
+        return InterfaceInfo(link.name, link.index, link.mac, link.mtu, link.up, link.carrier,
+                             [f"{a.address}/{a.prefixlen}" for a in netlink.addresses()
+                              if a.index == link.index], link.kind,
+                             self.policy.iface_allowed(link.name))
+
+    @staticmethod
+    def _link(name: str) -> netlink.Link:
+        try:
+            return netlink.link(name)
+        except OSError:
+            raise InterfaceError(f"no interface {name!r} in this namespace",
+                                 iface=name) from None
 
     def source_for(self, iface: str, target: str) -> str:
         """The address of `iface` in `target`'s subnet, else its first address, else 0.0.0.0."""
@@ -225,7 +234,7 @@ class LinkContext:
         return sock
 
     def mac(self, iface: str) -> str:
-        return self.interface(iface).mac
+        return self._link(iface).mac
 
     def drain(self, iface: str) -> None:
         """Drop what queued on the cached socket since the last probe (LLDP, floods, ...)."""

@@ -117,23 +117,36 @@ def _request(msg_type: int, flags: int, payload: bytes) -> Iterator[tuple[int, b
 
 def links() -> list[Link]:
     """Every interface of the namespace with MAC, MTU, admin state and carrier."""
-    found = []
     payload = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
-    for _kind, body in _request(RTM_GETLINK, NLM_F_DUMP, payload):
-        _family, _type, index, flags, _change = _IFINFO.unpack_from(body)
-        attrs = _attrs(body, _IFINFO.size)
-        name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
-        mtu = struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else 0
-        oper = attrs.get(IFLA_OPERSTATE, b"\0")[0]
-        kind = ""
-        if IFLA_LINKINFO in attrs:
-            kind = _attrs(attrs[IFLA_LINKINFO], 0).get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
-        # carrier: IFF_LOWER_UP, which is what /sys/class/net/X/carrier reports; operstate
-        # alone is "unknown" for loopback and some virtual devices.
-        carrier = bool(flags & IFF_LOWER_UP) or oper == OPER_UP
-        found.append(Link(index, name, format_mac(attrs.get(IFLA_ADDRESS, b"")), mtu,
-                          bool(flags & IFF_UP), carrier, kind))
-    return found
+    return [_link(body) for _kind, body in _request(RTM_GETLINK, NLM_F_DUMP, payload)]
+
+
+def link(name: str) -> Link:
+    """One interface by name (one request, not a dump of them all).
+
+    Raises:
+        OSError: no such interface in this namespace.
+    """
+    payload = _IFINFO.pack(socket.AF_UNSPEC, 0, socket.if_nametoindex(name), 0, 0)
+    for _kind, body in _request(RTM_GETLINK, 0, payload):
+        return _link(body)
+    raise OSError(errno.ENODEV, f"no interface {name}")
+
+
+def _link(body: bytes) -> Link:
+    _family, _type, index, flags, _change = _IFINFO.unpack_from(body)
+    attrs = _attrs(body, _IFINFO.size)
+    name = attrs.get(IFLA_IFNAME, b"").rstrip(b"\0").decode()
+    mtu = struct.unpack("=I", attrs[IFLA_MTU])[0] if IFLA_MTU in attrs else 0
+    oper = attrs.get(IFLA_OPERSTATE, b"\0")[0]
+    kind = ""
+    if IFLA_LINKINFO in attrs:
+        kind = _attrs(attrs[IFLA_LINKINFO], 0).get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode()
+    # carrier: IFF_LOWER_UP, which is what /sys/class/net/X/carrier reports; operstate
+    # alone is "unknown" for loopback and some virtual devices.
+    carrier = bool(flags & IFF_LOWER_UP) or oper == OPER_UP
+    return Link(index, name, format_mac(attrs.get(IFLA_ADDRESS, b"")), mtu,
+                bool(flags & IFF_UP), carrier, kind)
 
 
 def addresses() -> list[Address]:
