@@ -20,6 +20,8 @@ from harness.errors import EndpointUnreachable, LabharnessError, NotProvided
 from harness.incidents import ID_SPAN, SCENARIO_ALL, find_incident
 from harness.lab.source import InputFileError
 from harness.lab.subjects import SUBJECT_KINDS, subjects_of
+from harness.pytest_plugin.allure_children import PLUGIN_NAME as ALLURE_CHILDREN
+from harness.pytest_plugin.allure_children import AllureChildrenIndex
 from harness.pytest_plugin.assertions import current_item
 from harness.pytest_plugin.endpoints import endpoints
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
@@ -100,6 +102,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker, text in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
+    # a no-op unless allure writes results; `-p no:labharness-allure-children` leaves it out
+    config.pluginmanager.register(AllureChildrenIndex(), ALLURE_CHILDREN)
     try:
         inputs = resolve_inputs(config.getoption("--lab", None),
                                 config.getoption("--inventory", None),
