@@ -42,7 +42,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     snapshot,
     vcenter,
 )
-from harness.pytest_plugin.inputs import resolve_inputs
+from harness.pytest_plugin.inputs import GivenInputs, resolve_inputs
 from harness.pytest_plugin.previous import load_previous
 from harness.pytest_plugin.shard import SHARD_ENV, ShardSelector, parse_shard
 from harness.pytest_plugin.state import (
@@ -104,10 +104,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{marker}: {text}")
     # a no-op unless allure writes results; `-p no:labharness-allure-children` leaves it out
     config.pluginmanager.register(AllureChildrenIndex(), ALLURE_CHILDREN)
+    given = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, GivenInputs)),
+                 None)
     try:
-        inputs = resolve_inputs(config.getoption("--lab", None),
-                                config.getoption("--inventory", None),
-                                config.getoption("--scenario", None) or [])
+        inputs = given.inputs if given is not None else resolve_inputs(
+            config.getoption("--lab", None), config.getoption("--inventory", None),
+            config.getoption("--scenario", None) or [])
     except InputFileError as exc:
         raise pytest.UsageError("labharness: invalid input\n" + str(exc)) from None
     except LabharnessError as exc:
