@@ -376,7 +376,7 @@ def run(
     import pytest
 
     from harness.backend import CAPABILITIES
-    from harness.pytest_plugin.inputs import resolve_inputs
+    from harness.pytest_plugin.inputs import GivenInputs, resolve_inputs
     from harness.pytest_plugin.shard import parse_shard
     from harness.report.dirs import prepare_report_dir
     from harness.report.summary import SummaryCollector, mark_junit_interrupted, new_summary
@@ -463,7 +463,8 @@ def run(
                                      f"{len(state.daemons)} daemons"
                                      + "".join(f"; {f}" for f in state.faults))
                 summary.notes.extend(state.notes)
-            outcome["pytest"] = pytest.main(args, plugins=[SummaryCollector(summary)])
+            outcome["pytest"] = pytest.main(args, plugins=[GivenInputs(inputs),
+                                                           SummaryCollector(summary)])
         except KeyboardInterrupt:
             outcome["pytest"] = pytest.ExitCode.INTERRUPTED
         except OSError as exc:  # the report disk filled up during the run

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from harness.pytest_plugin.inputs import GivenInputs, resolve_inputs
 from tests.conftest import SIM_INVENTORY, SIM_LAB
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestAssertRewriteWarning")
@@ -28,6 +30,22 @@ def test_per_subject_ids_come_from_the_lab(pytester: pytest.Pytester,
     assert "test_vmk[esx03/vmk4]" in result.stdout.str()
     result = pytester.runpytest("-q")
     result.assert_outcomes(passed=15)
+
+
+def test_inputs_given_by_labharness_run_are_the_ones_tested(pytester: pytest.Pytester) -> None:
+    # `labharness run` hands its resolved lab to the session it starts: not read again
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.per_subject("vmknics")
+        def test_vmk(subject, lab):
+            assert lab.name == "given"
+    """)
+    inputs = resolve_inputs(SIM_LAB, None)
+    assert inputs.lab is not None
+    given = replace(inputs, lab=inputs.lab.model_copy(update={"name": "given"}))
+    reprec = pytester.inline_run("-q", plugins=[GivenInputs(given)])
+    reprec.assertoutcome(passed=15)
 
 
 def test_without_a_lab_tests_skip_and_say_what_to_pass(pytester: pytest.Pytester) -> None:

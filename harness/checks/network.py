@@ -49,10 +49,10 @@ def check_neighbours(lab: Lab, heard: Mapping[UplinkKey, Sequence[Heard]],
     """Every cabled vmnic hears the switch port the cabling plan names, by each protocol the
     switch sends."""
     out: list[Finding] = []
-    kinds = classify(lab, dead | {k for k in expected_neighbours(lab) if not heard.get(k)})
-    planned = {(_short(device), port): key
-               for key, (device, port, _) in expected_neighbours(lab).items()}
-    for key, (device, port, protocols) in sorted(expected_neighbours(lab).items()):
+    expected = expected_neighbours(lab)
+    kinds = classify(lab, dead | {k for k in expected if not heard.get(k)})
+    planned = {(_short(device), port): key for key, (device, port, _) in expected.items()}
+    for key, (device, port, protocols) in sorted(expected.items()):
         if key not in heard:
             continue  # not observed (no probe there): nothing to judge
         host, vmnic = key

@@ -113,7 +113,8 @@ def hints_as_heard(hints: Iterable[NetworkHintFacts]) -> dict[UplinkKey, list[He
 def check_cabling_hints(lab: Lab, hints: Iterable[NetworkHintFacts]) -> list[Finding]:
     """Every cabled vmnic's CDP/LLDP neighbour, as vCenter's network hints report it, is the
     switch port the cabling plan names (the same rules as the wire-side check)."""
-    heard = {k: v for k, v in hints_as_heard(hints).items() if k in expected_neighbours(lab)}
+    cabled = expected_neighbours(lab)
+    heard = {k: v for k, v in hints_as_heard(hints).items() if k in cabled}
     return [replace(f, check="cabling-network-hints") for f in
             check_neighbours(lab, heard, dead=set())]
 

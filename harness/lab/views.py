@@ -4,13 +4,44 @@ A port group's effective policies on one host (its overrides, else its switch's,
 defaults for that kind of switch), the VXLAN underlay hops, the switch port behind each vmnic
 and the VLANs it carries. Pure functions of the lab model: the checks, the simulated lab and the
 suites all read the lab through these, so the rules exist once.
+
+The views asked for once per test (a host's port groups, the cabling plan's neighbours) are
+worked out once per lab object and kept while it lives (`_derived`): a 32-host run asks for
+them some 100,000 times.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from harness.lab.model import Lab, PortGroup, Security, Teaming
+
+_T = TypeVar("_T")
+
+# id(lab) -> (a weak reference to that lab, its views by key). A Lab is frozen (pydantic
+# frozen=True; nothing in the harness changes one in place, scenarios make changed copies), so
+# what is derived from it never goes stale. The entry goes when the lab is collected (the
+# reference's callback) and is used only while the reference still points at the lab asked
+# about, so a new lab at a reused address never sees an old lab's views.
+_DERIVED: dict[int, tuple[weakref.ref[Lab], dict[Hashable, Any]]] = {}
+
+
+def _derived(lab: Lab, key: Hashable, compute: Callable[[], _T]) -> _T:
+    """`compute()`, worked out once per lab and key. Threads may race to compute the same
+    value; each gets a correct one and one of them is kept."""
+    entry = _DERIVED.get(id(lab))
+    if entry is None or entry[0]() is not lab:
+        address = id(lab)
+        entry = (weakref.ref(lab, lambda _ref: _DERIVED.pop(address, None)), {})
+        _DERIVED[address] = entry
+    views = entry[1]
+    if key not in views:
+        views[key] = compute()
+    value: _T = views[key]
+    return value
 
 
 @dataclass(frozen=True)
@@ -173,6 +204,11 @@ def underlay_hops(lab: Lab) -> tuple[UnderlayHop, ...]:
 
 def host_port_groups(lab: Lab, host: str) -> dict[str, PortGroupView]:
     """Port groups of one host (standard and distributed) with effective policies."""
+    # a copy: the caller may change its dict, never the kept one
+    return dict(_derived(lab, ("host_port_groups", host), lambda: _host_port_groups(lab, host)))
+
+
+def _host_port_groups(lab: Lab, host: str) -> dict[str, PortGroupView]:
     h = lab.hosts[host]
     pgs: dict[str, PortGroupView] = {}
     for sw_name, sw in h.standard_switches.items():
@@ -191,6 +227,12 @@ def host_port_groups(lab: Lab, host: str) -> dict[str, PortGroupView]:
 
 def expected_neighbours(lab: Lab) -> dict[tuple[str, str], tuple[str, str, tuple[str, ...]]]:
     """(host, vmnic) -> (switch hostname, port name, protocols) from the cabling plan."""
+    # a copy: the caller may change its dict, never the kept one
+    return dict(_derived(lab, "expected_neighbours", lambda: _expected_neighbours(lab)))
+
+
+def _expected_neighbours(lab: Lab
+                         ) -> dict[tuple[str, str], tuple[str, str, tuple[str, ...]]]:
     out: dict[tuple[str, str], tuple[str, str, tuple[str, ...]]] = {}
     for cable in lab.cabling:
         (a, ap), (b, bp) = cable.ends

@@ -65,3 +65,14 @@ def resolve_inputs(lab_path: Path | str | None, inventory_path: Path | str | Non
             raise OptionError("--scenario needs the simulated lab, which cannot be built here: "
                               f"{sim_problem}")
     return RunInputs(lab, loaded, backend, scenarios, sim_problem)
+
+
+class GivenInputs:
+    """A run's inputs, already resolved by `labharness run`, for the pytest session it starts
+    in-process (`pytest.main(plugins=[GivenInputs(inputs), ...])`): the session then tests
+    the lab the run built the sim from, without reading and checking the files again (a
+    32-host lab takes over a second to load)."""
+
+    def __init__(self, inputs: RunInputs) -> None:
+        self.inputs = inputs
+

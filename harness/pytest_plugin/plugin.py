@@ -20,6 +20,8 @@ from harness.errors import EndpointUnreachable, LabharnessError, NotProvided
 from harness.incidents import ID_SPAN, SCENARIO_ALL, find_incident
 from harness.lab.source import InputFileError
 from harness.lab.subjects import SUBJECT_KINDS, subjects_of
+from harness.pytest_plugin.allure_children import PLUGIN_NAME as ALLURE_CHILDREN
+from harness.pytest_plugin.allure_children import AllureChildrenIndex
 from harness.pytest_plugin.assertions import current_item
 from harness.pytest_plugin.endpoints import endpoints
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
@@ -40,7 +42,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     snapshot,
     vcenter,
 )
-from harness.pytest_plugin.inputs import resolve_inputs
+from harness.pytest_plugin.inputs import GivenInputs, resolve_inputs
 from harness.pytest_plugin.previous import load_previous
 from harness.pytest_plugin.shard import SHARD_ENV, ShardSelector, parse_shard
 from harness.pytest_plugin.state import (
@@ -100,10 +102,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker, text in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
+    # a no-op unless allure writes results; `-p no:labharness-allure-children` leaves it out
+    config.pluginmanager.register(AllureChildrenIndex(), ALLURE_CHILDREN)
+    given = next((p for p in config.pluginmanager.get_plugins() if isinstance(p, GivenInputs)),
+                 None)
     try:
-        inputs = resolve_inputs(config.getoption("--lab", None),
-                                config.getoption("--inventory", None),
-                                config.getoption("--scenario", None) or [])
+        inputs = given.inputs if given is not None else resolve_inputs(
+            config.getoption("--lab", None), config.getoption("--inventory", None),
+            config.getoption("--scenario", None) or [])
     except InputFileError as exc:
         raise pytest.UsageError("labharness: invalid input\n" + str(exc)) from None
     except LabharnessError as exc:

@@ -1,0 +1,150 @@
+"""The allure children index (harness/pytest_plugin/allure_children.py): same results, O(1) `in`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attr
+import pytest
+from allure_commons.model2 import TestResultContainer as Container
+from allure_pytest.listener import AllureListener
+
+from harness.pytest_plugin.allure_children import PLUGIN_NAME, IndexedList, index_children
+
+# Fixtures of every scope, a parametrized one, one with a finalizer, tests that pass, fail,
+# skip and error: each kind of container allure writes, with children shared by many tests.
+PROJECT = """
+    import pytest
+
+    @pytest.fixture(scope="session")
+    def shared():
+        yield 1
+
+    @pytest.fixture(scope="session")
+    def other(shared):
+        return shared + 1
+
+    @pytest.fixture(scope="module")
+    def per_module(request):
+        request.addfinalizer(lambda: None)
+        return 2
+
+    @pytest.fixture(params=["a", "b"])
+    def flavour(request):
+        return request.param
+
+    @pytest.fixture
+    def broken():
+        raise ValueError("no")
+
+    @pytest.mark.parametrize("n", range(12))
+    def test_many(shared, other, per_module, n):
+        assert n < 11
+
+    def test_flavours(shared, flavour):
+        pass
+
+    @pytest.fixture(scope="class")
+    def per_class(shared):
+        return 3
+
+    class TestGroup:
+        def test_one(self, per_class):
+            pass
+
+        def test_two(self, per_class, other):
+            pytest.skip("not here")
+
+    def test_broken(broken, shared):
+        pass
+"""
+
+
+def _normalised(results: Path) -> dict[str, Any]:
+    """The allure-results with what differs run to run (uuids, times, thread) taken out: uuids
+    become the name of the test they stand for."""
+    tests: dict[str, dict[str, Any]] = {}
+    containers: list[dict[str, Any]] = []
+    for path in sorted(results.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if path.name.endswith("-result.json"):
+            tests[data.pop("uuid")] = data
+        elif path.name.endswith("-container.json"):
+            containers.append(data)
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k not in ("start", "stop", "uuid")}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    names = {uuid: f"{t['fullName']}[{t.get('parameters')}]" for uuid, t in tests.items()}
+    out_tests = sorted(json.dumps(scrub(t), sort_keys=True) for t in tests.values())
+    out_containers = []
+    for c in containers:
+        c["children"] = [names[u] for u in c.get("children", [])]
+        out_containers.append(json.dumps(scrub(c), sort_keys=True))
+    return {"tests": out_tests, "containers": sorted(out_containers)}
+
+
+def test_results_are_the_same_with_and_without_the_index(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(PROJECT)
+    runs = {}
+    for label, extra in (("indexed", []), ("plain", ["-p", f"no:{PLUGIN_NAME}"])):
+        out = pytester.path / f"allure-{label}"
+        reprec = pytester.inline_run(f"--alluredir={out}", *extra)
+        passed, skipped, failed = reprec.listoutcomes()
+        assert (len(passed), len(skipped), len(failed)) == (14, 1, 2)
+        config = reprec.getcall("pytest_sessionstart").session.config
+        assert (config.pluginmanager.get_plugin(PLUGIN_NAME) is not None) == (label == "indexed")
+        runs[label] = _normalised(out)
+    assert len(runs["indexed"]["tests"]) == 17
+    containers = runs["indexed"]["containers"]
+    assert any('"shared"' in c and c.count("test_many") == 12 for c in containers)
+    assert runs["indexed"] == runs["plain"]
+
+
+def test_the_listener_of_this_allure_gets_indexed_containers() -> None:
+    # If a new allure renames what this relies on, index_children returns False: this fails
+    # and says to look again at allure_pytest/listener.py.
+    listener = AllureListener(config=None)
+    assert index_children(listener)
+    group = Container(uuid="g")
+    listener.allure_logger.start_group("g", group)
+    assert isinstance(group.children, IndexedList)
+    listener.allure_logger.update_group("g", children="t1")
+    listener.allure_logger.update_group("g", children="t2")
+    assert "t1" in group.children and "t3" not in group.children
+    assert attr.asdict(group)["children"] == ["t1", "t2"]
+    assert type(attr.asdict(group)["children"]) is list
+
+
+def test_index_children_leaves_an_unknown_listener_alone() -> None:
+    class Other:
+        allure_logger = object()
+
+    assert not index_children(Other())
+
+
+def test_indexed_list_membership_follows_every_change() -> None:
+    items = IndexedList(["a", "b"])
+    items.append("c")
+    items.extend(["d", "a"])
+    items.insert(0, "e")
+    items += ["f"]
+    items.remove("a")  # the second "a" stays
+    assert "a" in items
+    items.remove("a")
+    assert "a" not in items
+    items.pop()
+    assert "f" not in items
+    items[0] = "g"
+    assert "e" not in items and "g" in items
+    del items[0]
+    assert "g" not in items
+    assert items == ["b", "c", "d"] and all(x in items for x in items)
+    items.clear()
+    assert "b" not in items and items == []
