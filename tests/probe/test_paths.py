@@ -16,7 +16,7 @@ from harness.drivers.probe.paths import CONFIRM_HOSTS_AT_ONCE, PATIENT_WINDOW_S,
 from harness.drivers.probe.sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 from harness.errors import LabharnessError
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
-from harness.probes.trunk import TrunkEcho
+from harness.probes.trunk import Seen, TrunkEcho
 from harness.probes.vxlan import OverlayPingResult
 
 
@@ -116,3 +116,15 @@ def test_a_lossy_overlay_ping_is_sent_again_waiting_longer_for_late_replies() ->
     assert [(jobs, parallel) for jobs, parallel, _ in sites.batches] == [([job], 8),
                                                                          ([patient], 1)]
     assert [t["answered"] for t in paths.tries(job)] == [0, 5]
+
+
+def test_of_two_unanswered_tries_the_one_that_saw_more_counts() -> None:
+    """F12 on the wire: the target's ARP for the probe on another VLAN may come in the first
+    try only (in the second its resolution is still pending); that try is the evidence."""
+    arp_elsewhere = Seen("arp-request", "tr0", 10, "00:50:56:00:00:13", "198.18.10.13", 3.0)
+    saw = replace(_echo(0), seen=[arp_elsewhere])
+    sites = Recorded({C: [saw, _echo(0)]})
+    paths = PathProbes(cast(ProbeSites, sites))
+    paths.prefetch([C])
+
+    assert paths.echo(C) is saw and len(paths.tries(C)) == 2

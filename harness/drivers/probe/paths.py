@@ -83,7 +83,11 @@ class PathProbes:
         for job, (tries, last) in _confirmed(jobs, self.sites.echo_many,
                                               lambda _j, t: _echo_ok(t)).items():
             self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
-            self.echoes[job] = last
+            # the most telling try counts: the best answered, and of tries alike the one that
+            # saw most (an answer on another VLAN, the F12 evidence, may come in one try only:
+            # the target's ARP for the probe is still pending from the try before)
+            self.echoes[job] = max(tries, key=lambda t: (t.answered, len(t.seen))
+                                   ) if tries else last
 
     def _mtu_batch(self, jobs: list[MtuJob]) -> None:
         for job, (tries, last) in _confirmed(jobs, self.sites.path_mtu_many,
