@@ -212,14 +212,27 @@ def _side_by_side(*steps: Callable[[], None]) -> None:
 
 
 def _start_daemons(lab_name: str, plan: DataplanePlan, state: SimState) -> None:
+    """The data plane's daemons (teaming controllers, lldpd), ready when every controller
+    has chosen its uplinks."""
     t0 = time.perf_counter()
-    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name))
+    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name), management=False)
     with _STATE_LOCK:
         state.daemons += started
     _write_state(state)
     _wait_for_teams(lab_name, [ns for ns, teams in plan.teams.items() if teams])
     with _STATE_LOCK:
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
+
+
+def _start_sshds(lab_name: str, plan: DataplanePlan, state: SimState) -> None:
+    """sshd on the management network (routers, probe VMs, VMs)."""
+    t0 = time.perf_counter()
+    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name), data_plane=False)
+    with _STATE_LOCK:
+        state.daemons += started
+    _write_state(state)
+    with _STATE_LOCK:
+        state.timings["sshd_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base_dir: Path,
@@ -458,9 +471,11 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
             _start_bmcs(realised, inventory, plan, base_dir, state)
             _start_daemons(lab.name, plan, state)
 
-        # and those, the routers' APIs and vCenter side by side: none needs another to start
-        # (vCenter reads LLDP, the routes and the BMCs' adapter state only when asked)
+        # and those, sshd on the management network, the routers' APIs and vCenter side by
+        # side: none needs another to start (vCenter reads LLDP, the routes and the BMCs'
+        # adapter state only when asked)
         _side_by_side(bmcs_then_daemons,
+                      lambda: _start_sshds(lab.name, plan, state),
                       lambda: _start_routers(realised, inventory, plan, base_dir, state),
                       lambda: _start_vcenter(lab, chosen, inventory, plan, base_dir, state))
         for scenario in chosen:

@@ -194,18 +194,27 @@ def team_status_path(run_dir: Path, ns: str) -> Path:
     return run_dir / f"teaming-{ns}.status.json"
 
 
-def start_all(plan: DataplanePlan, run_dir: Path, ssh_dir: Path) -> list[DaemonRecord]:
-    """Start every daemon of the plan; returns their records (stop them with `stop_all`)."""
+def start_all(plan: DataplanePlan, run_dir: Path, ssh_dir: Path, *, data_plane: bool = True,
+              management: bool = True) -> list[DaemonRecord]:
+    """Start the plan's daemons; returns their records (stop them with `stop_all`).
+
+    `data_plane`: the teaming controllers and lldpd (they send and hear frames on the lab's
+    wire); `management`: sshd on the management network (it hears nothing of the data plane,
+    so it need not wait for the BMCs' adapter state).
+    """
     records: list[DaemonRecord] = []
     try:
-        probes = {plan.ns(p.host): p for p in plan.host_probes}
-        records += start_teaming([(ns, teams, probes.get(ns)) for ns, teams in plan.teams.items()
-                                  if teams or ns in probes], run_dir)
-        for spec in plan.lldp:
-            records.append(start_lldpd(spec, run_dir))
-        for ep in plan.endpoints:
-            if ep.kind == "ssh":
-                records.append(start_sshd(ep.ns, str(ep.ip), ep.port, ssh_dir, run_dir))
+        if data_plane:
+            probes = {plan.ns(p.host): p for p in plan.host_probes}
+            records += start_teaming([(ns, teams, probes.get(ns))
+                                      for ns, teams in plan.teams.items()
+                                      if teams or ns in probes], run_dir)
+            for spec in plan.lldp:
+                records.append(start_lldpd(spec, run_dir))
+        if management:
+            for ep in plan.endpoints:
+                if ep.kind == "ssh":
+                    records.append(start_sshd(ep.ns, str(ep.ip), ep.port, ssh_dir, run_dir))
     except BaseException:
         stop_all(records)
         raise

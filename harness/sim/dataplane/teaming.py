@@ -182,9 +182,13 @@ class Controller:
             script += f"add element bridge {NFT_TABLE} blocked {{ {elements} }}\n"
         subprocess.run(["nft", "-f", "-"], input=script, text=True, check=False,
                        capture_output=True)
+        # one ip for every changed team (at start that is all of them): -force goes on past a
+        # bridge that fails, as separate calls did
+        flushes = "".join(f"link set dev {team.bridge} type bridge fdb_flush\n"
+                          for team in changed)
+        subprocess.run(["ip", "-force", "-batch", "-"], input=flushes, text=True, check=False,
+                       capture_output=True)
         for team in changed:
-            subprocess.run(["ip", "link", "set", "dev", team.bridge, "type", "bridge",
-                            "fdb_flush"], check=False, capture_output=True)
             if announce and team.notify_switches and team.forwarding is not None:
                 sock = team.uplinks[team.forwarding].sock
                 for mac in team.macs:
