@@ -212,14 +212,27 @@ def _side_by_side(*steps: Callable[[], None]) -> None:
 
 
 def _start_daemons(lab_name: str, plan: DataplanePlan, state: SimState) -> None:
+    """The data plane's daemons (teaming controllers, lldpd), ready when every controller
+    has chosen its uplinks."""
     t0 = time.perf_counter()
-    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name))
+    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name), management=False)
     with _STATE_LOCK:
         state.daemons += started
     _write_state(state)
     _wait_for_teams(lab_name, [ns for ns, teams in plan.teams.items() if teams])
     with _STATE_LOCK:
         state.timings["daemons_s"] = round(time.perf_counter() - t0, 3)
+
+
+def _start_sshds(lab_name: str, plan: DataplanePlan, state: SimState) -> None:
+    """sshd on the management network (routers, probe VMs, VMs)."""
+    t0 = time.perf_counter()
+    started = daemons.start_all(plan, run_dir(lab_name), ssh_dir(lab_name), data_plane=False)
+    with _STATE_LOCK:
+        state.daemons += started
+    _write_state(state)
+    with _STATE_LOCK:
+        state.timings["sshd_s"] = round(time.perf_counter() - t0, 3)
 
 
 def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base_dir: Path,
@@ -235,10 +248,12 @@ def _start_bmcs(lab: Lab, inventory: Inventory | None, plan: DataplanePlan, base
         proc = IloProcess.start(spec, ilo_dir(lab.name), netns=bmcs[0].ns)
     except (IloSpecError, IloStartError) as exc:
         raise SimError(f"iLO emulator: {exc}") from None
-    state.daemons.append(daemons.adopt("lh-ilo", bmcs[0].ns, proc.pid,
-                                       ["python", "-m", "harness.sim.ilo"], proc.log_file))
+    with _STATE_LOCK:
+        state.daemons.append(daemons.adopt("lh-ilo", bmcs[0].ns, proc.pid,
+                                           ["python", "-m", "harness.sim.ilo"], proc.log_file))
     _write_state(state)
-    state.timings["ilo_start_s"] = round(time.perf_counter() - t0, 3)
+    with _STATE_LOCK:
+        state.timings["ilo_start_s"] = round(time.perf_counter() - t0, 3)
 
 
 def opnsense_dir(lab: str) -> Path:
@@ -420,7 +435,10 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         SimError: missing kernel features or tools, or a build step failed.
     """
     started = time.perf_counter()
+    # right after a big lab was removed this waits for the kernel to finish destroying its
+    # namespaces (seconds at 32 hosts): recorded apart so `up_s` is not misread
     features = kernel.detect()
+    kernel_s = round(time.perf_counter() - started, 3)
     problem = features.problem()
     if problem:
         raise SimError(problem)
@@ -441,6 +459,7 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
     if owner_pid is not None:
         state.owner = daemons.adopt("labharness", "", owner_pid, list(sys.argv), Path(""))
     _write_state(state)  # from here on, `down` can clean up whatever exists
+    state.timings["kernel_s"] = kernel_s
     try:
         t0 = time.perf_counter()
         if (note := neigh.fit(plan)) is not None:
@@ -448,12 +467,17 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
         dp_build.build(plan)
         state.timings["build_s"] = round(time.perf_counter() - t0, 3)
         state.ssh = _ssh_material(lab.name, plan)
-        # the BMCs first: the emulated adapters' state (F10) is in force before any daemon
-        # sends or hears a frame
-        _start_bmcs(realised, inventory, plan, base_dir, state)
-        # then the data plane's daemons, the routers' APIs and vCenter side by side: none
-        # needs another to start (vCenter reads LLDP and the routes only when asked)
-        _side_by_side(lambda: _start_daemons(lab.name, plan, state),
+        def bmcs_then_daemons() -> None:
+            # the BMCs before the data plane's daemons: the emulated adapters' state (F10) is
+            # in force before any daemon sends or hears a frame
+            _start_bmcs(realised, inventory, plan, base_dir, state)
+            _start_daemons(lab.name, plan, state)
+
+        # and those, sshd on the management network, the routers' APIs and vCenter side by
+        # side: none needs another to start (vCenter reads LLDP, the routes and the BMCs'
+        # adapter state only when asked)
+        _side_by_side(bmcs_then_daemons,
+                      lambda: _start_sshds(lab.name, plan, state),
                       lambda: _start_routers(realised, inventory, plan, base_dir, state),
                       lambda: _start_vcenter(lab, chosen, inventory, plan, base_dir, state))
         for scenario in chosen:

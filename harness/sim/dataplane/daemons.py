@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.sim.dataplane.plan import DataplanePlan, HostProbePlan, LldpPlan, TeamPlan
+from harness.sim.errors import SimError
 
 LLDP_TX_INTERVAL = 1  # seconds; CDP/LLDP timeouts in the harness wait 1 s + 2 intervals
 
@@ -135,9 +136,9 @@ def start_sshd(ns: str, address: str, port: int, ssh_dir: Path, run_dir: Path) -
     return _spawn(name, ns, ["/usr/sbin/sshd", "-D", "-e", "-f", str(conf)], run_dir)
 
 
-def start_teaming(ns: str, teams: list[TeamPlan], run_dir: Path,
-                  probe: HostProbePlan | None = None) -> DaemonRecord:
-    """The host's vSwitch controller: its teams, and the relays of its probe VM's ports."""
+def _team_config(ns: str, teams: list[TeamPlan], run_dir: Path,
+                 probe: HostProbePlan | None) -> dict[str, str]:
+    """Write one host's controller config; returns its fork job (see teaming.fork_all)."""
     name = f"teaming-{ns}"
     config = run_dir / f"{name}.json"
     ports = ([(t.port, t.vlans) for t in probe.trunks] + [(p.port, p.vlans) for p in probe.pinned]
@@ -146,29 +147,74 @@ def start_teaming(ns: str, teams: list[TeamPlan], run_dir: Path,
     config.write_text(json.dumps({"interval_ms": 100, "teams": [
         {**asdict(t), "uplinks": [asdict(u) for u in t.uplinks], "macs": list(t.macs)}
         for t in teams], "relays": relays}), encoding="utf-8")
-    status = run_dir / f"{name}.status.json"
-    return _spawn(name, ns, [sys.executable, "-m", "harness.sim.dataplane.teaming",
-                             str(config), str(status)], run_dir)
+    return {"ns": ns, "config": str(config), "status": str(team_status_path(run_dir, ns)),
+            "log": str(run_dir / f"{name}.log")}
+
+
+FORK_TIMEOUT = 30.0
+
+
+def start_teaming(hosts: list[tuple[str, list[TeamPlan], HostProbePlan | None]],
+                  run_dir: Path) -> list[DaemonRecord]:
+    """Every host's vSwitch controller (its teams, and the relays of its probe VM's ports),
+    forked from one interpreter (`teaming.fork_all`): one Python start for the lab, and the
+    controllers share its pages. Each is still its own process in its own session and
+    namespace, recorded and stopped by PID like the other daemons.
+
+    Raises:
+        SimError: a controller could not enter its namespace (with its log's reason).
+    """
+    if not hosts:
+        return []
+    manifest = run_dir / "teaming.json"
+    jobs = [_team_config(ns, teams, run_dir, probe) for ns, teams, probe in hosts]
+    manifest.write_text(json.dumps(jobs), encoding="utf-8")
+    argv = [sys.executable, "-m", "harness.sim.dataplane.teaming", "--fork", str(manifest)]
+    try:
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=FORK_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired:
+        raise SimError(f"teaming controllers did not start in {FORK_TIMEOUT:.0f} s") from None
+    if done.returncode != 0:
+        raise SimError(f"teaming controllers: {done.stderr.strip() or done.returncode}")
+    pids: dict[str, int] = json.loads(done.stdout)["pids"]
+    records = []
+    for job in jobs:
+        pid = pids[job["ns"]]
+        try:
+            start = _start_time(pid)
+        except (OSError, ValueError, IndexError):
+            start = 0  # already gone: is_running says so, and _wait_for_teams names the log
+        records.append(DaemonRecord(f"teaming-{job['ns']}", job["ns"], pid, start,
+                                    [*argv, job["ns"]], job["log"]))
+    return records
 
 
 def team_status_path(run_dir: Path, ns: str) -> Path:
     return run_dir / f"teaming-{ns}.status.json"
 
 
-def start_all(plan: DataplanePlan, run_dir: Path, ssh_dir: Path) -> list[DaemonRecord]:
-    """Start every daemon of the plan; returns their records (stop them with `stop_all`)."""
+def start_all(plan: DataplanePlan, run_dir: Path, ssh_dir: Path, *, data_plane: bool = True,
+              management: bool = True) -> list[DaemonRecord]:
+    """Start the plan's daemons; returns their records (stop them with `stop_all`).
+
+    `data_plane`: the teaming controllers and lldpd (they send and hear frames on the lab's
+    wire); `management`: sshd on the management network (it hears nothing of the data plane,
+    so it need not wait for the BMCs' adapter state).
+    """
     records: list[DaemonRecord] = []
     try:
-        probes = {p.host: p for p in plan.host_probes}
-        for ns, teams in plan.teams.items():
-            probe = next((p for p in probes.values() if plan.ns(p.host) == ns), None)
-            if teams or probe is not None:
-                records.append(start_teaming(ns, teams, run_dir, probe))
-        for spec in plan.lldp:
-            records.append(start_lldpd(spec, run_dir))
-        for ep in plan.endpoints:
-            if ep.kind == "ssh":
-                records.append(start_sshd(ep.ns, str(ep.ip), ep.port, ssh_dir, run_dir))
+        if data_plane:
+            probes = {plan.ns(p.host): p for p in plan.host_probes}
+            records += start_teaming([(ns, teams, probes.get(ns))
+                                      for ns, teams in plan.teams.items()
+                                      if teams or ns in probes], run_dir)
+            for spec in plan.lldp:
+                records.append(start_lldpd(spec, run_dir))
+        if management:
+            for ep in plan.endpoints:
+                if ep.kind == "ssh":
+                    records.append(start_sshd(ep.ns, str(ep.ip), ep.port, ssh_dir, run_dir))
     except BaseException:
         stop_all(records)
         raise

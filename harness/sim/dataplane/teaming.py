@@ -21,12 +21,18 @@ The same process relays the host's probe-VM ports (trunks and pinned uplinks, `r
 the host's vSwitch in userspace, one process per host.
 
 Runs as `ip netns exec NS python -m harness.sim.dataplane.teaming CONFIG STATUS` (stdlib only,
-so it starts fast); writes its state to STATUS as JSON whenever it changes.
+so it starts fast); writes its state to STATUS as JSON whenever it changes. A lab's controllers
+are started together with `python -m harness.sim.dataplane.teaming --fork MANIFEST` (`fork_all`):
+one interpreter imports this module once and forks one controller per host namespace, each in its
+own session, network namespace and mount namespace (with its own /sys, as `ip netns exec` gives),
+so 32 hosts cost one interpreter start instead of 32 and share its pages copy-on-write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import json
 import os
 import select
@@ -131,11 +137,18 @@ class Controller:
 
     @staticmethod
     def _carrier(ifname: str) -> bool:
+        # read every interval for every uplink of every host: a bare read, not a text file
+        # object (at 32 hosts the file objects were most of the controllers' idle CPU)
         try:
-            with open(f"/sys/class/net/{ifname}/carrier", encoding="ascii") as f:
-                return f.read().strip() == "1"
+            fd = os.open(f"/sys/class/net/{ifname}/carrier", os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            return os.read(fd, 8).startswith(b"1")
         except OSError:  # admin-down reads as EINVAL: no carrier
             return False
+        finally:
+            os.close(fd)
 
     # -- health ------------------------------------------------------------------------------
     def healthy(self, team: Team, j: int, now: float) -> bool:
@@ -177,9 +190,13 @@ class Controller:
             script += f"add element bridge {NFT_TABLE} blocked {{ {elements} }}\n"
         subprocess.run(["nft", "-f", "-"], input=script, text=True, check=False,
                        capture_output=True)
+        # one ip for every changed team (at start that is all of them): -force goes on past a
+        # bridge that fails, as separate calls did
+        flushes = "".join(f"link set dev {team.bridge} type bridge fdb_flush\n"
+                          for team in changed)
+        subprocess.run(["ip", "-force", "-batch", "-"], input=flushes, text=True, check=False,
+                       capture_output=True)
         for team in changed:
-            subprocess.run(["ip", "link", "set", "dev", team.bridge, "type", "bridge",
-                            "fdb_flush"], check=False, capture_output=True)
             if announce and team.notify_switches and team.forwarding is not None:
                 sock = team.uplinks[team.forwarding].sock
                 for mac in team.macs:
@@ -310,17 +327,123 @@ class Controller:
         self.running = False
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m harness.sim.dataplane.teaming CONFIG.json STATUS.json",
-              file=sys.stderr)
-        return 2
-    with open(argv[0], encoding="utf-8") as f:
+def serve(config_path: str, status_path: str) -> None:
+    """Run one controller until SIGTERM or SIGINT (in the namespace the process is in)."""
+    with open(config_path, encoding="utf-8") as f:
         config = json.load(f)
-    controller = Controller(config, argv[1])
+    controller = Controller(config, status_path)
     signal.signal(signal.SIGTERM, controller.stop)
     signal.signal(signal.SIGINT, controller.stop)
     controller.run()
+
+
+CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
+MS_REC, MS_SLAVE, MNT_DETACH = 0x4000, 0x80000, 2
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def enter(ns: str) -> None:
+    """What `ip netns exec NS` does before it execs: join the network namespace, then a
+    private mount namespace with a fresh sysfs, so /sys/class/net lists this namespace's
+    interfaces (carrier and MAC are read there) and the mount stays out of everyone else's."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+    try:
+        _check(libc.setns(fd, CLONE_NEWNET), f"setns into {ns}")
+    finally:
+        os.close(fd)
+    _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None), "mount --make-rslave /")
+    libc.umount2(b"/sys", MNT_DETACH)  # nothing mounted there is fine too
+    _check(libc.mount(ns.encode(), b"/sys", b"sysfs", 0, None), "mount sysfs on /sys")
+
+
+def _child(job: dict[str, str], ready_w: int) -> None:
+    """Body of one forked controller; never returns."""
+    code = 0
+    try:
+        os.setsid()  # its own session: `sim down` ends it with killpg, like a spawned daemon
+        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.close(null)
+        enter(job["ns"])
+        os.write(ready_w, b"\n")
+        os.close(ready_w)
+        gc.unfreeze()
+        serve(job["config"], job["status"])
+    except BaseException as exc:  # the log says why; the parent sees EOF without a line
+        print(f"teaming controller for {job['ns']}: {exc}", file=sys.stderr)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _last_line(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().strip().splitlines()
+    except OSError:
+        return "exited"
+    return lines[-1] if lines else "exited"
+
+
+def fork_all(manifest_path: str) -> int:
+    """Fork one controller per entry of MANIFEST (a JSON list of {ns, config, status, log}),
+    wait until each has entered its namespace, print `{"pids": {NS: PID}}` and exit; the
+    controllers keep running (init reaps them). A controller that cannot enter its namespace
+    fails the whole start, with the reason from its log."""
+    with open(manifest_path, encoding="utf-8") as f:
+        jobs: list[dict[str, str]] = json.load(f)
+    gc.collect()
+    gc.freeze()  # the children share this interpreter's pages; the collector must not touch them
+    pids: dict[str, int] = {}
+    failed: list[str] = []
+    pending: dict[int, tuple[str, str]] = {}
+    for job in jobs:
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            for fd in (ready_r, *pending):  # the other children's pipes are not its business
+                os.close(fd)
+            _child(job, ready_w)
+        os.close(ready_w)
+        pids[job["ns"]] = pid
+        pending[ready_r] = (job["ns"], job["log"])
+    for fd, (ns, log) in pending.items():
+        ok = os.read(fd, 1) == b"\n"  # EOF: the child exited before entering its namespace
+        os.close(fd)
+        if not ok:
+            failed.append(f"{ns}: {_last_line(log)} (log {log})")
+    if failed:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        print("; ".join(failed), file=sys.stderr)
+        return 1
+    print(json.dumps({"pids": pids}), flush=True)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--fork":
+        return fork_all(argv[1])
+    if len(argv) != 2:
+        print("usage: python -m harness.sim.dataplane.teaming CONFIG.json STATUS.json\n"
+              "       python -m harness.sim.dataplane.teaming --fork MANIFEST.json",
+              file=sys.stderr)
+        return 2
+    serve(argv[0], argv[1])
     return 0
 
 

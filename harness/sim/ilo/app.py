@@ -30,7 +30,7 @@ from harness.sim.ilo.hardware import HardwareFile
 from harness.sim.ilo.spec import BmcSpec
 from harness.sim.ilo.state import Server, StateError
 from harness.sim.ilo.tree import Context, PathKey, Refusal, Reply, Resource, Tree, key
-from harness.sim.ilo.uplinks import UplinkFollower
+from harness.sim.ilo.uplinks import UplinkFollower, sync_all
 from harness.sim.tlscert import make_self_signed
 
 STATUS_OF = {"iLO:UnauthorizedLoginAttempt": 401, "Base:SessionLimitExceeded": 503}
@@ -355,15 +355,16 @@ async def start(specs: list[BmcSpec], cert_dir: Path,
         await asyncio.to_thread(hardware.write)  # in force before any host reads it
         for bmc in bmcs:
             bmc.server.applied_hooks.append(hardware)
+    followers = [UplinkFollower(bmc.server) for bmc in bmcs
+                 if any(p.uplink for a in bmc.server.spec.adapters for p in a.ports)]
+    for follower in followers:
+        follower.server.applied_hooks.append(follower)
+    # at start a failure is fatal: a sim whose F10 state is not in force must not serve
+    await asyncio.to_thread(sync_all, followers)
     runners: list[web.AppRunner] = []
     endpoints: list[dict[str, Any]] = []
     for bmc in bmcs:
         spec = bmc.server.spec
-        if any(p.uplink for a in spec.adapters for p in a.ports):
-            follower = UplinkFollower(bmc.server)
-            bmc.server.applied_hooks.append(follower)
-            # at start a failure is fatal: a sim whose F10 state is not in force must not serve
-            await asyncio.to_thread(follower.sync)
         cert, key_file = make_self_signed(spec.address, spec.name, cert_dir)
         family = socket.AF_INET6 if ":" in spec.address else socket.AF_INET
         try:

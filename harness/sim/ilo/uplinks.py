@@ -73,16 +73,13 @@ class UplinkFollower:
         Raises:
             NetnsError: nft failed (with its stderr).
         """
+        sync_all([self])
+
+    def _changes(self) -> dict[str, tuple[str, ...]]:
+        """Namespace -> the interfaces to drop on now, where that differs from what is loaded."""
         want = blocked(self.server)
-        for ns in self.namespaces:
-            ifaces = tuple(sorted(set(want.get(ns, []))))
-            if self.applied.get(ns) == ifaces:
-                continue
-            self.runner(["nft", "-f", "-"], ns=ns, stdin=ruleset(ifaces, self.table))
-            self.applied[ns] = ifaces
-            what = f"drop every frame on {', '.join(ifaces)}" if ifaces else "pass traffic"
-            print(f"{self.server.spec.name}: uplinks in {ns} {what} (nft table {self.table})",
-                  file=sys.stderr, flush=True)
+        wanted = {ns: tuple(sorted(set(want.get(ns, [])))) for ns in self.namespaces}
+        return {ns: ifaces for ns, ifaces in wanted.items() if self.applied.get(ns) != ifaces}
 
     async def __call__(self, server: Server) -> None:
         try:
@@ -90,3 +87,24 @@ class UplinkFollower:
         except netns.NetnsError as exc:
             print(f"{server.spec.name}: cannot make the uplinks follow the BMC: {exc}",
                   file=sys.stderr, flush=True)
+
+
+def sync_all(followers: Sequence[UplinkFollower]) -> None:
+    """Bring every follower's tables in line, one nft transaction per namespace: at start every
+    BMC of a lab loads (or deletes) its table, and most share the same switch namespaces.
+
+    Raises:
+        NetnsError: nft failed (with its stderr); nothing in that namespace changed.
+    """
+    per_ns: dict[str, list[tuple[UplinkFollower, tuple[str, ...]]]] = {}
+    for follower in followers:
+        for ns, ifaces in follower._changes().items():
+            per_ns.setdefault(ns, []).append((follower, ifaces))
+    for ns, items in per_ns.items():
+        script = "".join(ruleset(ifaces, f.table) for f, ifaces in items)
+        items[0][0].runner(["nft", "-f", "-"], ns=ns, stdin=script)
+        for follower, ifaces in items:
+            follower.applied[ns] = ifaces
+            what = f"drop every frame on {', '.join(ifaces)}" if ifaces else "pass traffic"
+            print(f"{follower.server.spec.name}: uplinks in {ns} {what} "
+                  f"(nft table {follower.table})", file=sys.stderr, flush=True)
