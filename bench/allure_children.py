@@ -18,8 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-PLUGIN_NAME = "labharness-allure-children"  # harness/pytest_plugin/allure_children.py
 REPO = Path(__file__).resolve().parent.parent  # pytest loads this checkout's plugin
+sys.path.insert(0, str(REPO))
+
+from harness.pytest_plugin.allure_children import PLUGIN_NAME  # noqa: E402
+
 PROJECT = """
 import pytest
 

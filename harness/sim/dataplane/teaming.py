@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import gc
 import json
 import os
@@ -282,8 +283,10 @@ class Controller:
                 self.link_events.recv(1 << 16)
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError:
-                continue  # ENOBUFS: events were lost, which the flag above covers
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    return  # not a queue overflow: nothing more to read now
+                # ENOBUFS: events were lost, which the flag above covers; read on
 
     # -- main loop ---------------------------------------------------------------------------
     def run(self) -> None:
