@@ -407,7 +407,9 @@ def run(
         # allure-results and summary.json
         "-p", "no:cacheprovider", "-p", "no:warnings", "-qq", "--tb=no", "--no-summary",
         "-o", "addopts=--strict-markers", f"--lab={lab_path}",
-        f"--alluredir={where / 'allure-results'}", f"--junitxml={where / 'junit.xml'}",
+        # a report directory given again holds this run's results, as its junit.xml does
+        f"--alluredir={where / 'allure-results'}", "--clean-alluredir",
+        f"--junitxml={where / 'junit.xml'}",
         "-o", "junit_family=xunit2",
     ]
     if inv_path is not None:

@@ -130,6 +130,12 @@ def test_run_selects_with_k(tmp_path: Path) -> None:
     summary = json.loads((report / "summary.json").read_text())
     # the design check on the lab file and the same check on what vCenter reports, per host
     assert summary["tests"]["total"] == 6
+    # the same report directory again: it holds this run's results only, not the last one's
+    again = labharness("run", "-k", "test_ntp_servers", "--report-dir", str(report),
+                       cwd=tmp_path)
+    assert again.returncode == 0
+    assert json.loads((report / "summary.json").read_text())["tests"]["total"] == 3
+    assert len(list((report / "allure-results").glob("*-result.json"))) == 3
     none = labharness("run", "-k", "no_such_test", "--report-dir", str(report), cwd=tmp_path)
     assert none.returncode == 5 and "no test selected" in none.stderr
 
