@@ -332,9 +332,11 @@ class _TrunkPath:
 def trunk_path_mtu(ctx: LinkContext, iface: str, vlan: int | None, src: str, dst: str, *,
                    gateway: str | None = None, mac: str | None = None, hi: int | None = None,
                    lo: int = 1200, timeout: float = 0.5, search_timeout: float = 0.15,
-                   max_hops: int = 16, trace: str = "auto", watch: Sequence[str] = ()
-                   ) -> mtu.PathMtuResult:
+                   max_hops: int = 16, trace: str = "auto", watch: Sequence[str] = (),
+                   next_hop_mac: str | None = None) -> mtu.PathMtuResult:
     """The path MTU from a trunk identity to `dst` (the search of `harness.probes.mtu`).
+    `next_hop_mac` skips ARP: the next hop's MAC as this identity's echo on the same path
+    resolved it moments before (as a host's ARP cache would have it).
 
     Raises:
         NoArpReply: the next hop does not answer ARP on the VLAN (three tries).
@@ -342,7 +344,8 @@ def trunk_path_mtu(ctx: LinkContext, iface: str, vlan: int | None, src: str, dst
     """
     started = time.monotonic()
     link, next_hop = _identity(ctx, iface, vlan, src, dst, gateway, mac, watch)
-    arp = link.resolve(next_hop)
+    arp = (link.resolve(next_hop) if next_hop_mac is None
+           else ArpResult(iface, next_hop, True, next_hop_mac, None, 0))
     if not arp.answered or arp.mac is None:
         raise NoArpReply(f"no ARP reply from next hop {next_hop} on {iface} VLAN {vlan} "
                          f"({arp.requests} requests)", iface=iface, next_hop=next_hop, vlan=vlan)

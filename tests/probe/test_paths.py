@@ -39,6 +39,7 @@ class Recorded:
     def __init__(self, outcomes: dict[Any, list[Any]]) -> None:
         self.outcomes = outcomes
         self.batches: list[tuple[list[Any], int, int]] = []
+        self.macs: list[dict[Any, str]] = []  # the next-hop MACs each path-MTU batch was given
 
     def _next(self, jobs: Iterable[Any], parallel: int, hosts_at_once: int) -> dict[Any, Any]:
         todo = list(jobs)
@@ -50,7 +51,9 @@ class Recorded:
         return self._next(jobs, parallel, hosts_at_once)
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8,
-                      hosts_at_once: int = 16) -> dict[Any, Any]:
+                      hosts_at_once: int = 16,
+                      next_hop_macs: dict[Any, str] | None = None) -> dict[Any, Any]:
+        self.macs.append(dict(next_hop_macs or {}))
         return self._next(jobs, parallel, hosts_at_once)
 
     def overlay_many(self, jobs: Iterable[OverlayJob], *, parallel: int = 8,
@@ -90,6 +93,8 @@ def test_an_mtu_shortfall_without_icmp_is_measured_again() -> None:
     assert paths.path_mtu(MA).path_mtu == 9000  # a size carried once is carried
     assert [t["path_mtu"] for t in paths.tries(MA)] == [8999, 9000]
     assert paths.path_mtu(MB).limiting_hop == hop and len(paths.tries(MB)) == 1
+    # the searches send to the MAC their path's echo resolved; the search tried again ARPs
+    assert sites.macs == [{MA: "02:00:00:00:00:05", MB: "02:00:00:00:00:05"}, {}]
 
 
 def test_an_error_stays_the_jobs_own() -> None:

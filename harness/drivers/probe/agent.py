@@ -429,7 +429,8 @@ class Agent:
         kw.update(hi=a.integer("hi", None), lo=a.integer("lo", 1200),
                   timeout=a.number("timeout", 0.5),
                   search_timeout=a.number("search_timeout", 0.15),
-                  max_hops=a.integer("max_hops", 16), trace=a.text("trace", "auto"))
+                  max_hops=a.integer("max_hops", 16), trace=a.text("trace", "auto"),
+                  next_hop_mac=a.text("next_hop_mac", None))
         a.finish()
         return trunk.trunk_path_mtu(self.ctx, **kw).to_dict()
 

@@ -92,14 +92,14 @@ class BatchCall:
                        gateway: str | None = None, mac: str | None = None,
                        hi: int | None = None, lo: int = 1200, timeout: float = 0.5,
                        search_timeout: float = 0.15, max_hops: int = 16, trace: str = "auto",
-                       watch: Sequence[str] = ()) -> BatchCall:
+                       watch: Sequence[str] = (), next_hop_mac: str | None = None) -> BatchCall:
         # the budget: ARP, the first size and the search, then up to three confirmations
         # (each a size with three full waits and another search; `harness.probes.mtu`)
         return cls("trunk_path_mtu", {
             "iface": iface, "vlan": vlan, "src": src, "dst": dst, "gateway": gateway,
             "mac": mac, "hi": hi, "lo": lo, "timeout": timeout,
             "search_timeout": search_timeout, "max_hops": max_hops, "trace": trace,
-            "watch": list(watch)},
+            "watch": list(watch), "next_hop_mac": next_hop_mac},
             ARP_BUDGET_S + 21 * timeout + 90 * search_timeout)
 
     @classmethod

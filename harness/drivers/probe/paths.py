@@ -15,6 +15,7 @@ were sent and lost.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -64,8 +65,15 @@ class PathProbes:
                  ) -> None:
         """All `echoes` at once; then, at once, the MTU jobs whose path echo was answered."""
         self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
-        todo = [m for e, m in mtus if m not in self.mtus and self.answered(e)]
-        self._mtu_batch(list(dict.fromkeys(todo)))
+        # the search sends to the MAC its path's echo just resolved: one ARP per path, not two
+        # (a broadcast reaches every probe VM on the VLAN); a search tried again ARPs afresh
+        macs: dict[MtuJob, str] = {}
+        for echo, job in mtus:
+            got = self.echoes.get(echo)
+            if job not in self.mtus and self.answered(echo) and isinstance(got, TrunkEcho) \
+                    and got.next_hop_mac:
+                macs.setdefault(job, got.next_hop_mac)
+        self._mtu_batch(list(macs), macs)
 
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
@@ -89,9 +97,11 @@ class PathProbes:
             self.echoes[job] = max(tries, key=lambda t: (t.answered, len(t.seen))
                                    ) if tries else last
 
-    def _mtu_batch(self, jobs: list[MtuJob]) -> None:
-        for job, (tries, last) in _confirmed(jobs, self.sites.path_mtu_many,
-                                              _mtu_settled).items():
+    def _mtu_batch(self, jobs: list[MtuJob], next_hop_macs: Mapping[MtuJob, str] | None = None
+                   ) -> None:
+        first = functools.partial(self.sites.path_mtu_many, next_hop_macs=next_hop_macs)
+        for job, (tries, last) in _confirmed(jobs, first, _mtu_settled,
+                                              again=self.sites.path_mtu_many).items():
             self.attempts[job] = [Attempt(t.size_probes, sum(1 for p in t.probes
                                                              if p.outcome != "timeout"),
                                           t.path_mtu, t.method) for t in tries]
@@ -148,19 +158,21 @@ def _echo_ok(got: TrunkEcho | LabharnessError) -> bool:
 
 def _confirmed(jobs: list[J], run: Callable[..., Mapping[J, R | LabharnessError]],
                settled: Callable[[J, R | LabharnessError], bool],
-               patient: Callable[[J], J] = lambda job: job
+               patient: Callable[[J], J] = lambda job: job,
+               again: Callable[..., Mapping[J, R | LabharnessError]] | None = None
                ) -> dict[J, tuple[list[R], R | LabharnessError]]:
-    """Run `jobs` at once; those not `settled` once more after all of them, one at a time per
-    probe site and `CONFIRM_HOSTS_AT_ONCE` sites at once (a quieter wire), as `patient` makes
-    them (longer waits where the job has them). Per job: its results (errors left out) and the
-    last outcome."""
+    """Run `jobs` at once; those not `settled` once more after all of them (through `again`
+    when given, else `run`), one at a time per probe site and `CONFIRM_HOSTS_AT_ONCE` sites at
+    once (a quieter wire), as `patient` makes them (longer waits where the job has them). Per
+    job: its results (errors left out) and the last outcome."""
     if not jobs:
         return {}
     first: Mapping[J, R | LabharnessError] = run(jobs)
-    again = {patient(j): j for j in jobs if not settled(j, first[j])}
+    retry = {patient(j): j for j in jobs if not settled(j, first[j])}
     got: Mapping[J, R | LabharnessError] = (
-        run(list(again), parallel=1, hosts_at_once=CONFIRM_HOSTS_AT_ONCE) if again else {})
-    second = {again[p]: r for p, r in got.items()}
+        (again or run)(list(retry), parallel=1, hosts_at_once=CONFIRM_HOSTS_AT_ONCE)
+        if retry else {})
+    second = {retry[p]: r for p, r in got.items()}
     out: dict[J, tuple[list[R], R | LabharnessError]] = {}
     for one in jobs:
         outcomes = [first[one], *([second[one]] if one in second else [])]

@@ -258,10 +258,14 @@ class ProbeSites:
                 for job, r in got.items()}
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = PER_HOST,
-                      hosts_at_once: int = HOSTS_AT_ONCE
+                      hosts_at_once: int = HOSTS_AT_ONCE,
+                      next_hop_macs: Mapping[MtuJob, str] | None = None
                       ) -> dict[MtuJob, PathMtuResult | LabharnessError]:
-        """Every path-MTU measurement of `jobs` at once, as `echo_many`."""
-        got = self._many(list(jobs), self._mtu_call, parallel, hosts_at_once)
+        """Every path-MTU measurement of `jobs` at once, as `echo_many`; a job with a MAC in
+        `next_hop_macs` sends to it without ARP (its path's echo resolved it)."""
+        macs = next_hop_macs or {}
+        got = self._many(list(jobs), lambda job: self._mtu_call(job, macs.get(job)), parallel,
+                         hosts_at_once)
         return {job: (PathMtuResult.from_dict(r) if isinstance(r, dict) else r)
                 for job, r in got.items()}
 
@@ -301,13 +305,13 @@ class ProbeSites:
                                     next_hop_mac=next_hop_mac,
                                     watch=[n for n in probe.trunks.values() if n != trunk])
 
-    def _mtu_call(self, job: MtuJob) -> BatchCall:
+    def _mtu_call(self, job: MtuJob, next_hop_mac: str | None = None) -> BatchCall:
         probe, _agent = self.host_probe(job.host)
         switch, vlan = self.port_group(job.host, job.port_group)
         trunk = self._trunk(probe, job.host, switch)
         src, gateway = self._identity(probe, job.host, vlan, job.dst, None)
         return BatchCall.trunk_path_mtu(trunk, vlan, src, job.dst, gateway=gateway,
-                                        hi=job.hi, lo=job.lo,
+                                        hi=job.hi, lo=job.lo, next_hop_mac=next_hop_mac,
                                         watch=[n for n in probe.trunks.values() if n != trunk])
 
     def uplink_echo(self, host: str, vmnic: str, vlan: int, dst: str, *,
