@@ -67,13 +67,16 @@ class PathProbes:
         self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
         # the search sends to the MAC its path's echo just resolved: one ARP per path, not two
         # (a broadcast reaches every probe VM on the VLAN); a search tried again ARPs afresh
+        todo: list[MtuJob] = []
         macs: dict[MtuJob, str] = {}
         for echo, job in mtus:
+            if job in self.mtus or not self.answered(echo):
+                continue
+            todo.append(job)
             got = self.echoes.get(echo)
-            if job not in self.mtus and self.answered(echo) and isinstance(got, TrunkEcho) \
-                    and got.next_hop_mac:
+            if isinstance(got, TrunkEcho) and got.next_hop_mac:
                 macs.setdefault(job, got.next_hop_mac)
-        self._mtu_batch(list(macs), macs)
+        self._mtu_batch(list(dict.fromkeys(todo)), macs)
 
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
