@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
-from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from harness.lab.inventory import Secret
@@ -28,6 +27,7 @@ from harness.lab.model import Lab, PortGroup, StandardSwitch, Teaming
 from harness.sim.vcenter import VcsimProcess, spec_from_lab
 from harness.sim.vcenter.provision import provision
 from tests.conftest import ROOT, SIM_LAB
+from tests.vcenter.tasks import wait_for_task
 
 CLIENT = "ansible-12.3.0"
 CLIENT_VENV = ROOT / ".cache" / "clients" / CLIENT
@@ -536,10 +536,10 @@ def inject_faults(si: Any) -> list[str]:
     esx02.configManager.networkSystem.AddPortGroup(vim.host.PortGroup.Specification(
         name="Rogue", vlanId=99, vswitchName="vSwitch0", policy=vim.host.NetworkPolicy()))
     # dvs-lab: max MTU 1600; dvpg-vm to VLAN 41.
-    WaitForTask(dvs.ReconfigureDvs_Task(vim.dvs.VmwareDistributedVirtualSwitch.ConfigSpec(
+    wait_for_task(dvs.ReconfigureDvs_Task(vim.dvs.VmwareDistributedVirtualSwitch.ConfigSpec(
         configVersion=dvs.config.configVersion, maxMtu=1600)))
     vm_pg = pgs["dvpg-vm"]
-    WaitForTask(vm_pg.ReconfigureDVPortgroup_Task(vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
+    wait_for_task(vm_pg.ReconfigureDVPortgroup_Task(vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
         configVersion=vm_pg.config.configVersion,
         defaultPortConfig=vim.dvs.VmwareDistributedVirtualSwitch.VmwarePortConfigPolicy(
             vlan=vim.dvs.VmwareDistributedVirtualSwitch.VlanIdSpec(vlanId=41, inherited=False)))))

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
+
+from tests.vcenter.tasks import wait_for_task
 
 UPLINKS = ["uplink1", "uplink2"]
 
@@ -24,7 +25,7 @@ def _create_dvs(si: Any, name: str = "dvs-t", mtu: int = 9000) -> Any:
             name=name, maxMtu=mtu,
             uplinkPortPolicy=vim.DistributedVirtualSwitch.NameArrayUplinkPortPolicy(
                 uplinkPortName=UPLINKS)))
-    WaitForTask(dc.networkFolder.CreateDVS_Task(spec))
+    wait_for_task(dc.networkFolder.CreateDVS_Task(spec))
     return next(d for d in dc.networkFolder.childEntity if d.name == name)
 
 
@@ -34,7 +35,7 @@ def _add_host(dvs: Any, host: Any, vmnics: list[str], op: str = "add") -> None:
     spec = vim.DistributedVirtualSwitch.ConfigSpec(
         configVersion=dvs.config.configVersion,
         host=[vim.dvs.HostMember.ConfigSpec(operation=op, host=host, backing=backing)])
-    WaitForTask(dvs.ReconfigureDvs_Task(spec))
+    wait_for_task(dvs.ReconfigureDvs_Task(spec))
 
 
 def _add_pg(dvs: Any, name: str, vlan: int, active: list[str]) -> Any:
@@ -43,7 +44,7 @@ def _add_pg(dvs: Any, name: str, vlan: int, active: list[str]) -> Any:
         uplinkTeamingPolicy=vim.dvs.VmwareDistributedVirtualSwitch.UplinkPortTeamingPolicy(
             uplinkPortOrder=vim.dvs.VmwareDistributedVirtualSwitch.UplinkPortOrderPolicy(
                 activeUplinkPort=active, standbyUplinkPort=[])))
-    WaitForTask(dvs.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
+    wait_for_task(dvs.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
         name=name, type="earlyBinding", numPorts=8, defaultPortConfig=setting)]))
     return next(p for p in dvs.portgroup if p.name == name)
 
@@ -141,7 +142,7 @@ def test_stale_config_version_is_refused(si: Any, hosts: dict[str, Any]) -> None
     assert dvs.config.configVersion != stale
     spec = vim.DistributedVirtualSwitch.ConfigSpec(configVersion=stale, description="late")
     with pytest.raises(vim.fault.ConcurrentAccess):
-        WaitForTask(dvs.ReconfigureDvs_Task(spec))
+        wait_for_task(dvs.ReconfigureDvs_Task(spec))
 
 
 def test_dv_portgroup_reconfigure_merges_a_partial_spec(si: Any) -> None:
@@ -151,7 +152,7 @@ def test_dv_portgroup_reconfigure_merges_a_partial_spec(si: Any) -> None:
         defaultPortConfig=vim.dvs.VmwareDistributedVirtualSwitch.VmwarePortConfigPolicy(
             securityPolicy=vim.dvs.VmwareDistributedVirtualSwitch.SecurityPolicy(
                 macChanges=vim.BoolPolicy(value=False))))
-    WaitForTask(pg.ReconfigureDVPortgroup_Task(spec))
+    wait_for_task(pg.ReconfigureDVPortgroup_Task(spec))
     cfg = pg.config
     assert cfg.name == "dvpg-vmotion"
     assert cfg.defaultPortConfig.vlan.vlanId == 20
@@ -249,9 +250,9 @@ def test_destroying_a_dv_port_group_in_use_is_refused_and_leaves_no_references(
         distributedVirtualPort=vim.dvs.PortConnection(switchUuid=dvs.uuid,
                                                       portgroupKey=pg.key)))
     with pytest.raises(vim.fault.ResourceInUse):
-        WaitForTask(pg.Destroy_Task())
+        wait_for_task(pg.Destroy_Task())
     ns.RemoveVirtualNic(vmk)
-    WaitForTask(pg.Destroy_Task())
+    wait_for_task(pg.Destroy_Task())
     assert "dvpg-t" not in [p.name for p in dvs.portgroup]
     for obj in (host, host.parent):
         assert all(n._moId != pg._moId for n in obj.network)

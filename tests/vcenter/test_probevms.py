@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
-from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from harness.lab.inventory import Secret
@@ -33,6 +32,7 @@ from harness.sim.vcenter.provision import provision
 from tests.conftest import SIM_LAB, LabWriter, dump_yaml
 from tests.test_cli import labharness
 from tests.vcenter.conftest import PASSWORD, USER
+from tests.vcenter.tasks import wait_for_task
 from tests.vcenter.test_provision import read_vcenter
 
 HOSTS = ("esx01", "esx02", "esx03")
@@ -117,8 +117,7 @@ def _make_vm(si: Any, name: str, host: str, *, template: bool = False) -> Any:
                                files=vim.vm.FileInfo(vmPathName=f"[{h.datastore[0].name}]"),
                                deviceChange=[nic])
     task = dc.vmFolder.CreateVM_Task(config=config, pool=h.parent.resourcePool, host=h)
-    WaitForTask(task)
-    vm = task.info.result
+    vm = wait_for_task(task)
     if template:
         vm.MarkAsTemplate()
     return vm

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from pyVim.connect import Disconnect, SmartConnect
-from pyVim.task import WaitForTask
 from pyVmomi import vim, vmodl
 
 from harness.drivers.vsphere.connection import VsphereConnection
@@ -47,6 +46,7 @@ from harness.sim.vcenter.provision import (
 from harness.sim.vcenter.spec import VcsimSpec
 from tests.conftest import SIM_LAB
 from tests.vcenter.conftest import PASSWORD, USER
+from tests.vcenter.tasks import wait_for_task
 
 HOSTS = ("esx01", "esx02", "esx03")
 VSPHERE_SCENARIOS = ("F04", "F05", "F08", "F09", "F11", "F12", "F14")
@@ -549,10 +549,10 @@ def test_failed_task_names_the_element(vcsim_binary: Path, sim_lab: Lab) -> None
                     operation="add", host=esx01, backing=vim.dvs.HostMember.PnicBacking(
                         pnicSpec=[vim.dvs.HostMember.PnicSpec(pnicDevice="vmnic4")]))]))
         task = dc.networkFolder.CreateDVS_Task(spec)
-        WaitForTask(task, si=si)
+        wait_for_task(task)
         other = task.info.result
         # CreateDVS ignores members; vCenter's own build adds them with a reconfigure
-        WaitForTask(other.ReconfigureDvs_Task(spec.configSpec), si=si)
+        wait_for_task(other.ReconfigureDvs_Task(spec.configSpec))
         with pytest.raises(ProvisionError) as err:
             provision(conn, sim_lab)
     assert err.value.element == "dvs-lab"

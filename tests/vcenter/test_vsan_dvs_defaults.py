@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyVim.task import WaitForTask
 from pyVmomi import vim
+
+from tests.vcenter.tasks import wait_for_task
 
 DVS = vim.dvs.VmwareDistributedVirtualSwitch
 
@@ -26,7 +27,7 @@ def _create_dvs(si: Any, name: str, **config: Any) -> Any:
             uplinkPortPolicy=vim.DistributedVirtualSwitch.NameArrayUplinkPortPolicy(
                 uplinkPortName=["uplink1", "uplink2"]), **config),
         productInfo=vim.dvs.ProductSpec(version="6.5.0"))
-    WaitForTask(dc.networkFolder.CreateDVS_Task(spec))
+    wait_for_task(dc.networkFolder.CreateDVS_Task(spec))
     return next(d for d in dc.networkFolder.childEntity if d.name == name)
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from pyVim.connect import Disconnect
-from pyVim.task import WaitForTask
 from pyVmomi import vim
 
 from harness.drivers.vsphere import (
@@ -28,6 +27,7 @@ from harness.lab.model import Lab
 from harness.procedures.migration import migrate_management_vmk
 from harness.sim.vcenter import spec_from_lab
 from harness.sim.vcenter.provision import provision
+from tests.vcenter.tasks import wait_for_task
 from tests.vsphere.conftest import PASSWORD, USER, StartSim, endpoint_for, pyvmomi_session
 
 
@@ -44,7 +44,7 @@ def _add_pg(dvs: Any, name: str, vlan: int, active: list[str]) -> None:
         uplinkTeamingPolicy=vim.dvs.VmwareDistributedVirtualSwitch.UplinkPortTeamingPolicy(
             uplinkPortOrder=vim.dvs.VmwareDistributedVirtualSwitch.UplinkPortOrderPolicy(
                 activeUplinkPort=active, standbyUplinkPort=[])))
-    WaitForTask(dvs.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
+    wait_for_task(dvs.AddDVPortgroup_Task([vim.dvs.DistributedVirtualPortgroup.ConfigSpec(
         name=name, type="earlyBinding", numPorts=8, defaultPortConfig=setting)]))
 
 
