@@ -39,7 +39,7 @@ class Recorded:
     def __init__(self, outcomes: dict[Any, list[Any]]) -> None:
         self.outcomes = outcomes
         self.batches: list[tuple[list[Any], int, int]] = []
-        self.macs: list[dict[Any, str]] = []  # the next-hop MACs each path-MTU batch was given
+        self.macs: list[dict[Any, Any]] = []  # the next-hop MACs each path-MTU batch was given
 
     def _next(self, jobs: Iterable[Any], parallel: int, hosts_at_once: int) -> dict[Any, Any]:
         todo = list(jobs)
@@ -52,7 +52,7 @@ class Recorded:
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = 8,
                       hosts_at_once: int = 16,
-                      next_hop_macs: dict[Any, str] | None = None) -> dict[Any, Any]:
+                      next_hop_macs: dict[Any, Any] | None = None) -> dict[Any, Any]:
         self.macs.append(dict(next_hop_macs or {}))
         return self._next(jobs, parallel, hosts_at_once)
 
@@ -94,7 +94,8 @@ def test_an_mtu_shortfall_without_icmp_is_measured_again() -> None:
     assert [t["path_mtu"] for t in paths.tries(MA)] == [8999, 9000]
     assert paths.path_mtu(MB).limiting_hop == hop and len(paths.tries(MB)) == 1
     # the searches send to the MAC their path's echo resolved; the search tried again ARPs
-    assert sites.macs == [{MA: "02:00:00:00:00:05", MB: "02:00:00:00:00:05"}, {}]
+    resolved = (20, "198.18.20.12", "02:00:00:00:00:05")  # the echo's VLAN, next hop and MAC
+    assert sites.macs == [{MA: resolved, MB: resolved}, {}]
 
 
 def test_an_error_stays_the_jobs_own() -> None:

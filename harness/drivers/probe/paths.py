@@ -68,14 +68,14 @@ class PathProbes:
         # the search sends to the MAC its path's echo just resolved: one ARP per path, not two
         # (a broadcast reaches every probe VM on the VLAN); a search tried again ARPs afresh
         todo: list[MtuJob] = []
-        macs: dict[MtuJob, str] = {}
+        macs: dict[MtuJob, tuple[int | None, str, str]] = {}
         for echo, job in mtus:
             if job in self.mtus or not self.answered(echo):
                 continue
             todo.append(job)
             got = self.echoes.get(echo)
             if isinstance(got, TrunkEcho) and got.next_hop_mac:
-                macs.setdefault(job, got.next_hop_mac)
+                macs.setdefault(job, (got.vlan, got.next_hop, got.next_hop_mac))
         self._mtu_batch(list(dict.fromkeys(todo)), macs)
 
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
@@ -100,7 +100,8 @@ class PathProbes:
             self.echoes[job] = max(tries, key=lambda t: (t.answered, len(t.seen))
                                    ) if tries else last
 
-    def _mtu_batch(self, jobs: list[MtuJob], next_hop_macs: Mapping[MtuJob, str] | None = None
+    def _mtu_batch(self, jobs: list[MtuJob],
+                   next_hop_macs: Mapping[MtuJob, tuple[int | None, str, str]] | None = None
                    ) -> None:
         first = functools.partial(self.sites.path_mtu_many, next_hop_macs=next_hop_macs)
         for job, (tries, last) in _confirmed(jobs, first, _mtu_settled,

@@ -259,10 +259,11 @@ class ProbeSites:
 
     def path_mtu_many(self, jobs: Iterable[MtuJob], *, parallel: int = PER_HOST,
                       hosts_at_once: int = HOSTS_AT_ONCE,
-                      next_hop_macs: Mapping[MtuJob, str] | None = None
+                      next_hop_macs: Mapping[MtuJob, tuple[int | None, str, str]] | None = None
                       ) -> dict[MtuJob, PathMtuResult | LabharnessError]:
-        """Every path-MTU measurement of `jobs` at once, as `echo_many`; a job with a MAC in
-        `next_hop_macs` sends to it without ARP (its path's echo resolved it)."""
+        """Every path-MTU measurement of `jobs` at once, as `echo_many`. `next_hop_macs`: per
+        job, (VLAN, next hop, MAC) as its path's echo resolved them; the search sends to that
+        MAC without ARP when it leaves on that VLAN for that next hop, and ARPs otherwise."""
         macs = next_hop_macs or {}
         got = self._many(list(jobs), lambda job: self._mtu_call(job, macs.get(job)), parallel,
                          hosts_at_once)
@@ -305,11 +306,14 @@ class ProbeSites:
                                     next_hop_mac=next_hop_mac,
                                     watch=[n for n in probe.trunks.values() if n != trunk])
 
-    def _mtu_call(self, job: MtuJob, next_hop_mac: str | None = None) -> BatchCall:
+    def _mtu_call(self, job: MtuJob, resolved: tuple[int | None, str, str] | None = None
+                  ) -> BatchCall:
         probe, _agent = self.host_probe(job.host)
         switch, vlan = self.port_group(job.host, job.port_group)
         trunk = self._trunk(probe, job.host, switch)
         src, gateway = self._identity(probe, job.host, vlan, job.dst, None)
+        next_hop_mac = (resolved[2] if resolved is not None
+                        and resolved[:2] == (vlan, gateway or job.dst) else None)
         return BatchCall.trunk_path_mtu(trunk, vlan, src, job.dst, gateway=gateway,
                                         hi=job.hi, lo=job.lo, next_hop_mac=next_hop_mac,
                                         watch=[n for n in probe.trunks.values() if n != trunk])
