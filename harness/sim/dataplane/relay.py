@@ -69,6 +69,8 @@ def incoming(sock: socket.socket) -> list[tuple[bytes, int | None]]:
 class Relay:
     """One tagged port and its untagged per-VLAN links."""
 
+    kernel = False  # relayed here, frame by frame (see `kernelrelay` for the kernel's way)
+
     def __init__(self, port: str, vlans: list[tuple[int, str]]) -> None:
         self.port = port
         self.port_sock = packet_socket(port)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.probes import bpf
+from harness.sim.dataplane.kernelrelay import KernelRelay
 from harness.sim.dataplane.relay import Relay
 
 ETH_P_ALL = 0x0003
@@ -119,7 +120,8 @@ class Controller:
                                    t["failure_detection"], t["notify_switches"], t["failback"],
                                    list(t["macs"]), uplinks))
         self.by_fd = {u.sock.fileno(): (t, j) for t in self.teams for j, u in enumerate(t.uplinks)}
-        self.relays = [Relay(r["port"], [(int(v), str(link)) for v, link in r["vlans"]])
+        self.relays = [open_relay(r["port"], [(int(v), str(link)) for v, link in r["vlans"]],
+                                  config.get("relay", "auto"))
                        for r in config.get("relays", [])]
         self.relay_fds = {fd: relay for relay in self.relays for fd in relay.fds}
         # carrier changes arrive as link events instead of being polled every interval: at 32
@@ -224,8 +226,8 @@ class Controller:
                 }
                 for t in self.teams
             },
-            "relays": {r.port: {"vlans": sorted(r.links), "relayed": r.relayed}
-                       for r in self.relays},
+            "relays": {r.port: {"vlans": sorted(r.links), "relayed": r.relayed,
+                                "kernel": r.kernel} for r in self.relays},
         }
         tmp = self.status_path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
@@ -329,6 +331,27 @@ class Controller:
     def stop(self, *_: Any) -> None:
         self.running = False
 
+    def close(self) -> None:
+        """The relays end with the controller, as a host's vSwitch does (a kernel relay would
+        otherwise outlive it)."""
+        for relay in self.relays:
+            relay.close()
+
+
+def open_relay(port: str, vlans: list[tuple[int, str]], mode: str) -> Relay | KernelRelay:
+    """A probe port's relay: in the kernel where it can (`mode` auto or kernel), else in this
+    process (`mode` python, or auto on a kernel without what `kernelrelay` needs)."""
+    if mode == "python":
+        return Relay(port, vlans)
+    try:
+        return KernelRelay(port, vlans)
+    except OSError as e:
+        if mode == "kernel":
+            raise
+        print(f"relaying {port} in userspace: the kernel cannot ({e})", file=sys.stderr,
+              flush=True)
+        return Relay(port, vlans)
+
 
 def serve(config_path: str, status_path: str) -> None:
     """Run one controller until SIGTERM or SIGINT (in the namespace the process is in)."""
@@ -337,7 +360,10 @@ def serve(config_path: str, status_path: str) -> None:
     controller = Controller(config, status_path)
     signal.signal(signal.SIGTERM, controller.stop)
     signal.signal(signal.SIGINT, controller.stop)
-    controller.run()
+    try:
+        controller.run()
+    finally:
+        controller.close()
 
 
 CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
