@@ -1,7 +1,7 @@
 """Run inside the relay test's namespace (`test_relay.py`): one relay, Python or kernel, and
 the frames that cross it, printed as JSON.
 
-The namespace holds a probe port (`tr0` is the probe's end, `pt0` the relay's), a dedicated
+The namespace holds a probe port (`tr0` is the probe's end, `pu-pt0` the relay's), a dedicated
 VLAN 20 link (`pt0.20`, its far end `pb0.20` standing for the port-group bridge) and a shared
 VLAN 30 link (`vm4.30`, a port of bridge `br0` as a vmnic's VLAN link is, its far end `sw4.30`
 standing for the physical switch; `brx` is another port of `br0`, whose far end `bry` shows what
@@ -41,8 +41,8 @@ def pump(relay: Relay, stop: threading.Event) -> None:
 
 def main(mode: str) -> None:
     vlans = [(20, "pt0.20"), (30, "vm4.30")]
-    relay: Relay | KernelRelay = KernelRelay("pt0", vlans) if mode == "kernel" \
-        else Relay("pt0", vlans)
+    relay: Relay | KernelRelay = KernelRelay("pu-pt0", vlans) if mode == "kernel" \
+        else Relay("pu-pt0", vlans)
     stop = threading.Event()
     thread = threading.Thread(target=pump, args=(relay, stop), daemon=True) \
         if isinstance(relay, Relay) else None

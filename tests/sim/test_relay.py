@@ -29,15 +29,15 @@ def relay_ns() -> Iterator[tuple[NetLab, str]]:
     try:
         ns = lab.add("relay")
         lab.ip(ns,
-               "link add tr0 type veth peer name pt0",
+               "link add tr0 type veth peer name pu-pt0",
                "link add pt0.20 mtu 1500 type veth peer name pb0.20 mtu 9000",
                "link add br0 type bridge mcast_snooping 0",
                "link add vm4.30 type veth peer name sw4.30",
                "link add brx type veth peer name bry",
                "link set vm4.30 master br0", "link set brx master br0",
                *(f"link set {i} up" for i in
-                 ("tr0", "pt0", "pt0.20", "pb0.20", "br0", "vm4.30", "sw4.30", "brx", "bry")))
-        lab.ip(ns, "link set tr0 mtu 9000", "link set pt0 mtu 9000")
+                 ("tr0", "pu-pt0", "pt0.20", "pb0.20", "br0", "vm4.30", "sw4.30", "brx", "bry")))
+        lab.ip(ns, "link set tr0 mtu 9000", "link set pu-pt0 mtu 9000")
         yield lab, ns
     finally:
         problems = lab.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import re
 import socket
 import struct
 
@@ -198,6 +199,7 @@ def read_counter(map_fd: int) -> int:
 
 
 def load(code: bytes, name: str) -> int:
+    """A classifier program's fd; `name` is letters, digits, `_` and `.` (the kernel's rule)."""
     insns = ctypes.create_string_buffer(code, len(code))
     license_ = ctypes.create_string_buffer(b"GPL")
     log = ctypes.create_string_buffer(1 << 16)
@@ -275,7 +277,7 @@ class KernelRelay:
                   for v, link in self.links.items()]
         try:
             for ifname, code in progs:
-                fd = load(code, f"lh_relay_{ifname}")
+                fd = load(code, "lh_relay_" + re.sub(r"[^A-Za-z0-9_.]", "_", ifname))
                 try:
                     attach_ingress(index[ifname], fd, f"lh-relay-{ifname}")
                 finally:
