@@ -1,4 +1,5 @@
-"""The allure children index (harness/pytest_plugin/allure_children.py): same results, O(1) `in`."""
+"""The allure children index (harness/pytest_plugin/allure_children.py): same results, O(1) `in`,
+and no containers of nothing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import allure_commons
 import attr
 import pytest
 from allure_commons.model2 import TestResultContainer as Container
@@ -104,7 +106,12 @@ def test_results_are_the_same_with_and_without_the_index(pytester: pytest.Pytest
     assert len(runs["indexed"]["tests"]) == 17
     containers = runs["indexed"]["containers"]
     assert any('"shared"' in c and c.count("test_many") == 12 for c in containers)
-    assert runs["indexed"] == runs["plain"]
+    # plain allure also writes a container of no test for each parametrize argument (n)
+    childless = [c for c in runs["plain"]["containers"] if json.loads(c)["children"] == []]
+    assert len(childless) == 12 and all('"name": "n"' in c for c in childless)
+    assert runs["indexed"]["tests"] == runs["plain"]["tests"]
+    assert runs["indexed"]["containers"] == [c for c in runs["plain"]["containers"]
+                                             if c not in childless]
 
 
 def test_the_listener_of_this_allure_gets_indexed_containers() -> None:
@@ -120,6 +127,23 @@ def test_the_listener_of_this_allure_gets_indexed_containers() -> None:
     assert "t1" in group.children and "t3" not in group.children
     assert attr.asdict(group)["children"] == ["t1", "t2"]
     assert type(attr.asdict(group)["children"]) is list
+    written: list[Any] = []
+
+    class Sink:
+        @allure_commons.hookimpl
+        def report_container(self, container: Any) -> None:
+            written.append(container.uuid)
+
+    sink = Sink()
+    allure_commons.plugin_manager.register(sink)
+    try:
+        listener.allure_logger.start_group("empty", Container(uuid="empty"))
+        listener.allure_logger.stop_group("empty")
+        listener.allure_logger.stop_group("g")
+    finally:
+        allure_commons.plugin_manager.unregister(sink)
+    assert written == ["g"]
+    assert listener.allure_logger.get_item("empty") is None
 
 
 def test_index_children_leaves_an_unknown_listener_alone() -> None:
