@@ -6,7 +6,9 @@ prints wall time, tests, failures and errors, skips that are not the expected on
 drills, what an iLO 4 cannot show), `sim up` time, and the peak memory of everything the run
 started: the sum of PSS (proportional set size: shared pages counted once) over the processes
 that appeared after the run began, sampled every 0.2 s. The largest size runs `--repeat` times
-in a row (default 3): no false verdict may appear in any of them.
+in a row (default 3): no false verdict may appear in any of them. Before each run it times one
+fixed pure-Python loop (`cpu s`): on a shared virtual machine the CPU's speed can vary by half
+from minute to minute, and this says how fast the machine was when a run's wall time was taken.
 
 Last, in one sim of `--ratio-hosts` hosts (default 8), it probes every vMotion, iSCSI and VTEP
 pair's echo and path MTU the old way (one pair after another through `ProbeSites.echo` and
@@ -110,6 +112,15 @@ def make_lab(n: int, out: Path) -> tuple[Path, Path]:
     return generate.write(lab, inv, out)
 
 
+def cpu_loop_s(n: int = 5_000_000) -> float:
+    """Seconds one core takes for a fixed loop (0.3 s on this 2-core machine at full speed)."""
+    t0 = time.perf_counter()
+    total = 0
+    for i in range(n):
+        total += i
+    return time.perf_counter() - t0
+
+
 def run_once(lab: Path, inventory: Path, report: Path) -> dict[str, Any]:
     sampler = PssSampler()
     sampler.start()
@@ -210,14 +221,15 @@ def main() -> None:
     work = args.keep_dir or Path(tempfile.mkdtemp(prefix="lh-scale-"))
     largest = max(args.sizes)
     print(f"{'hosts':>5} {'run':>3} {'wall s':>7} {'tests':>6} {'failed':>6} {'errors':>6} "
-          f"{'odd skips':>9} {'sim up s':>8} {'peak PSS MB':>11}")
+          f"{'odd skips':>9} {'sim up s':>8} {'peak PSS MB':>11} {'cpu s':>5}")
     for n in args.sizes:
         lab_path, inv_path = make_lab(n, work / f"n{n}")
         for i in range(args.repeat if n == largest else 1):
+            cpu = cpu_loop_s()
             r = run_once(lab_path, inv_path, work / f"n{n}" / f"report{i + 1}")
             print(f"{n:>5} {i + 1:>3} {r['wall_s']:>7.1f} {r['total']:>6} {r['failed']:>6} "
                   f"{r['errors']:>6} {len(r['odd_skips']):>9} {r['sim_up']:>8} "
-                  f"{r['peak_pss_mb']:>11.0f}", flush=True)
+                  f"{r['peak_pss_mb']:>11.0f} {cpu:>5.2f}", flush=True)
             for line in r["failures"] + [s["test"] + ": " + s["reason"]
                                          for s in r["odd_skips"][:5]]:
                 print(f"      {line}")
