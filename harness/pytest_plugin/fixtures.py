@@ -41,6 +41,8 @@ from harness.pytest_plugin.state import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from harness.drivers.probe.sites import ProbeSites
     from harness.drivers.redfish import RedfishBmc
     from harness.drivers.vsphere import PerHost, VsphereDriver
@@ -162,25 +164,85 @@ def record_dead_daemons(config: pytest.Config, state: SimState) -> None:
         endpoints(config).record(EndpointStatus("daemon", name, state.lab, False, why))
 
 
+# the probe sites being started in the background (`start_probe_sites_early`), until the
+# probe_sites fixture takes them
+EARLY_SITES_KEY: pytest.StashKey[Future[ProbeSites]] = pytest.StashKey()
+
+
+def _start_sites(lab: Lab, loaded: LoadedInventory, backend: Backend,
+                 state: SimState | None) -> ProbeSites:
+    """Start the agents: in the simulated lab's namespaces, or over SSH on each probe VM."""
+    if backend.kind == "sim":
+        from harness.sim.probesites import sim_probe_sites
+
+        assert state is not None
+        return sim_probe_sites(lab, state)
+    from harness.drivers.probe.sites import from_inventory
+
+    t = loaded.inventory.timeouts.probe
+    return from_inventory(lab, loaded.inventory.probes, loaded.base_dir,
+                          start_timeout=t.connect, call_timeout=t.read)
+
+
+def start_probe_sites_early(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Once the session's tests are known and one of them needs probes, start the agents in a
+    background thread: their start (a scapy import and a fork per namespace in the sim, an SSH
+    login per probe VM on a real lab) then overlaps the suites that run before the first probe
+    test, which keep one core busy and leave the other idle. The `probe_sites` fixture takes
+    what was started, or the error it raised. On the simulated lab only a running lab of the
+    session's scenarios is used (the `sim_state` fixture's own test); a lab the session still
+    has to build gets its agents when the fixture asks."""
+    if not any("probe_sites" in getattr(item, "fixturenames", ()) for item in items):
+        return
+    lab_model = config.stash.get(LAB_KEY, None)
+    loaded = config.stash.get(INVENTORY_KEY, None)
+    kind = config.stash.get(BACKEND_KEY, None)
+    if lab_model is None or loaded is None or kind is None or kind.why_not("probe") is not None:
+        return
+    state = None
+    if kind.kind == "sim":
+        from harness.sim import lifecycle
+        from harness.sim.dataplane import daemons
+
+        wanted: tuple[str, ...] = config.stash[SCENARIOS_KEY]
+        state = lifecycle.load_state(lab_model.name)
+        if state is None or sorted(state.scenarios) != sorted(wanted) \
+                or daemons.dead(state.daemons):
+            return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lh-probe-start")
+    config.stash[EARLY_SITES_KEY] = pool.submit(_start_sites, lab_model, loaded, kind, state)
+    pool.shutdown(wait=False)
+
+
+def close_unclaimed_probe_sites(config: pytest.Config) -> None:
+    """Agents started early that no test took (the session ended first) are stopped."""
+    early = config.stash.get(EARLY_SITES_KEY, None)
+    if early is None:
+        return
+    del config.stash[EARLY_SITES_KEY]
+    try:
+        early.result().close()
+    except Exception:  # their start failed: nothing runs that needs stopping
+        pass
+
+
 @pytest.fixture(scope="session")
 def probe_sites(lab: Lab, inventory: LoadedInventory, backend: Backend,
                 request: pytest.FixtureRequest) -> Iterator[ProbeSites]:
     """The probe capability: agents on each host's probe VM and on the lab's VMs, in the
     simulated lab's namespaces or over SSH on a real lab. A probe that cannot be reached is an
     error of the tests that need it, never a skip."""
-    from harness.drivers.probe.sites import from_inventory
-
     reason = backend.why_not("probe")
     if reason is not None:
         pytest.skip(f"needs probe: {reason}")
-    if backend.kind == "sim":
-        from harness.sim.probesites import sim_probe_sites
-
-        sites = sim_probe_sites(lab, request.getfixturevalue("sim_state"))
+    state = request.getfixturevalue("sim_state") if backend.kind == "sim" else None
+    early = request.config.stash.get(EARLY_SITES_KEY, None)
+    if early is not None:
+        del request.config.stash[EARLY_SITES_KEY]
+        sites = early.result()  # the error of a start that failed is raised here
     else:
-        t = inventory.inventory.timeouts.probe
-        sites = from_inventory(lab, inventory.inventory.probes, inventory.base_dir,
-                               start_timeout=t.connect, call_timeout=t.read)
+        sites = _start_sites(lab, inventory, backend, state)
+    if backend.kind != "sim":
         for name, site in inventory.inventory.probes.items():
             if name in sites.failed:
                 endpoints(request.config).record(EndpointStatus(

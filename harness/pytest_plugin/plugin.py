@@ -27,6 +27,7 @@ from harness.pytest_plugin.endpoints import endpoints
 from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found by name)
     backend,
     bmcs,
+    close_unclaimed_probe_sites,
     design_findings,
     design_view,
     host_views,
@@ -40,6 +41,7 @@ from harness.pytest_plugin.fixtures import (  # noqa: F401  (fixtures are found 
     routers,
     sim_state,
     snapshot,
+    start_probe_sites_early,
     vcenter,
 )
 from harness.pytest_plugin.inputs import GivenInputs, resolve_inputs
@@ -256,11 +258,18 @@ def _record_down(config: pytest.Config, exc: EndpointUnreachable) -> None:
         endpoints(config).record(EndpointStatus(kind, name, address, False, str(exc)))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The tests are known (selected, sharded): agents they need start now, in the background."""
+    start_probe_sites_early(session.config, session.items)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """On a simulated lab that outlives the session (built by `labharness run` or `sim up`),
     name each daemon that died during it, before the summary is written."""
     config = session.config
+    close_unclaimed_probe_sites(config)
     lab_model = config.stash.get(LAB_KEY, None)
     if lab_model is None or config.stash[BACKEND_KEY].kind != "sim":
         return
