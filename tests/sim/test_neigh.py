@@ -42,11 +42,13 @@ def test_limits_rise_to_what_is_in_use_plus_what_the_lab_can_learn(proc: Path) -
     soft = int((proc / "gc_thresh2").read_text())
     assert soft >= 1000 + need and soft & (soft - 1) == 0
     assert int((proc / "gc_thresh3").read_text()) == 2 * soft
-    assert (proc / "gc_thresh1").read_text() == "128\n"  # ageing below the soft limit as before
+    # below it the kernel deletes no entry: unused ones stay (stale) as on a real host
+    assert int((proc / "gc_thresh1").read_text()) == soft
     assert note is not None and f"for {1000 + need} neighbours" in note
 
 
 def test_limits_are_never_lowered(proc: Path) -> None:
+    (proc / "gc_thresh1").write_text("1048576\n")
     (proc / "gc_thresh2").write_text("1048576\n")
     (proc / "gc_thresh3").write_text("2097152\n")
 
