@@ -36,8 +36,10 @@ def sim_probe_sites(lab: Lab, state: SimState) -> ProbeSites:
     namespaces = {p.host: p.ns for p in state.host_probes} | {v.vm: v.ns for v in state.vm_access}
     nics = sorted({n for h in hosts.values() for n in h.nics}
                   | {n for v in vms.values() for n in v.interfaces.values()})
+    # the agents may start while the first suites run (see `start_probe_sites_early`): their
+    # start (a scapy import, a fork per namespace) yields the CPU to the simulators' work
     pool = AgentPool.start(list(namespaces.values()), lifecycle.run_dir(lab.name) / "probe",
-                           lab_prefixes(lab), nics)
+                           lab_prefixes(lab), nics, start_nice=10)
     agents = {element: pool.agent(ns) for element, ns in namespaces.items()}
     sites = ProbeSites(lab, hosts, vms, agents, "namespaces", closers=[pool.close])
     sites.silencer = lambda host, vmnic: silenced(lab, state, host, vmnic)

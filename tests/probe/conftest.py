@@ -45,8 +45,9 @@ def lab(netlab: NetLab) -> Lab:
 @pytest.fixture(scope="session")
 def pool(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgentPool]:
     socket_dir = tmp_path_factory.mktemp("probe-sockets")
+    # started niced, as the sim starts its agents (test_agent checks they serve at ours)
     agents = AgentPool.start(lab.agent_namespaces, socket_dir, [topology.ALLOW_PREFIX],
-                             topology.ALLOW_IFACES, timeout=30)
+                             topology.ALLOW_IFACES, timeout=30, start_nice=5)
     try:
         yield agents
     finally:

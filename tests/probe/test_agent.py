@@ -46,6 +46,14 @@ def test_each_agent_runs_in_its_own_namespace(lab: Lab, pool: AgentPool) -> None
     assert {ns: pool.agent(ns).ping().pid for ns in inodes} == pool.agent_pids
 
 
+def test_agents_started_niced_serve_at_the_harness_niceness(pool: AgentPool) -> None:
+    # the pool started with start_nice=5 (conftest): only the start yields the CPU
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    pids = [pool.proc.pid, *pool.agent_pids.values()]
+    assert len(pids) > 1
+    assert {pid: os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == dict.fromkeys(pids, ours)
+
+
 def test_scapy_routes_are_the_namespaces_not_the_roots(lab: Lab, pool: AgentPool) -> None:
     routes = pool.agent(lab.mtu.host).scapy_routes()
     by_network = {r.network: r for r in routes}

@@ -356,8 +356,10 @@ class AgentPool:
     def start(cls, namespaces: Iterable[str], socket_dir: str | os.PathLike[str],
               allow_prefixes: Iterable[str], allow_ifaces: Iterable[str] = ("*",), *,
               python: str | None = None, timeout: float = 30.0,
-              call_timeout: float = DEFAULT_TIMEOUT, log_path: str | None = None) -> AgentPool:
-        """Spawn `python -m harness.drivers.probe.host` and wait until every agent is ready.
+              call_timeout: float = DEFAULT_TIMEOUT, log_path: str | None = None,
+              start_nice: int = 0) -> AgentPool:
+        """Spawn `python -m harness.drivers.probe.host` and wait until every agent is ready
+        (`start_nice`: the start runs at that niceness, the agents serve at ours).
 
         Raises:
             AgentUnavailable: the host did not report ready within `timeout` (the message
@@ -368,7 +370,7 @@ class AgentPool:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         log = log_path or os.path.join(directory, "host.log")
         argv = [python or sys.executable, "-m", "harness.drivers.probe.host",
-                "--socket-dir", directory]
+                "--socket-dir", directory, "--start-nice", str(start_nice)]
         for prefix in allow_prefixes:
             argv += ["--allow-prefix", prefix]
         for glob in allow_ifaces:

@@ -241,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--socket-dir", required=True, help="directory for NS.sock (mode 0700)")
     parser.add_argument("--netns", action="append", required=True, metavar="NS",
                         help="network namespace to serve (repeatable)")
+    parser.add_argument("--start-nice", type=int, default=0, metavar="N",
+                        help="start (scapy import, forks) at this niceness, then serve at the "
+                             "niceness it was started with (raising it back needs root)")
     policy_arguments(parser)
     ns = parser.parse_args(argv)
     try:
@@ -261,8 +264,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the select below
+        niceness = os.getpriority(os.PRIO_PROCESS, 0)
+        if ns.start_nice:
+            os.nice(ns.start_nice)
         try:
             ready = host.start()
+            for pid in (os.getpid(), *host.children):
+                os.setpriority(os.PRIO_PROCESS, pid, niceness)
         except OSError as exc:
             print(json.dumps({"ready": False, "error": str(exc)}), flush=True)
             return 1
