@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -432,13 +433,26 @@ def run(
         args.append(f"--shard={shard_spec}")
     for name in ("LABHARNESS_SCENARIO", "LABHARNESS_SHARD"):
         os.environ.pop(name, None)  # the options above are the whole truth
-    outcome: dict[str, Any] = {"pytest": None, "sim_built": False, "io_error": None}
+    outcome: dict[str, Any] = {"pytest": None, "sim_built": False, "io_error": None,
+                               "down": None, "down_error": None}
+
+    def down() -> None:
+        try:
+            lifecycle.down(model.name)
+        except BaseException as exc:  # raised again once the reports are written
+            outcome["down_error"] = exc
 
     def finish(signum: int | None) -> None:
         """Tear the sim down, then write the summary with the exit code it ends with (also
-        what the watchdog runs when a signal finds the run blocked)."""
+        what the watchdog runs when a signal finds the run blocked). A run that ended on its
+        own tears down while the reports are written (joined before the run ends: a thread
+        the interpreter waits for even on an error); a signal waits for the whole down."""
         if outcome["sim_built"] and not keep:
-            lifecycle.down(model.name)
+            if signum is None:
+                outcome["down"] = threading.Thread(target=down, name="lh-sim-down")
+                outcome["down"].start()
+            else:
+                lifecycle.down(model.name)
         if signum is not None:
             summary.interrupted = signal.Signals(signum).name
         summary.exit_code = _run_exit_code(summary, outcome["pytest"], signum)
@@ -475,14 +489,24 @@ def run(
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
         guard.cleanup()
-    reports = (_finish_reports(where, model, allure_report=allure_report)
-               if outcome["io_error"] is None else [])
+        try:  # still guarded: a signal now ends the reports, never the sim's teardown
+            reports = (_finish_reports(where, model, allure_report=allure_report)
+                       if outcome["io_error"] is None else [])
+        except KeyboardInterrupt:
+            reports = [("interrupted while writing the reports: they may be incomplete", True)]
+        finally:
+            if outcome["down"] is not None:
+                outcome["down"].join()
+    if outcome["down_error"] is not None:
+        raise outcome["down_error"]
     if outcome["io_error"] is not None:
         failure: OSError = outcome["io_error"]
         err.print(f"cannot write the reports in {escape(str(where))}: "
                   f"{escape(failure.strerror or str(failure))}", style="red")
         raise typer.Exit(ExitCode.REPORT_IO)
     code = summary.exit_code if summary.exit_code is not None else ExitCode.FAILED
+    if guard.signum is not None and summary.interrupted is None:  # came during the reports
+        code = guard.exit_code or code
     if outcome["pytest"] == pytest.ExitCode.USAGE_ERROR and guard.signum is None:
         raise typer.Exit(ExitCode.BAD_INPUT)
     stored = (_store_history(history, summary, where) if shard_spec is None else

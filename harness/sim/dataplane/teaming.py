@@ -120,8 +120,7 @@ class Controller:
                                    t["failure_detection"], t["notify_switches"], t["failback"],
                                    list(t["macs"]), uplinks))
         self.by_fd = {u.sock.fileno(): (t, j) for t in self.teams for j, u in enumerate(t.uplinks)}
-        self.relays = [open_relay(r["port"], [(int(v), str(link)) for v, link in r["vlans"]],
-                                  config.get("relay", "auto"))
+        self.relays = [open_relay(r["port"], [(int(v), str(link)) for v, link in r["vlans"]])
                        for r in config.get("relays", [])]
         self.relay_fds = {fd: relay for relay in self.relays for fd in relay.fds}
         # carrier changes arrive as link events instead of being polled every interval: at 32
@@ -338,16 +337,12 @@ class Controller:
             relay.close()
 
 
-def open_relay(port: str, vlans: list[tuple[int, str]], mode: str) -> Relay | KernelRelay:
-    """A probe port's relay: in the kernel where it can (`mode` auto or kernel), else in this
-    process (`mode` python, or auto on a kernel without what `kernelrelay` needs)."""
-    if mode == "python":
-        return Relay(port, vlans)
+def open_relay(port: str, vlans: list[tuple[int, str]]) -> Relay | KernelRelay:
+    """A probe port's relay: in the kernel where it can, else in this process (the status
+    file's `kernel` says which, the log why)."""
     try:
         return KernelRelay(port, vlans)
     except OSError as e:
-        if mode == "kernel":
-            raise
         print(f"relaying {port} in userspace: the kernel cannot ({e})", file=sys.stderr,
               flush=True)
         return Relay(port, vlans)
