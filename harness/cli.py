@@ -8,6 +8,8 @@ that need them, so `validate` answers in well under a second.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import signal
 import sys
@@ -1133,6 +1135,9 @@ def vsphere_migrate_vmk(
 def main() -> None:
     """Console-script entry point. Ctrl-C outside a run (which handles it itself) ends the
     command quietly with 130."""
+    # Everything still alive at exit is frozen before the interpreter's last collection, which
+    # then has nothing to traverse: after a 32-host run (millions of objects) it took 1.5 s.
+    atexit.register(gc.freeze)
     try:
         app()
     except KeyboardInterrupt:
