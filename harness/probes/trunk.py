@@ -291,13 +291,11 @@ def trunk_echo(ctx: LinkContext, iface: str, vlan: int | None, src: str, dst: st
                                    dont_fragment=dont_fragment))
         link.collect(time.monotonic() + interval, keep)
     deadline = time.monotonic() + timeout
-    all_answered: float | None = None
-    while time.monotonic() < deadline:
-        link.collect(min(deadline, time.monotonic() + 0.02), keep)
-        if all_answered is None and all(replies.values()):
-            all_answered = time.monotonic()
-        if all_answered is not None and time.monotonic() - all_answered >= window:
-            break
+    # until every echo is answered (woken by frames, not by a timer), then `window` more for
+    # duplicates, never past the deadline
+    link.collect(deadline, keep, done=lambda: all(replies.values()))
+    if all(replies.values()):
+        link.collect(min(deadline, time.monotonic() + window), keep)
     return result(count, replies)
 
 

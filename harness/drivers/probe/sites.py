@@ -46,7 +46,9 @@ class NoProbeSite(ProbeError, NotProvided):
 
 
 PER_HOST = 8  # probes one probe VM runs at once (threads in its agent)
-HOSTS_AT_ONCE = 16  # probe VMs asked at once (each works in its own process or VM)
+# probe VMs asked at once (each works in its own process or VM; the harness only waits): all
+# of a 32-host lab, whose 3,968 path echoes then took 10.0-10.6 s instead of 13.4-14.4 s
+HOSTS_AT_ONCE = 32
 
 
 @dataclass(frozen=True)
