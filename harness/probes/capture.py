@@ -13,6 +13,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,7 @@ class CaptureResult:
     duration_ms: float
     pcap_path: str | None
     frames_written: int
-    frames: list[Frame] = field(default_factory=list)  # the first `keep` matching frames
+    frames: Sequence[Frame] = field(default_factory=list)  # the first `keep` matching frames
 
     @property
     def total(self) -> int:

@@ -11,7 +11,7 @@ imports nothing from the harness.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,7 +53,7 @@ class FloodResult:
     sent: int
     received: dict[str, int]
     # the first frames each receiver caught (evidence for the report, not in to_dict)
-    frames: dict[str, list[Frame]] = field(default_factory=dict)
+    frames: dict[str, Sequence[Frame]] = field(default_factory=dict)
 
     @property
     def reached(self) -> list[str]:
@@ -136,7 +136,7 @@ def measure_flood(sender_agent: FloodSender, sender_iface: str,
     mac = normalise_mac(mac)
     started: dict[str, tuple[FloodReceiver, str]] = {}
     received: dict[str, int] = {}
-    caught: dict[str, list[Frame]] = {}
+    caught: dict[str, Sequence[Frame]] = {}
     try:
         for name, (agent, iface) in receivers.items():
             started[name] = (agent, agent.capture_start([iface], dst_mac=mac, keep=keep))

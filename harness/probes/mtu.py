@@ -20,7 +20,7 @@ neither block nor fragment it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -84,7 +84,7 @@ class PathMtuResult:
     method: str
     probes: list[SizeProbe] = field(default_factory=list)
     elapsed_ms: float = 0.0
-    frames: list[Frame] = field(default_factory=list)  # evidence (probes from a trunk)
+    frames: Sequence[Frame] = field(default_factory=list)  # evidence (probes from a trunk)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dst": self.dst, "src_iface": self.src_iface, "path_mtu": self.path_mtu,

@@ -213,7 +213,7 @@ class TrunkEcho:
     replies: dict[int, int] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     elapsed_ms: float = 0.0
-    frames: list[Frame] = field(default_factory=list)
+    frames: Sequence[Frame] = field(default_factory=list)
 
     @property
     def answered(self) -> int:

@@ -17,7 +17,14 @@ from harness.probes.capture import CaptureFilter, CaptureResult
 from harness.probes.cdp_lldp import Neighbour, NeighbourReport
 from harness.probes.echo import EchoResult
 from harness.probes.errors import BadRequest, PolicyRefused
-from harness.probes.evidence import SNAPLEN, Frame, FrameLog, pcap_bytes
+from harness.probes.evidence import (
+    SNAPLEN,
+    Frame,
+    FrameLog,
+    frames_from_wire,
+    frames_to_wire,
+    pcap_bytes,
+)
 from harness.probes.flood import FloodResult, SendResult
 from harness.probes.link import ArpResult, InterfaceInfo
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
@@ -163,3 +170,25 @@ def test_evidence_pcap_is_read_back_by_scapy(tmp_path: Any) -> None:
     assert [float(p.time) for p in packets] == [1000.25, 1000.5]
     assert packets[0][IP].dst == "198.18.20.12" and packets[0][ICMP].seq == 1
     assert len(bytes(packets[0])) == SNAPLEN and packets[0].wirelen == len(echo) + 4
+
+
+def test_frames_from_the_wire_decode_on_first_use() -> None:
+    """A result's frames cross the agent's JSON channel and are decoded only when a verdict
+    cites them; sent on again, they are the same dicts, and they equal the frames they carry."""
+    echo = frames.icmp_echo("02:00:00:00:00:01", "02:00:00:00:00:02", "198.18.20.250",
+                            "198.18.20.12", 7, 1, size=1600)
+    log = FrameLog()
+    log.add("tr0", frames.tagged(echo, 20), sent=True, at=1000.25)
+    log.add("tr1", echo, at=1000.5)
+    wire = frames_to_wire(log.frames)
+    got = frames_from_wire(json.loads(json.dumps(wire)))
+    assert len(got) == 2 and frames_to_wire(got) == wire
+    assert got == log.frames and log.frames == got and list(got) == log.frames
+    assert got[1].iface == "tr1" and got[0].sent and got[0].length == len(echo) + 4
+    assert pcap_bytes(got) == pcap_bytes(log.frames)
+    assert frames_from_wire(None) == [] and frames_from_wire([]) != log.frames
+
+    broken = frames_from_wire([{"at": 1.0, "iface": "tr0", "data": "zz", "length": 1}])
+    assert len(broken) == 1  # nothing decoded yet: a verdict that cites it finds out
+    with pytest.raises(ValueError, match="non-hexadecimal"):
+        list(broken)
