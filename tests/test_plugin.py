@@ -268,3 +268,29 @@ def test_cdp_lldp_wait_follows_the_intervals_the_switches_advertise() -> None:
     assert got["cdp"][0] == 4 / 3 and got["lldp"][0] == 1.0
     cisco = [NetworkHintFacts("esx01", "vmnic0", CdpFacts("sw", "Gi1", holdtime=180), None)]
     assert protocol_intervals(cisco)["cdp"] == (60.0, "CDP hold 180 s heard / 3")
+
+
+def test_what_collection_froze_stays_frozen_through_pytests_last_collections(
+        pytester: pytest.Pytester) -> None:
+    """The session's objects are frozen at collection end and given back only after pytest's
+    own final collections (its unraisable-exception check runs two), which then traverse
+    nothing of the session; the collector has everything back before the process exits."""
+    pytester.makeconftest("""
+        import atexit, gc
+
+        def _record(phase, info):
+            if phase == "start" and info["generation"] == 2:
+                with open("frozen.txt", "a") as out:
+                    out.write(f"{gc.get_freeze_count()}\\n")
+
+        def pytest_sessionfinish(session):
+            gc.callbacks.append(_record)
+            atexit.register(lambda: open("frozen.txt", "a").write(
+                f"exit {gc.get_freeze_count()}\\n"))
+    """)
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    lines = (pytester.path / "frozen.txt").read_text().splitlines()
+    frozen = [int(n) for n in lines[:lines.index("exit 0")]]  # then the interpreter's own
+    assert len(frozen) >= 2 and all(n > 0 for n in frozen), lines

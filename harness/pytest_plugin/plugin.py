@@ -103,6 +103,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # what collection froze (pytest_collection_finish) is given back after pytest's own last
+    # collections: registered before theirs, this cleanup runs after them (at 32 hosts each
+    # of the two took 0.5 s traversing the session), and an in-process caller (pytester,
+    # pytest.main) gets its collector back whole
+    config.add_cleanup(gc.unfreeze)
     for marker, text in MARKERS.items():
         config.addinivalue_line("markers", f"{marker}: {text}")
     # a no-op unless allure writes results; `-p no:labharness-allure-children` leaves it out
@@ -265,14 +270,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     What collection built (the lab model, the items, every imported module) lives until the
     session ends, so it is frozen out of the cyclic collector's sight (after one collection, so
     no garbage is frozen with it): at 32 hosts the full collections traversed it 15 times,
-    2.8 s of the main thread. `pytest_unconfigure` gives it back."""
+    2.8 s of the main thread. A cleanup `pytest_configure` registers gives it back."""
     gc.collect()
     gc.freeze()
     start_probe_sites_early(session.config, session.items)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    gc.unfreeze()  # an in-process caller (pytester, pytest.main) gets its collector back
 
 
 @pytest.hookimpl(tryfirst=True)
