@@ -102,6 +102,9 @@ def attach_topology(results: Path, svg: str) -> str:
     return source
 
 
+_CLOCK_SLACK_S = 60.0  # a summary's mtime against a start time written by another clock
+
+
 def _started(run: Path) -> tuple[str, str | None] | None:
     """(started, lab) of a run directory's summary.json, None if it has none."""
     try:
@@ -115,21 +118,37 @@ def _started(run: Path) -> tuple[str, str | None] | None:
 
 def previous_run(report_dir: Path, lab: str | None, started: str) -> Path | None:
     """The newest run of the same lab next to this one (reports/<timestamp> siblings, or the
-    siblings of an explicit --report-dir) that started before it."""
-    best: tuple[str, Path] | None = None
+    siblings of an explicit --report-dir) that started before it.
+
+    Newest summary first, and no further than a summary written before the best run so far
+    started (a run writes its summary after it starts): a report directory that keeps every
+    nightly run costs the few newest reads, not one parse of every run ever kept."""
+    here = report_dir.resolve()
+    dated: list[tuple[float, Path]] = []
     try:
-        siblings = list(report_dir.resolve().parent.iterdir())
+        for run in here.parent.iterdir():
+            if run.is_symlink() or not run.is_dir() or run.resolve() == here:
+                continue
+            try:
+                dated.append(((run / "summary.json").stat().st_mtime, run))
+            except OSError:
+                continue
     except OSError:
         return None
-    here = report_dir.resolve()
-    for run in siblings:
-        if run.is_symlink() or not run.is_dir() or run.resolve() == here:
-            continue
+    best: tuple[str, Path] | None = None
+    stop_before: float | None = None  # a summary written before then started before best
+    for written, run in sorted(dated, key=lambda d: d[0], reverse=True):
+        if stop_before is not None and written < stop_before:
+            break
         info = _started(run)
         if info is None or info[1] != lab or not info[0] or info[0] > started:
             continue
         if best is None or info[0] > best[0]:
             best = (info[0], run)
+            try:
+                stop_before = datetime.fromisoformat(info[0]).timestamp() - _CLOCK_SLACK_S
+            except ValueError:
+                stop_before = None  # no time to stop at: read on
     return best[1] if best else None
 
 

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,16 @@ def test_history_comes_from_the_previous_run_of_the_same_lab(tmp_path: Path) -> 
         (run / "allure-report" / "history" / "history-trend.json").write_text(f'["{marker}"]')
     (prev / "allure-results" / "executor.json").write_text('{"buildOrder": 7}')
     new = _run_dir(tmp_path, "d", causes=False)  # started 10:00
+    # each summary written when its run ended; a long run that ended last started first
+    long = _run_dir(tmp_path, "e", causes=False, started="2026-12-05T08:30:00+00:00")
+    for run, ended in ((older, "2026-12-04T10:30"), (prev, "2026-12-05T09:20"),
+                       (other_lab, "2026-12-05T09:40"), (long, "2026-12-05T09:55")):
+        at = datetime.fromisoformat(ended + "+00:00").timestamp()
+        os.utime(run / "summary.json", (at, at))
+    # a summary written before the newest match started is not read (its content would win)
+    stale = _run_dir(tmp_path, "f", causes=False, started="2026-12-05T09:45:00+00:00")
+    at = datetime.fromisoformat("2026-12-05T07:00:00+00:00").timestamp()
+    os.utime(stale / "summary.json", (at, at))
     came_from = allure_extras.carry_history(new / "allure-results", new, "sim",
                                             "2026-12-05T10:00:00+00:00")
     assert came_from == str(prev / "allure-report" / "history")
