@@ -2,7 +2,10 @@ module labharness/sim/vcenter
 
 go 1.25.0
 
-require github.com/vmware/govmomi v0.56.0
+require (
+	github.com/vmware/govmomi v0.56.0
+	golang.org/x/sys v0.38.0
+)
 
 require (
 	github.com/a8m/tree v0.0.0-20240104212747-2c8764a5f17e // indirect
