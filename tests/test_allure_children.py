@@ -13,7 +13,13 @@ import pytest
 from allure_commons.model2 import TestResultContainer as Container
 from allure_pytest.listener import AllureListener
 
-from harness.pytest_plugin.allure_children import PLUGIN_NAME, IndexedList, index_children
+from harness.pytest_plugin.allure_children import (
+    PLUGIN_NAME,
+    BackgroundWriter,
+    IndexedList,
+    index_children,
+    write_in_background,
+)
 
 # Fixtures of every scope, a parametrized one, one with a finalizer, tests that pass, fail,
 # skip and error: each kind of container allure writes, with children shared by many tests.
@@ -92,18 +98,44 @@ def _normalised(results: Path) -> dict[str, Any]:
     return {"tests": out_tests, "containers": sorted(out_containers)}
 
 
+# A second module with fixtures of the same names as the first's, and a class that overrides
+# one: a fixture name resolves per module and class, never across them.
+OTHER = """
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def per_module():
+        return "other"
+
+    @pytest.fixture
+    def flavour():
+        return "plain"
+
+    def test_here(per_module, flavour):
+        pass
+
+    class TestOverride:
+        @pytest.fixture
+        def per_module(self):
+            return "class"
+
+        def test_there(self, per_module):
+            pass
+"""
+
+
 def test_results_are_the_same_with_and_without_the_index(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(PROJECT)
+    pytester.makepyfile(test_project=PROJECT, test_other=OTHER)
     runs = {}
     for label, extra in (("indexed", []), ("plain", ["-p", f"no:{PLUGIN_NAME}"])):
         out = pytester.path / f"allure-{label}"
         reprec = pytester.inline_run(f"--alluredir={out}", *extra)
         passed, skipped, failed = reprec.listoutcomes()
-        assert (len(passed), len(skipped), len(failed)) == (14, 1, 2)
+        assert (len(passed), len(skipped), len(failed)) == (16, 1, 2)
         config = reprec.getcall("pytest_sessionstart").session.config
         assert (config.pluginmanager.get_plugin(PLUGIN_NAME) is not None) == (label == "indexed")
         runs[label] = _normalised(out)
-    assert len(runs["indexed"]["tests"]) == 17
+    assert len(runs["indexed"]["tests"]) == 19
     containers = runs["indexed"]["containers"]
     assert any('"shared"' in c and c.count("test_many") == 12 for c in containers)
     # plain allure also writes a container of no test for each parametrize argument (n)
@@ -172,3 +204,43 @@ def test_indexed_list_membership_follows_every_change() -> None:
     assert items == ["b", "c", "d"] and all(x in items for x in items)
     items.clear()
     assert "b" not in items and items == []
+
+
+def test_the_writer_writes_what_allure_would_and_raises_what_failed(tmp_path: Path) -> None:
+    """Result files written by the thread are allure's own, under allure's name pattern, all on
+    disk once closed; a write that fails is raised by the next report and by close."""
+    from allure_commons.logger import AllureFileLogger
+    from allure_commons.model2 import TestResult
+
+    plain_dir, threaded_dir = tmp_path / "plain", tmp_path / "threaded"
+    plain, threaded = AllureFileLogger(plain_dir), AllureFileLogger(threaded_dir)
+    allure_commons.plugin_manager.register(threaded)
+    try:
+        writer = write_in_background(str(threaded_dir))
+        assert writer is not None and write_in_background(str(threaded_dir)) is None  # once
+    finally:
+        allure_commons.plugin_manager.unregister(threaded)
+    assert write_in_background(str(tmp_path / "nobody")) is None
+    results = [TestResult(uuid=f"u{i}", name=f"test_{i}", status="passed", start=i, stop=i,
+                          parameters=[], labels=[]) for i in range(50)]
+    for result in results:
+        plain.report_result(result)
+        threaded.report_result(result)
+    writer.close()
+
+    def files(where: Path) -> list[dict[str, Any]]:
+        assert all(p.name.endswith("-result.json") for p in where.iterdir())
+        return sorted((json.loads(p.read_text()) for p in where.iterdir()),
+                      key=lambda d: d["uuid"])
+
+    assert len(files(threaded_dir)) == 50 and files(threaded_dir) == files(plain_dir)
+
+    gone = tmp_path / "gone"
+    logger = AllureFileLogger(gone)
+    failing = BackgroundWriter(logger)
+    gone.rmdir()  # the results directory vanished (or its disk filled up)
+    logger.report_result(results[0])
+    with pytest.raises(FileNotFoundError):
+        failing.close()
+    with pytest.raises(FileNotFoundError):
+        logger.report_result(results[1])
