@@ -81,6 +81,7 @@ class TrunkLink:
                 bpf.attach(ctx.tap(name), bpf.about_address(str(address.ip)))
         self.seen: list[Seen] = []
         self.log = FrameLog()  # the frames the verdict rests on (sent, and about our address)
+        self.idents: set[int] = set()  # of the ICMP echoes this identity sent
         self.start = time.monotonic()
 
     @property
@@ -97,8 +98,23 @@ class TrunkLink:
     def send(self, frame: bytes, *, iface: str | None = None, vlan: int | None = -1) -> None:
         """Send an untagged frame, tagged for the identity's VLAN (or `vlan`) on `iface`."""
         out = frames.tagged(frame, self.vlan if vlan == -1 else vlan)
+        ip = frames.parse_ipv4(frame)
+        icmp = frames.parse_icmp(ip) if ip is not None else None
+        if icmp is not None and icmp.type == frames.ICMP_ECHO:
+            self.idents.add(icmp.ident)
         self.log.add(iface or self.iface, out, sent=True)
         self.ctx.send(iface or self.iface, out)
+
+    def _about_us(self, arp: frames.ArpView | None, ip: frames.Ipv4View | None) -> bool:
+        """A frame about this identity that is not another probe's: ARP for its address, and
+        IP to it except ICMP that carries an identifier it never sent (the replies to other
+        probes of the same address that run at the same time, in a batch)."""
+        if arp is not None:
+            return self.ip in (arp.target_ip, arp.sender_ip)
+        if ip is None or ip.dst != self.ip:
+            return False
+        icmp = frames.parse_icmp(ip)
+        return icmp is None or icmp.ident < 0 or icmp.ident in self.idents
 
     def _note(self, kind: str, r: Received, vlan: int | None, src_mac: str, src_ip: str,
               seq: int | None = None, mtu: int | None = None) -> None:
@@ -113,8 +129,7 @@ class TrunkLink:
         vlan, frame = frames.untag(r.frame)
         arp = frames.parse_arp(frame)
         ip = frames.parse_ipv4(frame) if arp is None else None
-        if ((arp is not None and self.ip in (arp.target_ip, arp.sender_ip))
-                or (ip is not None and ip.dst == self.ip)):
+        if self._about_us(arp, ip):
             self.log.add(r.iface, r.frame, at=time.time() - (time.monotonic() - r.at))
         if arp is not None and arp.op == 1 and arp.target_ip == self.ip:
             self._note("arp-request", r, vlan, arp.sender_mac, arp.sender_ip)

@@ -192,3 +192,51 @@ def test_frames_from_the_wire_decode_on_first_use() -> None:
     assert len(broken) == 1  # nothing decoded yet: a verdict that cites it finds out
     with pytest.raises(ValueError, match="non-hexadecimal"):
         list(broken)
+
+
+def test_a_trunk_identity_keeps_only_its_own_icmp_as_evidence() -> None:
+    """Probes of one address run side by side in a batch (every pair from one vmknic): each
+    keeps the replies and ICMP errors that carry its own echo identifier, ARP about the
+    address, and IP to it that cannot be attributed; not the replies to the other probes."""
+    import ipaddress
+
+    from scapy.layers.inet import ICMP, IP, UDP
+    from scapy.layers.l2 import Ether
+
+    from harness.probes.link import Received
+    from harness.probes.trunk import TrunkLink
+
+    me, peer, mine, theirs = "198.18.20.250", "198.18.20.12", "02:00:00:00:00:01", \
+        "02:00:00:00:00:02"
+
+    class Wire:
+        def send(self, iface: str, frame: bytes) -> None:
+            pass
+
+    link = TrunkLink.__new__(TrunkLink)  # the identity without a namespace behind it
+    link.ctx, link.iface, link.vlan, link.mac = Wire(), "tr0", None, mine
+    link.address, link.idents, link.seen, link.log = (
+        ipaddress.IPv4Interface(f"{me}/24"), set(), [], FrameLog())
+    link.start = 0.0
+    link.send(frames.icmp_echo(mine, theirs, me, peer, 7, 1))
+
+    def reply(ident: int) -> bytes:
+        return bytes(Ether(src=theirs, dst=mine) / IP(src=peer, dst=me)
+                     / ICMP(type=0, id=ident, seq=1))
+
+    def error(inner: Any) -> bytes:
+        return bytes(Ether(src=theirs, dst=mine) / IP(src="198.18.20.1", dst=me)
+                     / ICMP(type=3, code=4, nexthopmtu=1500) / IP(src=me, dst=peer) / inner)
+
+    arrived = {"my reply": reply(7), "another probe's reply": reply(8),
+               "my frag-needed": error(ICMP(id=7, seq=1)),
+               "another probe's frag-needed": error(ICMP(id=8, seq=1)),
+               "unreachable for UDP": error(UDP(sport=33434, dport=33434)),
+               "ARP for me": frames.arp_request(theirs, peer, me),
+               "ARP for another": frames.arp_request(theirs, peer, "198.18.20.99")}
+    for frame in arrived.values():
+        link._observe(Received("tr0", frame, 0, 0.0))
+    kept = [f.data for f in link.log.frames if not f.sent]
+    assert [label for label, frame in arrived.items() if frame[:SNAPLEN] in kept] == [
+        "my reply", "my frag-needed", "unreachable for UDP", "ARP for me"]
+    assert link.idents == {7}
