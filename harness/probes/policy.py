@@ -7,6 +7,7 @@ picks its interface from the routing table is held to it too.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ class Policy:
         return cls(globs, tuple(nets))
 
     def iface_allowed(self, name: str) -> bool:
-        return any(fnmatchcase(name, pattern) for pattern in self.allow_ifaces)
+        return _matches(self.allow_ifaces, name)
 
     def check_iface(self, name: str) -> None:
         if not self.iface_allowed(name):
@@ -69,3 +70,9 @@ class Policy:
     def to_dict(self) -> dict[str, Any]:
         return {"allow_ifaces": list(self.allow_ifaces),
                 "allow_prefixes": [str(n) for n in self.allow_prefixes]}
+
+
+@functools.lru_cache(maxsize=4096)
+def _matches(patterns: tuple[str, ...], name: str) -> bool:
+    """Whether `name` matches one of the globs (asked on every frame a probe sends)."""
+    return any(fnmatchcase(name, pattern) for pattern in patterns)

@@ -76,9 +76,11 @@ class TrunkLink:
         self.mac = mac or ctx.mac(iface)
         self.ifaces = unique([iface, *watch])
         self.macs = {name: (self.mac if name == iface else ctx.mac(name)) for name in self.ifaces}
+        # the identity's sockets, opened once: a probe reads them dozens of times
+        self._socks = {name: ctx.tap(name) for name in self.ifaces}
         if ctx.one_identity:  # only frames about our address reach Python
-            for name in self.ifaces:
-                bpf.attach(ctx.tap(name), bpf.about_address(str(address.ip)))
+            for sock in self._socks.values():
+                bpf.attach(sock, bpf.about_address(str(address.ip)))
         self.seen: list[Seen] = []
         self.log = FrameLog()  # the frames the verdict rests on (sent, and about our address)
         self.idents: set[int] = set()  # of the ICMP echoes this identity sent
@@ -89,7 +91,7 @@ class TrunkLink:
         return str(self.address.ip)
 
     def socks(self) -> dict[str, Any]:
-        return {name: self.ctx.tap(name) for name in self.ifaces}
+        return self._socks
 
     def drain(self) -> None:
         for name in self.ifaces:
