@@ -18,6 +18,7 @@ from harness.pytest_plugin.allure_children import (
     BackgroundWriter,
     IndexedList,
     index_children,
+    look_up_fixtures_once,
     write_in_background,
 )
 
@@ -151,6 +152,7 @@ def test_the_listener_of_this_allure_gets_indexed_containers() -> None:
     # and says to look again at allure_pytest/listener.py.
     listener = AllureListener(config=None)
     assert index_children(listener)
+    assert look_up_fixtures_once(listener)  # the attributes its lookup replaces are there
     group = Container(uuid="g")
     listener.allure_logger.start_group("g", group)
     assert isinstance(group.children, IndexedList)
@@ -183,6 +185,7 @@ def test_index_children_leaves_an_unknown_listener_alone() -> None:
         allure_logger = object()
 
     assert not index_children(Other())
+    assert not look_up_fixtures_once(Other())
 
 
 def test_indexed_list_membership_follows_every_change() -> None:

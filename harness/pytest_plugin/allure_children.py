@@ -222,8 +222,7 @@ def write_in_background(report_dir: str) -> BackgroundWriter | None:
     """A writer for the `AllureFileLogger` allure registered for `report_dir`, or None."""
     target = Path(os.path.abspath(report_dir))
     for plugin in allure_commons.plugin_manager.get_plugins():
-        if (isinstance(plugin, AllureFileLogger) and type(plugin) is AllureFileLogger
-                and getattr(plugin, "_report_dir", None) == target
+        if (type(plugin) is AllureFileLogger and getattr(plugin, "_report_dir", None) == target
                 and "_report_item" not in vars(plugin)):
             return BackgroundWriter(plugin)
     return None
