@@ -12,7 +12,7 @@ inventory has no vCenter.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,7 +23,7 @@ from harness.backend import Backend
 from harness.checks.host_view import ICMP_OVERHEAD, payload_sizes
 from harness.checks.network import diagnose_path
 from harness.checks.vsphere import hints_as_heard
-from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.paths import PathPlan, PathProbes
 from harness.drivers.probe.sites import ProbeSites, UplinkEchoJob
 from harness.drivers.vsphere import VsphereDriver, VsphereError
 from harness.errors import LabharnessError
@@ -96,10 +96,55 @@ def vmknic_with(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], host: st
 
 
 @pytest.fixture(scope="session")
-def path_probes(probe_sites: ProbeSites) -> PathProbes:
+def path_probes(probe_sites: ProbeSites) -> Iterator[PathProbes]:
     """The session's path echoes and path-MTU searches, measured in batches ahead of the tests
-    that read them (each suite prefetches what its collected tests will ask)."""
-    return PathProbes(probe_sites)
+    that read them (`measure_paths`)."""
+    paths = PathProbes(probe_sites)
+    try:
+        yield paths
+    finally:
+        paths.close()  # a background measurement no test waited for (-x, an interrupt)
+
+
+PathPlanner = Callable[[Lab, dict[tuple[str, str], VmknicTarget], pytest.FixtureRequest],
+                       PathPlan]
+_LATER_STARTED: pytest.StashKey[bool] = pytest.StashKey()
+
+
+def measure_paths(request: pytest.FixtureRequest, paths: PathProbes, plan: PathPlan
+                  ) -> PathProbes:
+    """Measure a suite module's `plan` now (what is not in yet); then, once per session and in
+    the background, the plans of the suite modules that run after it (their
+    `plan_path_probes`): this module's tests read their results with the main thread while the
+    probes, idle otherwise, measure the next suite's paths. Not when disruptive drills will run
+    (they break paths on purpose). A later plan that cannot be made (a host with no such
+    vmknic) is left to its module, which says why in its tests."""
+    paths.prefetch_plan(plan)
+    if request.config.stash.get(_LATER_STARTED, False) or _drills_will_run(request):
+        return paths
+    request.config.stash[_LATER_STARTED] = True
+    modules: dict[int, Any] = {}
+    for item in request.session.items:
+        module = getattr(item, "module", None)
+        if module is not None:
+            modules.setdefault(id(module), module)
+    order = list(modules.values())
+    here = request.module
+    later = order[order.index(here) + 1:] if here in order else []
+    lab: Lab = request.getfixturevalue("lab")
+    targets = request.getfixturevalue("vmknic_targets")
+    plans: list[PathPlan] = []
+    for module in later:
+        planner: PathPlanner | None = getattr(module, "plan_path_probes", None)
+        if planner is None:
+            continue
+        try:
+            plans.append(planner(lab, targets, request))
+        except (pytest.skip.Exception, pytest.fail.Exception, LabharnessError):
+            continue
+    if plans:
+        paths.ahead(plans)
+    return paths
 
 
 def session_subjects(request: pytest.FixtureRequest, *tests: Callable[..., None]) -> list[str]:
@@ -318,13 +363,18 @@ def _vmkpings_early(backend: Backend, request: pytest.FixtureRequest) -> None:
     if backend.why_not("vsphere") is not None or not any(
             "vmkpings" in getattr(item, "fixturenames", ()) for item in items):
         return
-    if request.config.stash.get(DISRUPTIVE_KEY, False) and any(
-            item.get_closest_marker("disruptive") is not None for item in items):
+    if _drills_will_run(request):
         return  # drills will break paths on purpose: the pings wait for their first reader
     try:
         request.getfixturevalue("vmkpings")
     except (pytest.skip.Exception, pytest.fail.Exception, LabharnessError):
         return
+
+
+def _drills_will_run(request: pytest.FixtureRequest) -> bool:
+    """Disruptive drills are allowed and collected: they break paths on purpose."""
+    return bool(request.config.stash.get(DISRUPTIVE_KEY, False)) and any(
+        item.get_closest_marker("disruptive") is not None for item in request.session.items)
 
 
 def explain_down(lab: Lab, backend: Backend, request: pytest.FixtureRequest,

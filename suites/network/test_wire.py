@@ -16,8 +16,8 @@ from harness.checks.network import (
     mtu_finding,
     path_finding,
 )
-from harness.drivers.probe.paths import PathProbes
-from harness.drivers.probe.sites import EchoJob, MtuJob, ProbeSites
+from harness.drivers.probe.paths import PathPlan, PathProbes
+from harness.drivers.probe.sites import EchoJob, MtuJob, ProbeSites, network_of
 from harness.facts.wire import Heard, PathObservation, UplinkKey, VmknicTarget
 from harness.lab.model import Lab
 from harness.lab.views import host_port_groups
@@ -27,6 +27,7 @@ from suites.conftest import (
     answers_of,
     cite_frames,
     echo_evidence,
+    measure_paths,
     session_subjects,
     vmknic_with,
 )
@@ -74,10 +75,10 @@ def test_uplink_passes_traffic(
     assert_no_findings(findings)
 
 
-def _echo_job(probe_sites: ProbeSites, a: str, theirs: VmknicTarget) -> EchoJob:
+def _echo_job(lab: Lab, a: str, theirs: VmknicTarget) -> EchoJob:
     """Echoes from `a`'s probe VM on the port group of `theirs`, as a member of the network
     that holds its address."""
-    network = probe_sites.network_of(str(theirs.ip.ip))
+    network = network_of(lab, str(theirs.ip.ip))
     return EchoJob(a, theirs.port_group, str(theirs.ip.ip),
                    network=network[0] if network else None, count=3)
 
@@ -93,7 +94,7 @@ def _reach(lab: Lab, probe_sites: ProbeSites, paths: PathProbes,
     vmknic, or a finding that says where the answers went (another vmknic of its host, on
     another VLAN), what explains the silence, or that nothing does."""
     _switch, vlan = probe_sites.port_group(a, theirs.port_group)
-    job = _echo_job(probe_sites, a, theirs)
+    job = _echo_job(lab, a, theirs)
     echo = paths.echo(job)
     if echo.answered == echo.sent and echo.sent:
         return []
@@ -134,25 +135,32 @@ def _iscsi_ends(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], subject:
     return a, vmknic_with(lab, targets, b, "iscsi"), required
 
 
-@pytest.fixture(scope="module")
-def paths(lab: Lab, probe_sites: ProbeSites, path_probes: PathProbes,
-          vmknic_targets: dict[tuple[str, str], VmknicTarget],
-          request: pytest.FixtureRequest) -> PathProbes:
-    """Every vMotion and iSCSI path this session tests, echoed at once, then the path MTU of
-    each that answered: the pair tests read their own."""
+def plan_path_probes(lab: Lab, targets: dict[tuple[str, str], VmknicTarget],
+                     request: pytest.FixtureRequest) -> PathPlan:
+    """Every vMotion and iSCSI path this session tests: its echoes, then the path MTU of each
+    that answered (measured ahead of the tests: `measure_paths`)."""
     ends: list[tuple[str, VmknicTarget, int | None]] = []
     for subject in session_subjects(request, test_vmotion_reaches_the_peers_vmotion_vmk):
-        a, theirs, _mtu = _vmotion_ends(lab, vmknic_targets, subject)
+        a, theirs, _mtu = _vmotion_ends(lab, targets, subject)
         ends.append((a, theirs, None))
     for subject in session_subjects(request, test_vmotion_path_carries_the_vmk_mtu):
-        ends.append(_vmotion_ends(lab, vmknic_targets, subject))
+        ends.append(_vmotion_ends(lab, targets, subject))
     for subject in session_subjects(request, test_iscsi_paths_carry_the_vmk_mtu):
-        a, targets, required = _iscsi_ends(lab, vmknic_targets, subject)
-        ends += [(a, theirs, required) for theirs in targets]
-    echoes = [_echo_job(probe_sites, a, theirs) for a, theirs, _ in ends]
-    path_probes.prefetch(echoes, [(e, _mtu_job(a, theirs, mtu)) for e, (a, theirs, mtu)
-                                  in zip(echoes, ends, strict=True) if mtu is not None])
-    return path_probes
+        a, theirs_all, required = _iscsi_ends(lab, targets, subject)
+        ends += [(a, theirs, required) for theirs in theirs_all]
+    echoes = [_echo_job(lab, a, theirs) for a, theirs, _ in ends]
+    return PathPlan(tuple(echoes), tuple(
+        (e, _mtu_job(a, theirs, mtu)) for e, (a, theirs, mtu) in zip(echoes, ends, strict=True)
+        if mtu is not None))
+
+
+@pytest.fixture(scope="module")
+def paths(lab: Lab, path_probes: PathProbes,
+          vmknic_targets: dict[tuple[str, str], VmknicTarget],
+          request: pytest.FixtureRequest) -> PathProbes:
+    """The session's vMotion and iSCSI paths, measured at once: the pair tests read their
+    own."""
+    return measure_paths(request, path_probes, plan_path_probes(lab, vmknic_targets, request))
 
 
 @pytest.mark.incident("F12")

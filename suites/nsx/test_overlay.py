@@ -16,7 +16,7 @@ from harness.checks.network import (
 )
 from harness.drivers.probe.client import AgentClient
 from harness.drivers.probe.errors import ProbeError
-from harness.drivers.probe.paths import PathProbes
+from harness.drivers.probe.paths import PathPlan, PathProbes
 from harness.drivers.probe.sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 from harness.facts import JsonValue
 from harness.facts.wire import PathObservation, UplinkKey, VmknicTarget
@@ -28,6 +28,7 @@ from suites.conftest import (
     answers_of,
     cite_frames,
     echo_evidence,
+    measure_paths,
     session_subjects,
     vmknic_with,
 )
@@ -51,8 +52,7 @@ def _capture(agent: AgentClient, iface: str, dst: str, subject: str) -> dict[str
     return cite_frames(f"overlay {subject}", agent.capture_stop(capture).frames)
 
 
-def _vtep_jobs(lab: Lab, probe_sites: ProbeSites,
-               targets: dict[tuple[str, str], VmknicTarget], subject: str
+def _vtep_jobs(lab: Lab, targets: dict[tuple[str, str], VmknicTarget], subject: str
                ) -> tuple[EchoJob, MtuJob]:
     """Echoes, then the path MTU up to 1600, from a's VTEP network to b's VTEP."""
     a, b = subject.split("->")
@@ -63,15 +63,12 @@ def _vtep_jobs(lab: Lab, probe_sites: ProbeSites,
 
 
 @pytest.fixture(scope="module")
-def vtep_paths(lab: Lab, probe_sites: ProbeSites, path_probes: PathProbes,
+def vtep_paths(lab: Lab, path_probes: PathProbes,
                vmknic_targets: dict[tuple[str, str], VmknicTarget],
                request: pytest.FixtureRequest) -> PathProbes:
     """Every VTEP pair this session tests, echoed at once, then the path MTU of each that
     answered."""
-    jobs = [_vtep_jobs(lab, probe_sites, vmknic_targets, subject)
-            for subject in session_subjects(request, test_vtep_path_carries_1600)]
-    path_probes.prefetch([e for e, _ in jobs], jobs)
-    return path_probes
+    return measure_paths(request, path_probes, _vtep_plan(lab, vmknic_targets, request))
 
 
 @pytest.mark.incident("F02")
@@ -85,7 +82,7 @@ def test_vtep_path_carries_1600(lab: Lab, probe_sites: ProbeSites, vtep_paths: P
     mine = vmknic_with(lab, vmknic_targets, a, "vxlan")[0]
     theirs = vmknic_with(lab, vmknic_targets, b, "vxlan")[0]
     _switch, vlan = probe_sites.port_group(a, mine.port_group)
-    echo_job, mtu_job = _vtep_jobs(lab, probe_sites, vmknic_targets, subject)
+    echo_job, mtu_job = _vtep_jobs(lab, vmknic_targets, subject)
     echo = vtep_paths.echo(echo_job)
     obs = PathObservation(f"{a} probe ({mine.port_group}, VLAN {vlan})", theirs.subject, True,
                           "", evidence={**echo_evidence(echo),
@@ -144,16 +141,36 @@ def _size_jobs(lab: Lab, subject: str) -> tuple[OverlayJob, OverlayJob]:
     return small, full
 
 
-@pytest.fixture(scope="module")
-def overlay_paths(lab: Lab, path_probes: PathProbes,
-                  request: pytest.FixtureRequest) -> PathProbes:
-    """Every overlay ping this session's tests read, sent at once (each VM its own)."""
+def _vtep_plan(lab: Lab, targets: dict[tuple[str, str], VmknicTarget],
+               request: pytest.FixtureRequest) -> PathPlan:
+    """Every VTEP pair this session tests: echoes, then the path MTU of each that answered."""
+    vteps = [_vtep_jobs(lab, targets, subject)
+             for subject in session_subjects(request, test_vtep_path_carries_1600)]
+    return PathPlan(tuple(e for e, _ in vteps), tuple(vteps))
+
+
+def _overlay_plan(lab: Lab, request: pytest.FixtureRequest) -> PathPlan:
+    """Every overlay ping this session's overlay tests read."""
     jobs = [_reach_job(lab, subject) for subject in session_subjects(
         request, test_overlay_reachable_without_duplicates)]
     for subject in session_subjects(request, test_overlay_carries_full_size_frames):
         jobs += _size_jobs(lab, subject)
-    path_probes.prefetch_overlays(jobs)
-    return path_probes
+    return PathPlan(overlays=tuple(jobs))
+
+
+def plan_path_probes(lab: Lab, targets: dict[tuple[str, str], VmknicTarget],
+                     request: pytest.FixtureRequest) -> PathPlan:
+    """The VTEP pairs and overlay pings this session's tests read (measured ahead of the
+    tests: `measure_paths`)."""
+    vteps = _vtep_plan(lab, targets, request)
+    return PathPlan(vteps.echoes, vteps.mtus, _overlay_plan(lab, request).overlays)
+
+
+@pytest.fixture(scope="module")
+def overlay_paths(lab: Lab, path_probes: PathProbes,
+                  request: pytest.FixtureRequest) -> PathProbes:
+    """Every overlay ping this session's tests read, sent at once (each VM its own)."""
+    return measure_paths(request, path_probes, _overlay_plan(lab, request))
 
 
 @pytest.mark.incident("F03")

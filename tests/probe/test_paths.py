@@ -1,10 +1,12 @@
 """The confirmation policy of a session's path measurements (`PathProbes`), on recorded-shaped
 results: a lost echo or an MTU shortfall with no ICMP behind it is measured again before it
-counts, and every try is kept for the evidence. (The batches themselves run against real agents
+counts, and every try is kept for the evidence; what is measured in the background is read
+once it is in, never measured twice. (The batches themselves run against real agents
 in test_agent.py and in every sim run.)"""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, cast
@@ -12,7 +14,12 @@ from typing import Any, cast
 import pytest
 
 from harness.drivers.probe.errors import ProbeError
-from harness.drivers.probe.paths import CONFIRM_HOSTS_AT_ONCE, PATIENT_WINDOW_S, PathProbes
+from harness.drivers.probe.paths import (
+    CONFIRM_HOSTS_AT_ONCE,
+    PATIENT_WINDOW_S,
+    PathPlan,
+    PathProbes,
+)
 from harness.drivers.probe.sites import EchoJob, MtuJob, OverlayJob, ProbeSites
 from harness.errors import LabharnessError
 from harness.probes.mtu import Hop, PathMtuResult, SizeProbe
@@ -134,3 +141,53 @@ def test_of_two_unanswered_tries_the_one_that_saw_more_counts() -> None:
     paths.prefetch([C])
 
     assert paths.echo(C) is saw and len(paths.tries(C)) == 2
+
+
+class Gated(Recorded):
+    """Recorded outcomes; a batch holding a job of `held` waits until `gate` opens."""
+
+    def __init__(self, outcomes: dict[Any, list[Any]], held: set[Any]) -> None:
+        super().__init__(outcomes)
+        self.held = held
+        self.gate = threading.Event()
+        self.failure: BaseException | None = None
+
+    def _next(self, jobs: Iterable[Any], parallel: int, hosts_at_once: int) -> dict[Any, Any]:
+        todo = list(jobs)
+        if self.held & set(todo):
+            assert self.gate.wait(10), "the test never opened the gate"
+            failure, self.failure = self.failure, None
+            if failure is not None:  # once: the next batch runs
+                raise failure
+        return super()._next(todo, parallel, hosts_at_once)
+
+
+def test_a_later_suites_plan_measured_in_the_background_is_read_once_in() -> None:
+    sites = Gated({A: [_echo(3)], B: [_echo(2), _echo(3)], C: [_echo(3)],
+                   MC: [_mtu(9000)]}, held={B})
+    paths = PathProbes(cast(ProbeSites, sites))
+    paths.prefetch([A])
+    paths.ahead([PathPlan((B,)), PathPlan((C,), ((C, MC),))])
+
+    # what is in is read while the background still measures (its batch is held)
+    assert paths.echo(A).answered == 3 and not sites.gate.is_set()
+    threading.Timer(0.2, sites.gate.set).start()
+    # what is not in waits for the background, confirmation included, and is not measured twice
+    assert paths.echo(B).answered == 3 and [t["answered"] for t in paths.tries(B)] == [2, 3]
+    assert paths.path_mtu(MC).path_mtu == 9000
+    paths.prefetch([A, B, C], [(C, MC)])  # a suite's own plan, all in: nothing sent again
+    assert [set(jobs) for jobs, _, _ in sites.batches] == [{A}, {B}, {B}, {C}, {MC}]
+
+
+def test_a_background_failure_is_raised_to_the_test_that_waits_for_it() -> None:
+    sites = Gated({B: [_echo(3)], C: [_echo(3)]}, held={B})
+    sites.failure = RuntimeError("the probe host crashed")
+    paths = PathProbes(cast(ProbeSites, sites))
+    paths.ahead([PathPlan((B,))])
+    sites.gate.set()
+
+    with pytest.raises(RuntimeError, match="crashed"):
+        paths.echo(B)
+    assert paths.echo(B).answered == 3  # asked again, measured in the foreground
+    paths.ahead([PathPlan((C,))])
+    paths.close()  # a session that ends first waits for it, reading nothing

@@ -11,11 +11,16 @@ answered, or a path MTU below what was asked with no ICMP naming a hop, is measu
 the batch is over, one probe at a time per probe VM and a few probe VMs at once (a quieter
 wire), before it counts; `attempts` keeps what every try saw, so a finding says how many probes
 were sent and lost.
+
+The plans of suites that run later may be measured in the background (`ahead`) while the tests
+of an earlier one read theirs: a result is read as soon as it is in, and asking for one the
+background has not measured waits for it to finish first.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -48,6 +53,16 @@ class Attempt:
                 "method": self.method}
 
 
+@dataclass(frozen=True)
+class PathPlan:
+    """What a suite's tests will ask of the paths: echoes, the path MTUs to search once their
+    path's echo (the first of each pair) was answered, and overlay pings."""
+
+    echoes: tuple[EchoJob, ...] = ()
+    mtus: tuple[tuple[EchoJob, MtuJob], ...] = ()
+    overlays: tuple[OverlayJob, ...] = ()
+
+
 @dataclass
 class PathProbes:
     """Echo and path-MTU results by job: measured in batches ahead of the tests (`prefetch`),
@@ -59,11 +74,54 @@ class PathProbes:
     overlays: dict[OverlayJob, OverlayPingResult | LabharnessError] = field(
         default_factory=dict)
     attempts: dict[EchoJob | MtuJob | OverlayJob, list[Attempt]] = field(default_factory=dict)
+    # the background measurement (`ahead`), and what it ended with if that was an error
+    _ahead: threading.Thread | None = field(default=None, repr=False)
+    _ahead_failed: BaseException | None = field(default=None, repr=False)
 
     # -- ahead of the tests --------------------------------------------------------------------
+    def ahead(self, plans: Iterable[PathPlan]) -> None:
+        """Measure `plans` in the background, one after the other (once what was started
+        before has ended). Results land as they are confirmed; only the thread that measures
+        writes them (a job's attempts before its result), and a job asked for that is not in
+        yet waits for the background to end (`settle`)."""
+        todo = list(plans)
+        self.settle()
+
+        def measure() -> None:
+            try:
+                for plan in todo:
+                    self.prefetch_plan(plan)
+            except BaseException as exc:  # raised again to whoever waits for it
+                self._ahead_failed = exc
+
+        self._ahead = threading.Thread(target=measure, name="lh-paths-ahead", daemon=True)
+        self._ahead.start()
+
+    def settle(self) -> None:
+        """Wait for the background measurement, if any; raise the error it ended with. In the
+        background thread itself, nothing to wait for."""
+        ahead = self._ahead
+        if ahead is None or threading.current_thread() is ahead:
+            return
+        ahead.join()
+        self._ahead = None
+        failed, self._ahead_failed = self._ahead_failed, None
+        if failed is not None:
+            raise failed
+
+    def close(self) -> None:
+        """Wait for a background measurement no test waited for; its outcome goes unread."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.join()
+        self._ahead_failed = None
+
     def prefetch(self, echoes: Iterable[EchoJob], mtus: Iterable[tuple[EchoJob, MtuJob]] = ()
                  ) -> None:
         """All `echoes` at once; then, at once, the MTU jobs whose path echo was answered."""
+        echoes, mtus = list(echoes), list(mtus)
+        if any(j not in self.echoes for j in echoes) or any(j not in self.mtus for _, j in mtus):
+            self.settle()
         self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
         # the search sends to the MAC its path's echo just resolved: one ARP per path, not two
         # (a broadcast reaches every probe VM on the VLAN); a search tried again ARPs afresh
@@ -78,9 +136,17 @@ class PathProbes:
                 macs.setdefault(job, (got.vlan, got.next_hop, got.next_hop_mac))
         self._mtu_batch(list(dict.fromkeys(todo)), macs)
 
+    def prefetch_plan(self, plan: PathPlan) -> None:
+        """A suite's plan: its echoes and path MTUs, then its overlay pings."""
+        self.prefetch(plan.echoes, plan.mtus)
+        self.prefetch_overlays(plan.overlays)
+
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
         todo = [j for j in dict.fromkeys(jobs) if j not in self.overlays]
+        if todo:
+            self.settle()
+            todo = [j for j in todo if j not in self.overlays]
         for job, (tries, last) in _confirmed(todo, self.sites.overlay_many, _overlay_ok,
                                               patient=_patient_overlay).items():
             self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
@@ -120,6 +186,8 @@ class PathProbes:
             LabharnessError: what stopped the probe (no probe site, agent down, ...).
         """
         if job not in self.echoes:
+            self.settle()
+        if job not in self.echoes:
             self._echo_batch([job])
         got = self.echoes[job]
         if isinstance(got, LabharnessError):
@@ -132,6 +200,8 @@ class PathProbes:
         Raises:
             LabharnessError: what stopped the measurement (no ARP reply, unreachable, ...).
         """
+        if job not in self.mtus:
+            self.settle()
         if job not in self.mtus:
             self._mtu_batch([job])
         got = self.mtus[job]
@@ -152,7 +222,8 @@ class PathProbes:
         return got
 
     def tries(self, job: EchoJob | MtuJob | OverlayJob) -> list[dict[str, int | str | None]]:
-        """Every try of a job, for a finding's evidence."""
+        """Every try of a job, for a finding's evidence (the job was read first: its tries are
+        in)."""
         return [a.to_dict() for a in self.attempts.get(job, [])]
 
 

@@ -201,9 +201,7 @@ class ProbeSites:
 
     def network_of(self, address: str) -> tuple[str, Network] | None:
         """The lab network whose subnet holds an address."""
-        ip = ipaddress.IPv4Address(address)
-        return next(((n, net) for n, net in self.lab.networks.items() if ip in net.subnet),
-                    None)
+        return network_of(self.lab, address)
 
     def _identity(self, probe: HostProbe, host: str, vlan: int, dst: str,
                   network: str | None) -> tuple[str, str | None]:
@@ -382,6 +380,12 @@ class ProbeSites:
             raise NoProbeSite(f"cannot shut the switch port of {host}/{vmnic}: the inventory "
                               "gives no access to the physical switches", element=host)
         return self.disconnector(host, vmnic)
+
+
+def network_of(lab: Lab, address: str) -> tuple[str, Network] | None:
+    """The lab network whose subnet holds an address."""
+    ip = ipaddress.IPv4Address(address)
+    return next(((n, net) for n, net in lab.networks.items() if ip in net.subnet), None)
 
 
 def lab_prefixes(lab: Lab) -> list[str]:
