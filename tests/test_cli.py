@@ -202,3 +202,18 @@ def test_help_lists_the_commands() -> None:
     assert result.returncode == 0
     for command in ("run", "validate", "lint", "schema"):
         assert command in result.stdout
+
+
+def test_sim_up_time_says_how_much_was_the_kernels_wait() -> None:
+    """Right after a big lab came down the kernel is still removing its namespaces, and the
+    next `up` waits for it: said apart, so a slow `up` is not read as the sim's own."""
+    from harness.cli import _up_time
+    from harness.sim.state import SimState
+
+    def up(**timings: float) -> str:
+        return _up_time(SimState(lab="lab", namespaces=[], root_ifaces=[], daemons=[],
+                                 timings=timings))
+
+    assert up(kernel_s=0.02, up_s=4.18) == "4.18 s"
+    assert up(kernel_s=5.55, up_s=10.24) == ("10.24 s (5.55 s of it waiting for the kernel to "
+                                             "finish removing an earlier lab's namespaces)")
