@@ -3,16 +3,17 @@
 For each size N it generates the lab and inventory (`labharness sim generate`, the generator
 users size their own labs with), runs `labharness run` on it (sim up, every suite, sim down) and
 prints wall time, tests, failures and errors, skips that are not the expected ones (disruptive
-drills, what an iLO 4 cannot show), `sim up` time (`sim up s`, and apart from it `kernel s`: the
-part spent waiting for the kernel to finish removing the previous run's namespaces, which it
-does seconds after a 32-host lab came down), and the peak memory of everything the run
-started: the sum of PSS (proportional set size: shared pages counted once) over the processes
-that appeared after the run began, sampled every 0.5 s (reading every process's smaps_rollup
-is kernel work the measured run pays for: about a sixth of a core at 0.2 s). The largest size
-runs `--repeat` times in a row (default 3): no false verdict may appear in any of them. Before
-each run it times one fixed pure-Python loop (`cpu s`): on a shared virtual machine the CPU's
-speed can vary by half from minute to minute, and this says how fast the machine was when a
-run's wall time was taken.
+drills, what an iLO 4 cannot show), `sim up` time (`sim up s`, and apart from it `kernel s`:
+the kernel check when it waited a second or more for the kernel to finish removing the previous
+run's namespaces, which it does seconds after a 32-host lab came down), and the peak memory of
+everything the run started: the sum of PSS (proportional set size: shared pages counted once)
+over the processes that appeared after the run began, sampled every 0.5 s (reading every
+process's smaps_rollup is kernel work the measured run pays for: about a sixth of a core at
+0.2 s; the peak lasts the whole wire phase, tens of seconds). The largest size runs `--repeat`
+times in a row (default 3): no false verdict may appear in any of them. Before each run it times
+one fixed pure-Python loop (`cpu s`): on a shared virtual machine the CPU's speed can vary by
+half from minute to minute, and this says how fast the machine was when a run's wall time was
+taken.
 
 Last, in one sim of `--ratio-hosts` hosts (default 8), it probes every vMotion, iSCSI and VTEP
 pair's echo and path MTU the old way (one pair after another through `ProbeSites.echo` and
@@ -146,12 +147,21 @@ def run_once(lab: Path, inventory: Path, report: Path) -> dict[str, Any]:
     up = next((n for n in summary.get("notes", []) if "simulated lab up in" in n), "")
     return {"wall_s": wall, "exit": proc.returncode, "total": tests["total"],
             "failed": tests["failed"], "errors": tests["errors"], "odd_skips": odd,
-            "sim_up": up.split("up in ", 1)[1].split(" s", 1)[0] if up else "?",
-            "kernel": (up.split(" s of it waiting", 1)[0].rsplit("(", 1)[1]
-                       if " s of it waiting" in up else "0"),
+            **dict(zip(("sim_up", "kernel"), sim_up_times(up), strict=True)),
             "peak_pss_mb": peak / 1024,
             "failures": [f"{f['subject']}: {f['message']}" for f in summary["findings"]
                          if f["severity"] != "info"][:5]}
+
+
+def sim_up_times(note: str) -> tuple[str, str]:
+    """(`sim up` seconds, of them the kernel check's) from the run's note, as `labharness run`
+    words it (`harness.cli._up_time`); "?" when the note is missing."""
+    if "up in " not in note:
+        return "?", "?"
+    up = note.split("up in ", 1)[1].split(" s", 1)[0]
+    kernel = (note.split(" s of it in the kernel check", 1)[0].rsplit("(", 1)[1]
+              if " s of it in the kernel check" in note else "0")
+    return up, kernel
 
 
 def _build_s(r: dict[str, Any]) -> str:

@@ -118,7 +118,9 @@ def measure_paths(request: pytest.FixtureRequest, paths: PathProbes, plan: PathP
     `plan_path_probes`): this module's tests read their results with the main thread while the
     probes, idle otherwise, measure the next suite's paths. Not when disruptive drills will run
     (they break paths on purpose). A later plan that cannot be made (a host with no such
-    vmknic) is left to its module, which says why in its tests."""
+    vmknic) is left to its module, which says why in its tests. A probe of a test's own (not
+    through `paths`) waits for the background first (`PathProbes.settle`): it would share the
+    probes' addresses and the wire with it."""
     paths.prefetch_plan(plan)
     if request.config.stash.get(_LATER_STARTED, False) or _drills_will_run(request):
         return paths
@@ -131,17 +133,18 @@ def measure_paths(request: pytest.FixtureRequest, paths: PathProbes, plan: PathP
     order = list(modules.values())
     here = request.module
     later = order[order.index(here) + 1:] if here in order else []
+    planners: list[PathPlanner] = [m.plan_path_probes for m in later
+                                   if hasattr(m, "plan_path_probes")]
+    if not planners:
+        return paths
     lab: Lab = request.getfixturevalue("lab")
     targets = request.getfixturevalue("vmknic_targets")
     plans: list[PathPlan] = []
-    for module in later:
-        planner: PathPlanner | None = getattr(module, "plan_path_probes", None)
-        if planner is None:
-            continue
+    for planner in planners:
         try:
             plans.append(planner(lab, targets, request))
-        except (pytest.skip.Exception, pytest.fail.Exception, LabharnessError):
-            continue
+        except (pytest.skip.Exception, pytest.fail.Exception, Exception):
+            continue  # its module makes the plan again, and its tests say what stops it
     if plans:
         paths.ahead(plans)
     return paths
@@ -206,13 +209,14 @@ class UplinkProbe:
 
 
 @pytest.fixture(scope="session")
-def uplinks(lab: Lab, probe_sites: ProbeSites,
+def uplinks(lab: Lab, probe_sites: ProbeSites, path_probes: PathProbes,
             vmknic_targets: dict[tuple[str, str], VmknicTarget]
             ) -> dict[UplinkKey, UplinkProbe]:
     """Every cabled uplink probed on its own, standby ones included: echoes out of the probe
     VM's NIC pinned to that vmnic, on a VLAN the vmnic carries, to an address on that VLAN.
     Up to four tries per uplink (two targets on each of its VLANs), in waves: every uplink's
     first try at once, then the next try of those not yet answered."""
+    path_probes.settle()  # its echoes use the probes' addresses: not beside a batch
     carriage = uplink_carriage(lab)
     tries: dict[UplinkKey, list[UplinkEchoJob]] = {}
     for key in sorted(expected_neighbours(lab)):

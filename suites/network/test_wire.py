@@ -238,6 +238,7 @@ def test_iscsi_paths_carry_the_vmk_mtu(
 @pytest.mark.incident("F09")
 @pytest.mark.per_subject("nlb_clusters")
 def test_unicast_nlb_floods_to_every_node(lab: Lab, probe_sites: ProbeSites,
+                                          path_probes: PathProbes,
                                           dead_uplinks: set[UplinkKey], subject: str) -> None:
     """Frames to the cluster MAC, sent from a host that runs no member, reach every member:
     the physical switches keep flooding them because none may learn the cluster MAC."""
@@ -253,6 +254,7 @@ def test_unicast_nlb_floods_to_every_node(lab: Lab, probe_sites: ProbeSites,
                     "frames sent there stay on that host; give a host without a member a "
                     "probe VM")
     sender, pg = senders[0]
+    path_probes.settle()  # the members count frames in a short window: not beside a batch
     flood = probe_sites.flood(sender, pg, cluster.effective_cluster_mac, cluster.members)
     obs = PathObservation(f"{sender} probe ({pg}, VLAN {vlan})", flood.mac, True, "",
                           evidence={"sender": sender, **flood.to_dict(),

@@ -197,6 +197,7 @@ def test_overlay_reachable_without_duplicates(lab: Lab, probe_sites: ProbeSites,
         sent, answered, duplicates = 5, 0, 0
         evidence = {"dst": dst, "error": str(exc)}
     if duplicates or answered < sent:
+        overlay_paths.settle()  # pinged again to keep the frames: not beside a batch
         evidence.update(_capture(agent, iface, dst, subject))
     obs = PathObservation(src, dst_name, answered == sent, "", evidence=evidence)
     findings: list[Finding] = []
@@ -274,7 +275,9 @@ def test_overlay_carries_full_size_frames(lab: Lab, probe_sites: ProbeSites,
             lab, src, dst_name, subject, obs, dead_uplinks,
             f"none of 3 small echoes from {src} to {dst_name} answered: the overlay path is "
             "down, so full-size frames cannot be judged")])
-    # a missing answer is loss until confirmed: send the size again while capturing
+    # a missing answer is loss until confirmed: send the size again while capturing (not
+    # beside a batch)
+    overlay_paths.settle()
     capture = agent.capture_start([iface], ip_proto=1, direction="any", keep=MAX_FRAMES)
     confirmed = 0
     try:

@@ -74,54 +74,67 @@ class PathProbes:
     overlays: dict[OverlayJob, OverlayPingResult | LabharnessError] = field(
         default_factory=dict)
     attempts: dict[EchoJob | MtuJob | OverlayJob, list[Attempt]] = field(default_factory=dict)
-    # the background measurement (`ahead`), and what it ended with if that was an error
+    # the background measurement (`ahead`), what it ended with if that was an error, and the
+    # flag that stops it between steps (`close`)
     _ahead: threading.Thread | None = field(default=None, repr=False)
     _ahead_failed: BaseException | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     # -- ahead of the tests --------------------------------------------------------------------
     def ahead(self, plans: Iterable[PathPlan]) -> None:
         """Measure `plans` in the background, one after the other (once what was started
         before has ended). Results land as they are confirmed; only the thread that measures
         writes them (a job's attempts before its result), and a job asked for that is not in
-        yet waits for the background to end (`settle`)."""
+        yet waits for the background to end."""
         todo = list(plans)
         self.settle()
 
         def measure() -> None:
             try:
                 for plan in todo:
-                    self.prefetch_plan(plan)
-            except BaseException as exc:  # raised again to whoever waits for it
+                    if self._stop.is_set():
+                        return
+                    self.prefetch(plan.echoes, plan.mtus)
+                    if self._stop.is_set():
+                        return
+                    self.prefetch_overlays(plan.overlays)
+            except BaseException as exc:  # raised to a reader whose jobs it left unmeasured
                 self._ahead_failed = exc
 
         self._ahead = threading.Thread(target=measure, name="lh-paths-ahead", daemon=True)
         self._ahead.start()
 
     def settle(self) -> None:
-        """Wait for the background measurement, if any; raise the error it ended with. In the
-        background thread itself, nothing to wait for."""
+        """Wait for the background measurement to end, if one runs (a probe of its own that
+        must not share the wire with it waits here). In the background thread itself, there is
+        nothing to wait for."""
         ahead = self._ahead
-        if ahead is None or threading.current_thread() is ahead:
+        if ahead is not None and threading.current_thread() is not ahead:
+            ahead.join()
+
+    def _wait_for(self, missing: Callable[[], bool]) -> None:
+        """While something asked for is `missing`, wait for the background; if it is still
+        missing after that and the background ended with an error, raise that error (to every
+        such reader: what it should have measured is not there)."""
+        if not missing():
             return
-        ahead.join()
-        self._ahead = None
-        failed, self._ahead_failed = self._ahead_failed, None
-        if failed is not None:
-            raise failed
+        self.settle()
+        if self._ahead_failed is not None and threading.current_thread() is not self._ahead \
+                and missing():
+            raise self._ahead_failed
 
     def close(self) -> None:
-        """Wait for a background measurement no test waited for; its outcome goes unread."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead.join()
-        self._ahead_failed = None
+        """Stop the background measurement after its current step and wait for it; what it
+        measured or ended with goes unread (the session is over)."""
+        self._stop.set()
+        self.settle()
 
     def prefetch(self, echoes: Iterable[EchoJob], mtus: Iterable[tuple[EchoJob, MtuJob]] = ()
                  ) -> None:
         """All `echoes` at once; then, at once, the MTU jobs whose path echo was answered."""
         echoes, mtus = list(echoes), list(mtus)
-        if any(j not in self.echoes for j in echoes) or any(j not in self.mtus for _, j in mtus):
-            self.settle()
+        self._wait_for(lambda: any(j not in self.echoes for j in echoes) or any(
+            m not in self.mtus and self.answered(e) for e, m in mtus))
         self._echo_batch([j for j in dict.fromkeys(echoes) if j not in self.echoes])
         # the search sends to the MAC its path's echo just resolved: one ARP per path, not two
         # (a broadcast reaches every probe VM on the VLAN); a search tried again ARPs afresh
@@ -143,10 +156,9 @@ class PathProbes:
 
     def prefetch_overlays(self, jobs: Iterable[OverlayJob]) -> None:
         """All overlay pings of `jobs` at once; the not fully answered once more, on their own."""
-        todo = [j for j in dict.fromkeys(jobs) if j not in self.overlays]
-        if todo:
-            self.settle()
-            todo = [j for j in todo if j not in self.overlays]
+        wanted = list(dict.fromkeys(jobs))
+        self._wait_for(lambda: any(j not in self.overlays for j in wanted))
+        todo = [j for j in wanted if j not in self.overlays]
         for job, (tries, last) in _confirmed(todo, self.sites.overlay_many, _overlay_ok,
                                               patient=_patient_overlay).items():
             self.attempts[job] = [Attempt(t.sent, t.answered) for t in tries]
@@ -185,8 +197,7 @@ class PathProbes:
         Raises:
             LabharnessError: what stopped the probe (no probe site, agent down, ...).
         """
-        if job not in self.echoes:
-            self.settle()
+        self._wait_for(lambda: job not in self.echoes)
         if job not in self.echoes:
             self._echo_batch([job])
         got = self.echoes[job]
@@ -200,8 +211,7 @@ class PathProbes:
         Raises:
             LabharnessError: what stopped the measurement (no ARP reply, unreachable, ...).
         """
-        if job not in self.mtus:
-            self.settle()
+        self._wait_for(lambda: job not in self.mtus)
         if job not in self.mtus:
             self._mtu_batch([job])
         got = self.mtus[job]
