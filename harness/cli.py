@@ -488,6 +488,13 @@ def run(
             outcome["pytest"] = pytest.ExitCode.INTERRUPTED
         except OSError as exc:  # the report disk filled up during the run
             outcome["io_error"] = exc
+        except Exception:
+            if guard.signum is None:
+                raise
+            # the signal reached pytest where its own report of the interrupt fails (pytest 8
+            # cannot render a frame without a line number, one the signal can land on while it
+            # rewrites a test module's asserts): the run was interrupted all the same
+            outcome["pytest"] = pytest.ExitCode.INTERRUPTED
         if outcome["sim_built"] and keep:
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")

@@ -79,6 +79,19 @@ def test_sigint_right_after_the_lab_is_up_leaves_nothing(tmp_path: Path) -> None
     assert json.loads((report / "summary.json").read_text())["verdict"] == "interrupted"
 
 
+def test_sigint_where_pytests_own_report_of_it_fails_ends_the_same(tmp_path: Path) -> None:
+    """The signal lands where pytest cannot report the interrupt (its rendering raises): still
+    exit 130, no traceback, the lab down and the reports marked interrupted."""
+    report = tmp_path / "r"
+    started = time.monotonic()
+    proc = start(report, env=cli_env(PYTEST_ADDOPTS="-p tests.faults.interrupted_report"))
+    got = finish(proc, report, started, timeout=60)
+    assert got.code == ExitCode.INTERRUPTED, got.out
+    assert "interrupted by SIGINT" in got.out, got.out
+    assert lifecycle.leftovers(LAB) == [] and lifecycle.load_state(LAB) is None
+    assert json.loads((report / "summary.json").read_text())["verdict"] == "interrupted"
+
+
 def test_after_sigkill_the_lab_is_stale_and_the_next_run_cleans_up(tmp_path: Path) -> None:
     report = tmp_path / "r"
     proc = start(report)
