@@ -22,12 +22,15 @@ RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE = 18, 22, 26
 NLM_F_REQUEST, NLM_F_DUMP = 0x1, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_OPERSTATE, IFLA_LINKINFO = 1, 3, 4, 16, 18
+IFLA_CARRIER_CHANGES = 35
 IFLA_INFO_KIND = 1
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_SRC, RTA_OIF, RTA_GATEWAY, RTA_PREFSRC = 1, 2, 4, 5, 7
 RTN_UNICAST, RTN_LOCAL = 1, 2
 IFF_UP, IFF_LOWER_UP = 0x1, 0x10000
 OPER_UP = 6
+# RFC 2863 operational states, as IFLA_OPERSTATE numbers them (linux/if.h)
+OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
 
 _NLMSG = struct.Struct("=LHHLL")
 _IFINFO = struct.Struct("=BxHiII")
@@ -45,6 +48,25 @@ class Link:
     up: bool
     carrier: bool
     kind: str
+    operstate: str = "unknown"
+    carrier_changes: int = 0
+
+    @property
+    def activating(self) -> bool:
+        """A veth or bridge with carrier that the kernel has not made operational yet.
+
+        A link that comes up without carrier gets its transmit queue attached only in the
+        kernel's link watch, after the carrier comes on (deferred, and held back while other
+        namespaces are being torn down); until then every frame sent through it is dropped,
+        though it reads as up with carrier. The same step sets its operational state, which is
+        then "up". A state still "unknown" after carrier changes means that step is pending; one
+        whose carrier never changed (a bridge without ports) was ready when it came up.
+        """
+        if not (self.up and self.carrier and self.kind in ("veth", "bridge")):
+            return False
+        if self.operstate == "unknown":
+            return self.carrier_changes > 0
+        return self.operstate != "up"
 
 
 @dataclass(frozen=True)
@@ -145,8 +167,11 @@ def _link(body: bytes) -> Link:
     # carrier: IFF_LOWER_UP, which is what /sys/class/net/X/carrier reports; operstate
     # alone is "unknown" for loopback and some virtual devices.
     carrier = bool(flags & IFF_LOWER_UP) or oper == OPER_UP
+    changes = struct.unpack("=I", attrs[IFLA_CARRIER_CHANGES])[0] \
+        if IFLA_CARRIER_CHANGES in attrs else 0
     return Link(index, name, format_mac(attrs.get(IFLA_ADDRESS, b"")), mtu,
-                bool(flags & IFF_UP), carrier, kind)
+                bool(flags & IFF_UP), carrier, kind,
+                OPERSTATES[oper] if oper < len(OPERSTATES) else str(oper), changes)
 
 
 def addresses() -> list[Address]:

@@ -471,6 +471,9 @@ def up(lab: Lab, inventory: Inventory | None, scenarios: list[Scenario] | None =
             # the BMCs before the data plane's daemons: the emulated adapters' state (F10) is
             # in force before any daemon sends or hears a frame
             _start_bmcs(realised, inventory, plan, base_dir, state)
+            # and the daemons send from their start (beacons, LLDP): onto links that carry
+            state.timings["links_s"] = dp_build.wait_operational(plan.namespace_names(),
+                                                                  plan.root_ifaces)
             _start_daemons(lab.name, plan, state)
 
         # and those, sshd on the management network, the routers' APIs and vCenter side by

@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from harness.sim.dataplane import build as dp_build
+
 NAME = re.compile(r"^lh-t[a-z0-9]*-[a-z0-9-]+$")
 
 
@@ -92,6 +94,18 @@ class NetLab:
         self.ip(ns_a, f"link add {name_a}{mtu_arg} type veth peer name {name_b}{mtu_arg} "
                       f"netns {ns_b}", f"link set {name_a} up")
         self.ip(ns_b, f"link set {name_b} up")
+
+    def wait_operational(self, *namespaces: str, timeout: float = 10.0) -> None:
+        """Wait until every veth and bridge with carrier in `namespaces` carries frames: until
+        the kernel's link watch has run, what is sent through a new link is dropped (see
+        `netlink.Link.activating`), and that run is late while other namespaces are torn down.
+
+        Raises:
+            NetnsError: still not, after `timeout` seconds.
+        """
+        for ns in namespaces:
+            self._own(ns)
+        dp_build.wait_operational(namespaces, timeout=timeout)
 
     def sysctl(self, ns: str, key: str, value: str) -> None:
         self.exec(ns, "sysctl", "-qw", f"{key}={value}")

@@ -14,7 +14,7 @@ import pytest
 
 from harness.lab import Lab, load_inventory, load_lab
 from harness.sim import lifecycle
-from harness.sim.dataplane import kernel, names, netns
+from harness.sim.dataplane import build, kernel, names, netns
 from harness.sim.dataplane.plan import SIM_SPACE, PlanError, mgmt_subnet, plan_dataplane
 from harness.sim.probesites import forwarding_uplink, silenced
 from harness.sim.scenarios import SCENARIOS, realised_lab
@@ -100,6 +100,13 @@ def sim() -> Iterator[SimState]:
 
 def ns(element: str) -> str:
     return names.netns(TEST_LAB, element)
+
+
+@needs_root
+def test_up_ends_with_every_link_operational(sim: SimState) -> None:
+    # the daemons started onto links that carry frames: up waited for the kernel's link watch
+    assert "links_s" in sim.timings
+    assert build.activating(sim.namespaces, sim.root_ifaces) == []
 
 
 @needs_root

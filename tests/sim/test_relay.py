@@ -38,6 +38,9 @@ def relay_ns() -> Iterator[tuple[NetLab, str]]:
                *(f"link set {i} up" for i in
                  ("tr0", "pu-pt0", "pt0.20", "pb0.20", "br0", "vm4.30", "sw4.30", "brx", "bry")))
         lab.ip(ns, "link set tr0 mtu 9000", "link set pu-pt0 mtu 9000")
+        # the first case's frame was lost in CI: sent right after a lab's namespaces were torn
+        # down, before the kernel had made pt0.20 operational
+        lab.wait_operational(ns)
         yield lab, ns
     finally:
         problems = lab.close()

@@ -8,9 +8,11 @@ setns without a subprocess.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 
+from harness.probes import netlink
 from harness.sim.dataplane import netns
 from harness.sim.dataplane.plan import BEACON_ETHERTYPE, VXLAN_PORT, DataplanePlan, VethEnd
 from harness.sim.dataplane.teaming import NFT_TABLE
@@ -131,6 +133,49 @@ def build(plan: DataplanePlan) -> None:
             fdb[v.ns].append(f"fdb append 00:00:00:00:00:00 dev {v.name} dst {remote}")
     for ns, lines in fdb.items():
         _batch(lines, ns, tool="bridge")
+
+
+def activating(namespaces: Iterable[str], root_ifaces: Iterable[str] = ()) -> list[str]:
+    """`NS/IFNAME (STATE)` of each link that has carrier but is not operational yet (see
+    `netlink.Link.activating`): frames sent through it are still dropped."""
+    found = []
+    for ns in namespaces:
+        with netns.entered(ns):
+            found += [f"{ns}/{link.name} ({link.operstate})" for link in netlink.links()
+                      if link.activating]
+    wanted = set(root_ifaces)
+    if wanted:
+        found += [f"{link.name} ({link.operstate})" for link in netlink.links()
+                  if link.name in wanted and link.activating]
+    return found
+
+
+def wait_operational(namespaces: Iterable[str], root_ifaces: Iterable[str] = (),
+                     timeout: float = 10.0) -> float:
+    """Wait until every veth and bridge in `namespaces` (and `root_ifaces` of the root
+    namespace) carries frames; returns the seconds waited.
+
+    Right after `build` a link can read up, with carrier, and still drop what is sent through
+    it until the kernel's link watch has run: at once for a veth, within a second for a bridge,
+    later while the kernel is tearing down another lab's namespaces. A daemon that sends at
+    start (beacons, LLDP) or a probe sent then would lose its first frames.
+
+    Raises:
+        NetnsError: links still not operational after `timeout` seconds (named).
+    """
+    started = time.monotonic()
+    namespaces, root_ifaces = list(namespaces), list(root_ifaces)
+    while True:
+        pending = activating(namespaces, root_ifaces)
+        if not pending:
+            return round(time.monotonic() - started, 3)
+        if time.monotonic() - started > timeout:
+            shown = ", ".join(pending[:8]) + (f" and {len(pending) - 8} more"
+                                               if len(pending) > 8 else "")
+            raise netns.NetnsError(f"links not operational after {timeout:g} s: {shown}")
+        # only the namespaces still waiting are asked again
+        namespaces = list(dict.fromkeys(p.split("/", 1)[0] for p in pending if "/" in p))
+        time.sleep(0.02)
 
 
 def teardown(namespaces: Iterable[str], root_ifaces: Iterable[str] = ()) -> list[str]:
