@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 from harness.sim.dataplane import build as dp_build
@@ -94,18 +94,23 @@ class NetLab:
         self.ip(ns_a, f"link add {name_a}{mtu_arg} type veth peer name {name_b}{mtu_arg} "
                       f"netns {ns_b}", f"link set {name_a} up")
         self.ip(ns_b, f"link set {name_b} up")
+        # a veth's own link watch step is immediate, unless the kernel is busy tearing down
+        # other namespaces: then the first frames through it would be lost
+        self.wait_operational(ns_a, ns_b, only=(name_a, name_b))
 
-    def wait_operational(self, *namespaces: str, timeout: float = 10.0) -> None:
-        """Wait until every veth and bridge with carrier in `namespaces` carries frames: until
-        the kernel's link watch has run, what is sent through a new link is dropped (see
-        `netlink.Link.activating`), and that run is late while other namespaces are torn down.
+    def wait_operational(self, *namespaces: str, timeout: float = 10.0,
+                         only: Collection[str] | None = None) -> None:
+        """Wait until every veth and bridge with carrier in `namespaces` (those named in
+        `only`, if given) carries frames: until the kernel's link watch has run, what is sent
+        through a new link is dropped (see `netlink.Link.activating`), and that run is late
+        while other namespaces are torn down.
 
         Raises:
             NetnsError: still not, after `timeout` seconds.
         """
         for ns in namespaces:
             self._own(ns)
-        dp_build.wait_operational(namespaces, timeout=timeout)
+        dp_build.wait_operational(namespaces, timeout=timeout, only=only)
 
     def sysctl(self, ns: str, key: str, value: str) -> None:
         self.exec(ns, "sysctl", "-qw", f"{key}={value}")

@@ -65,6 +65,7 @@ def veth_ns(netlab: NetLab) -> str:
     ns = netlab.add("bpf")
     netlab.ip(ns, "link add bpfa type veth peer name bpfb", "link set bpfa up",
               "link set bpfb up")
+    netlab.wait_operational(ns)  # the frames are sent at once: none may meet an idle queue
     return ns
 
 

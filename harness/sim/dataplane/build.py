@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from harness.probes import netlink
 from harness.sim.dataplane import netns
@@ -135,14 +135,16 @@ def build(plan: DataplanePlan) -> None:
         _batch(lines, ns, tool="bridge")
 
 
-def activating(namespaces: Iterable[str], root_ifaces: Iterable[str] = ()) -> list[str]:
-    """`NS/IFNAME (STATE)` of each link that has carrier but is not operational yet (see
-    `netlink.Link.activating`): frames sent through it are still dropped."""
+def activating(namespaces: Iterable[str], root_ifaces: Iterable[str] = (),
+               only: Collection[str] | None = None) -> list[str]:
+    """`NS/IFNAME (STATE)` of each link (of those named in `only`, if given) that has carrier
+    but is not operational yet (see `netlink.Link.activating`): frames sent through it are
+    still dropped."""
     found = []
     for ns in namespaces:
         with netns.entered(ns):
             found += [f"{ns}/{link.name} ({link.operstate})" for link in netlink.links()
-                      if link.activating]
+                      if link.activating and (only is None or link.name in only)]
     wanted = set(root_ifaces)
     if wanted:
         found += [f"{link.name} ({link.operstate})" for link in netlink.links()
@@ -151,9 +153,9 @@ def activating(namespaces: Iterable[str], root_ifaces: Iterable[str] = ()) -> li
 
 
 def wait_operational(namespaces: Iterable[str], root_ifaces: Iterable[str] = (),
-                     timeout: float = 10.0) -> float:
-    """Wait until every veth and bridge in `namespaces` (and `root_ifaces` of the root
-    namespace) carries frames; returns the seconds waited.
+                     timeout: float = 10.0, only: Collection[str] | None = None) -> float:
+    """Wait until every veth and bridge in `namespaces` (those named in `only`, if given, and
+    `root_ifaces` of the root namespace) carries frames; returns the seconds waited.
 
     Right after `build` a link can read up, with carrier, and still drop what is sent through
     it until the kernel's link watch has run: at once for a veth, within a second for a bridge,
@@ -166,7 +168,7 @@ def wait_operational(namespaces: Iterable[str], root_ifaces: Iterable[str] = (),
     started = time.monotonic()
     namespaces, root_ifaces = list(namespaces), list(root_ifaces)
     while True:
-        pending = activating(namespaces, root_ifaces)
+        pending = activating(namespaces, root_ifaces, only)
         if not pending:
             return round(time.monotonic() - started, 3)
         if time.monotonic() - started > timeout:
