@@ -383,7 +383,12 @@ def run(
     from harness.pytest_plugin.inputs import GivenInputs, resolve_inputs
     from harness.pytest_plugin.shard import parse_shard
     from harness.report.dirs import prepare_report_dir
-    from harness.report.summary import SummaryCollector, mark_junit_interrupted, new_summary
+    from harness.report.summary import (
+        SummaryCollector,
+        mark_junit_interrupted,
+        mark_junit_unfinished,
+        new_summary,
+    )
     from harness.runguard import RunGuard
     from harness.sim import lifecycle
     from harness.sim.scenarios import SCENARIOS
@@ -465,6 +470,12 @@ def run(
             summary.write(where / "summary.json")
             if summary.interrupted:
                 mark_junit_interrupted(where / "junit.xml", summary.interrupted)
+            elif summary.internal_error:
+                mark_junit_unfinished(where / "junit.xml", "labharness.internal_error",
+                                      summary.internal_error,
+                                      f"the run ended on an internal error: "
+                                      f"{summary.internal_error} (traceback in "
+                                      f"{INTERNAL_ERROR_FILE})")
         except OSError as exc:
             outcome["io_error"] = exc
         if signum is not None:
@@ -488,13 +499,25 @@ def run(
             outcome["pytest"] = pytest.ExitCode.INTERRUPTED
         except OSError as exc:  # the report disk filled up during the run
             outcome["io_error"] = exc
-        except Exception:
-            if guard.signum is None:
+        except LabharnessError:
+            if guard.signum is not None:
+                outcome["pytest"] = pytest.ExitCode.INTERRUPTED
+            else:  # the lab could not be built (it took itself down) or input failed late
+                if outcome["sim_built"] and not keep:
+                    lifecycle.down(model.name)
                 raise
-            # the signal reached pytest where its own report of the interrupt fails (pytest 8
-            # cannot render a frame without a line number, one the signal can land on while it
-            # rewrites a test module's asserts): the run was interrupted all the same
-            outcome["pytest"] = pytest.ExitCode.INTERRUPTED
+        except Exception as exc:
+            if guard.signum is None:
+                # pytest or a plugin raised out of pytest.main: a fault of the harness, not of
+                # the lab. The run still ends as one: the lab down, the reports written and
+                # marked, exit 4, and the traceback in a file instead of on the terminal
+                outcome["pytest"] = pytest.ExitCode.INTERNAL_ERROR
+                summary.internal_error = _record_internal_error(where, exc)
+            else:
+                # the signal reached pytest where its own report of the interrupt fails (it
+                # cannot render a frame without a line number, one the signal can land on
+                # while it rewrites a test module's asserts): interrupted all the same
+                outcome["pytest"] = pytest.ExitCode.INTERRUPTED
         if outcome["sim_built"] and keep:
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
@@ -529,9 +552,30 @@ def run(
     _print_summary(summary, where)
     _print_lines(reports)
     out.print(stored)
+    if summary.internal_error:
+        err.print(f"internal error (in labharness or a pytest plugin, not in the lab): "
+                  f"{escape(summary.internal_error)}; traceback in "
+                  f"{escape(str(where / INTERNAL_ERROR_FILE))}", style="red")
     if code == ExitCode.NO_TESTS:
         err.print("no test selected", style="yellow")
     raise typer.Exit(code)
+
+
+INTERNAL_ERROR_FILE = "internal-error.txt"
+
+
+def _record_internal_error(where: Path, exc: BaseException) -> str:
+    """Write the traceback of what escaped pytest to the report directory; returns the error as
+    one line ("Type: message")."""
+    import traceback
+
+    line = " ".join(f"{type(exc).__name__}: {exc}".split())
+    try:
+        (where / INTERNAL_ERROR_FILE).write_text("".join(traceback.format_exception(exc)),
+                                                 encoding="utf-8")
+    except OSError:
+        pass  # the run's other reports say what they can; the line is in summary.json
+    return line
 
 
 HISTORY_HELP = ("run history database: a path (SQLite) or an SQLAlchemy URL "
@@ -617,6 +661,10 @@ def merge(
     _print_summary(summary, where)
     _print_lines(reports)
     out.print(stored)
+    if summary.internal_error:
+        err.print(f"internal error (in labharness or a pytest plugin, not in the lab) in "
+                  f"{escape(summary.internal_error)}; traceback in that shard's "
+                  f"{INTERNAL_ERROR_FILE}", style="red")
     raise typer.Exit(summary.exit_code)
 
 

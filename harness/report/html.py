@@ -313,7 +313,7 @@ def render_report(summary: Mapping[str, Any], *, topology_svg: str | None,
     meta = "".join(
         f"<tr><th>{_e(k)}</th><td>{_e(_listed(summary.get(k)))}</td></tr>"
         for k in ("lab", "inventory", "backend", "scenarios", "started", "finished",
-                  "exit_code", "interrupted"))
+                  "exit_code", "interrupted", "internal_error"))
     tally = ", ".join(f"{counts.get(k, 0)} {k}" for k in
                       ("passed", "failed", "errors", "skipped", "xfailed", "xpassed"))
     notes = "".join(f"<li>{_e(n)}</li>" for n in summary.get("notes") or [])

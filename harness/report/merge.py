@@ -191,12 +191,15 @@ def merge_summary(shards: Sequence[ShardRun], model: Lab | None,
     ends = [str(s.summary["finished"]) for s in shards if s.summary.get("finished")]
     interrupted = next((str(s.summary["interrupted"]) for s in shards
                         if s.summary.get("interrupted")), None)
+    internal = next((f"shard {s.index}/{s.total}: {s.summary['internal_error']}" for s in shards
+                     if s.summary.get("internal_error")), None)
     summary = RunSummary(
         lab=first.get("lab"), inventory=first.get("inventory"),
         backend=str(first.get("backend")), scenarios=list(first.get("scenarios") or []),
         started=min(starts) if starts else "", finished=max(ends) if ends else None,
         results={r.nodeid: replace(r, position=None) for r in results}, notes=notes,
-        endpoints=_endpoints(shards), interrupted=interrupted, model=model,
+        endpoints=_endpoints(shards), interrupted=interrupted, internal_error=internal,
+        model=model,
         facts=_facts(shards), lab_file=lab_file,
         merged_from=[{"dir": str(s.path), "shard": f"{s.index}/{s.total}",
                       "tests": s.summary["shard"]["selected"],

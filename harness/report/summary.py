@@ -65,6 +65,8 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     endpoints: list[EndpointStatus] = field(default_factory=list)
     interrupted: str | None = None  # the signal that ended the run early (SIGINT, SIGTERM)
+    # what ended the run early from inside the harness (pytest or a plugin raised): "Type: msg"
+    internal_error: str | None = None
     exit_code: int | None = None
     model: Lab | None = None  # the lab tested: its relations connect findings into causes
     # what the session's fixtures read, per layer (facts.json and the run history)
@@ -85,7 +87,7 @@ class RunSummary:
     def failed(self) -> bool:
         c = self.counts()
         return bool(c["failed"] or c["errors"] or c["xpassed"] or self.unreachable()
-                    or self.interrupted)
+                    or self.interrupted or self.internal_error)
 
     def verdict(self) -> str:
         """One word for the run: interrupted, unreachable, errors, failed or passed."""
@@ -94,7 +96,7 @@ class RunSummary:
             return "interrupted"
         if self.unreachable():
             return "unreachable"
-        if c["errors"]:
+        if c["errors"] or self.internal_error:
             return "errors"
         return "failed" if self.failed else "passed"
 
@@ -172,6 +174,7 @@ class RunSummary:
             "finished": self.finished,
             "verdict": self.verdict(),
             "interrupted": self.interrupted,
+            "internal_error": self.internal_error,
             "exit_code": self.exit_code,
             "tests": self.counts(),
             "groups": self.groups(),
@@ -231,6 +234,14 @@ def mark_junit_interrupted(path: Path, signal_name: str) -> None:
     """Say in junit.xml that the run was interrupted (a property, and a `labharness.run` test
     case in error), so a CI dashboard that reads only junit does not show a short run as
     green."""
+    mark_junit_unfinished(path, "labharness.interrupted", signal_name,
+                          f"the run was interrupted by {signal_name}: the tests after this "
+                          "point did not run")
+
+
+def mark_junit_unfinished(path: Path, name: str, value: str, message: str) -> None:
+    """A property `name`=`value` on every test suite and one `labharness.run` test case in
+    error with `message`: every junit reader shows that the run did not finish."""
     import xml.etree.ElementTree as ET
 
     try:
@@ -244,12 +255,10 @@ def mark_junit_interrupted(path: Path, signal_name: str) -> None:
         if props is None:
             props = ET.Element("properties")
             suite.insert(0, props)
-        ET.SubElement(props, "property", name="labharness.interrupted", value=signal_name)
-    # one test case that errors, which every junit reader shows: the run did not finish
+        ET.SubElement(props, "property", name=name, value=value)
     suite = suites[0] if suites else root
     case = ET.SubElement(suite, "testcase", classname="labharness", name="run")
-    ET.SubElement(case, "error", message=f"the run was interrupted by {signal_name}: the "
-                  "tests after this point did not run")
+    ET.SubElement(case, "error", message=message)
     for attr in ("tests", "errors"):
         suite.set(attr, str(int(suite.get(attr, "0")) + 1))
     tmp = path.with_name(f".{path.name}.tmp")

@@ -128,6 +128,23 @@ def test_merged_shards_are_the_unsharded_run(tmp_path: Path) -> None:
     assert not any(n.startswith("topo-") for n in names) and "categories.json" not in names
 
 
+def test_a_shard_that_ended_on_an_internal_error_makes_the_merged_run_end_on_one(
+        tmp_path: Path) -> None:
+    cases = list(enumerate(_cases()))
+    passing = [cases[4], cases[5]]  # a shard whose tests all passed, then pytest raised
+    broken = _summary(passing, (2, 2), 6)
+    broken.internal_error, broken.exit_code = "RuntimeError: a plugin failed", 4
+    assert (broken.verdict(), broken.failed) == ("errors", True)
+    dirs = [_write(tmp_path / "shard1", _summary(cases[:4], (1, 2), 6)),
+            _write(tmp_path / "shard2", broken)]
+    out = tmp_path / "merged"
+    out.mkdir()
+    merged = merge_runs(dirs, out, LAB, str(SIM_LAB)).to_dict()
+    assert merged["internal_error"] == "shard 2/2: RuntimeError: a plugin failed"
+    assert merged["verdict"] == "errors"
+    assert worst_exit_code(m["exit_code"] for m in merged["merged_from"]) == 4
+
+
 def _error(dirs: Sequence[Path]) -> str:
     with pytest.raises(MergeError) as caught:
         load_shards(dirs)
