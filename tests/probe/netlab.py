@@ -94,8 +94,8 @@ class NetLab:
         self.ip(ns_a, f"link add {name_a}{mtu_arg} type veth peer name {name_b}{mtu_arg} "
                       f"netns {ns_b}", f"link set {name_a} up")
         self.ip(ns_b, f"link set {name_b} up")
-        # a veth's own link watch step is immediate, unless the kernel is busy tearing down
-        # other namespaces: then the first frames through it would be lost
+        # until the kernel's link watch has run on both ends (up to a second; later while it
+        # tears down other namespaces) the first frames may be lost, a bridge port's above all
         self.wait_operational(ns_a, ns_b, only=(name_a, name_b))
 
     def wait_operational(self, *namespaces: str, timeout: float = 10.0,

@@ -1,11 +1,12 @@
 """A link is used only once the kernel has made it operational: `sim up` (before its daemons
 send) and the namespace tests wait for that, and say which links never got there.
 
-A new veth or bridge reads up, with carrier, before the kernel's link watch has attached its
-transmit queue; what is sent through it until then is dropped (a relay test lost its first frame
-in CI that way, right after a lab's namespaces were torn down). The state is set here the way a
-supplicant sets it (RFC 2863 "dormant" through IFLA_OPERSTATE), since the kernel's own window
-cannot be held open on demand.
+A new veth or bridge reads up, with carrier, before the kernel's link watch has run on it: a
+veth opened before its peer does not transmit until then, and a bridge port does not forward
+(a relay test lost its first frame in CI that way, right after a lab's namespaces were torn
+down). Which states mean "not yet" is checked on netlink messages as the kernel sends them; the
+waiting, on a link set the way a supplicant sets one (RFC 2863 "dormant" through
+IFLA_OPERSTATE), since the kernel's own window cannot be held open on demand.
 """
 
 from __future__ import annotations
@@ -22,8 +23,49 @@ from harness.probes import netlink
 from harness.sim.dataplane import build, netns
 from tests.probe.netlab import NetLab, netns_supported
 
-RTM_SETLINK, NLM_F_REQUEST, NLM_F_ACK, NLMSG_ERROR = 19, 0x1, 0x4, 2
-IFLA_OPERSTATE, IF_OPER_DORMANT, IF_OPER_UP = 16, 5, 6
+RTM_SETLINK, NLM_F_ACK = 19, 0x4
+IF_OPER_DORMANT, IF_OPER_UP = 5, 6
+
+
+def _link_message(flags: int, operstate: int, carrier_changes: int | None, kind: str) -> bytes:
+    """An RTM_NEWLINK body as the kernel sends one: ifinfomsg, then attributes."""
+    attrs = netlink._rta(netlink.IFLA_IFNAME, b"lk0\0") + netlink._rta(
+        netlink.IFLA_OPERSTATE, bytes([operstate])) + netlink._rta(
+        netlink.IFLA_LINKINFO, netlink._rta(netlink.IFLA_INFO_KIND, kind.encode() + b"\0"))
+    if carrier_changes is not None:
+        attrs += netlink._rta(netlink.IFLA_CARRIER_CHANGES, struct.pack("=I", carrier_changes))
+    return netlink._IFINFO.pack(socket.AF_UNSPEC, 1, 7, flags, 0) + attrs
+
+
+UP_CARRIER = netlink.IFF_UP | netlink.IFF_LOWER_UP
+
+
+@pytest.mark.parametrize(("flags", "operstate", "changes", "kind", "activating"), [
+    (UP_CARRIER, 3, 2, "veth", True),       # lowerlayerdown: its carrier came, not yet watched
+    (UP_CARRIER, 2, 3, "bridge", True),     # down, the same for a bridge
+    (UP_CARRIER, 0, 1, "bridge", True),     # unknown after a carrier change: never watched yet
+    (UP_CARRIER, 0, 0, "bridge", False),    # unknown, carrier never changed: a portless bridge
+    (UP_CARRIER, 0, None, "bridge", False),  # a kernel that does not count: not waited for
+    (UP_CARRIER, 5, 2, "veth", True),       # dormant: carrier, but not operational
+    (UP_CARRIER, 6, 2, "veth", False),      # up
+    (netlink.IFF_UP, 3, 1, "veth", False),        # no carrier: nothing to wait for
+    (netlink.IFF_LOWER_UP, 2, 1, "veth", False),  # administratively down
+    (UP_CARRIER, 0, 1, "vxlan", False),     # other kinds are ready when up
+])
+def test_a_link_is_activating_until_the_kernel_made_it_operational(
+        flags: int, operstate: int, changes: int | None, kind: str, activating: bool) -> None:
+    link = netlink._link(_link_message(flags, operstate, changes, kind))
+    assert (link.name, link.kind, link.carrier_changes) == ("lk0", kind, changes or 0)
+    assert link.operstate == netlink.OPERSTATES[operstate]
+    assert link.activating is activating
+
+
+def set_operstate(ns: str, ifname: str, state: int) -> None:
+    """RTM_SETLINK with IFLA_OPERSTATE only, as a supplicant sets it (acknowledged)."""
+    with netns.entered(ns):
+        body = netlink._IFINFO.pack(socket.AF_UNSPEC, 0, socket.if_nametoindex(ifname), 0, 0)
+        list(netlink._request(RTM_SETLINK, NLM_F_ACK,
+                              body + netlink._rta(netlink.IFLA_OPERSTATE, bytes([state]))))
 
 
 @pytest.fixture
@@ -43,20 +85,6 @@ def links_ns() -> Iterator[tuple[NetLab, str]]:
         problems = lab.close()
         if problems:
             pytest.fail("link test teardown left things behind: " + "; ".join(problems))
-
-
-def set_operstate(ns: str, ifname: str, state: int) -> None:
-    """RTM_SETLINK with IFLA_OPERSTATE only, acknowledged."""
-    with netns.entered(ns), socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0) as sock:
-        attr = struct.pack("=HHB3x", 5, IFLA_OPERSTATE, state)
-        body = struct.pack("=BxHiII", socket.AF_UNSPEC, 0, socket.if_nametoindex(ifname),
-                           0, 0) + attr
-        sock.send(struct.pack("=LHHLL", 16 + len(body), RTM_SETLINK,
-                              NLM_F_REQUEST | NLM_F_ACK, 1, 0) + body)
-        reply = sock.recv(4096)
-        kind = struct.unpack_from("=H", reply, 4)[0]
-        code = struct.unpack_from("=i", reply, 16)[0]
-        assert kind == NLMSG_ERROR and code == 0, f"RTM_SETLINK answered {kind}, {code}"
 
 
 def test_links_not_operational_are_waited_for_and_named(links_ns: tuple[NetLab, str]) -> None:

@@ -154,13 +154,16 @@ def activating(namespaces: Iterable[str], root_ifaces: Iterable[str] = (),
 
 def wait_operational(namespaces: Iterable[str], root_ifaces: Iterable[str] = (),
                      timeout: float = 10.0, only: Collection[str] | None = None) -> float:
-    """Wait until every veth and bridge in `namespaces` (those named in `only`, if given, and
-    `root_ifaces` of the root namespace) carries frames; returns the seconds waited.
+    """Wait until every veth and bridge in `namespaces` (only those named in `only`, if given)
+    and `root_ifaces` of the root namespace is operational; returns the seconds waited.
 
-    Right after `build` a link can read up, with carrier, and still drop what is sent through
-    it until the kernel's link watch has run: at once for a veth, within a second for a bridge,
-    later while the kernel is tearing down another lab's namespaces. A daemon that sends at
-    start (beacons, LLDP) or a probe sent then would lose its first frames.
+    Right after `build` a link can read up, with carrier, and still lose what is sent through
+    it until the kernel's link watch has run: a veth opened before its peer transmits only from
+    then on, and a bridge port forwards only once its link is operationally up. The step is
+    quick for some links and up to a second late for others (the kernel batches events it does
+    not think urgent), later still while it is tearing down another lab's namespaces; the
+    operational state changes last, so waiting for it may wait a little longer than needed.
+    A daemon that sends at start (beacons, LLDP) or a probe sent earlier would lose frames.
 
     Raises:
         NetnsError: links still not operational after `timeout` seconds (named).
