@@ -482,6 +482,7 @@ def run(
             err.print(f"interrupted by {summary.interrupted}: reports (marked interrupted) in "
                       f"{escape(str(where))}", style="red")
 
+    tests_started = False
     with RunGuard(finish) as guard:
         try:
             if backend.kind == "sim" and sim_problem is None and loaded is not None:
@@ -493,31 +494,27 @@ def run(
                                      f"{len(state.daemons)} daemons"
                                      + "".join(f"; {f}" for f in state.faults))
                 summary.notes.extend(state.notes)
+            tests_started = True
             outcome["pytest"] = pytest.main(args, plugins=[GivenInputs(inputs),
                                                            SummaryCollector(summary)])
         except KeyboardInterrupt:
             outcome["pytest"] = pytest.ExitCode.INTERRUPTED
         except OSError as exc:  # the report disk filled up during the run
             outcome["io_error"] = exc
-        except LabharnessError:
-            if guard.signum is not None:
-                outcome["pytest"] = pytest.ExitCode.INTERRUPTED
-            else:  # the lab could not be built (it took itself down) or input failed late
-                if outcome["sim_built"] and not keep:
-                    lifecycle.down(model.name)
-                raise
         except Exception as exc:
-            if guard.signum is None:
-                # pytest or a plugin raised out of pytest.main: a fault of the harness, not of
-                # the lab. The run still ends as one: the lab down, the reports written and
-                # marked, exit 4, and the traceback in a file instead of on the terminal
-                outcome["pytest"] = pytest.ExitCode.INTERNAL_ERROR
-                summary.internal_error = _record_internal_error(where, exc)
-            else:
+            if guard.signum is not None:
                 # the signal reached pytest where its own report of the interrupt fails (it
                 # cannot render a frame without a line number, one the signal can land on
                 # while it rewrites a test module's asserts): interrupted all the same
                 outcome["pytest"] = pytest.ExitCode.INTERRUPTED
+            elif not tests_started:
+                raise  # `sim up` failed, and removed what it had built: no test ran
+            else:
+                # labharness, pytest or a plugin raised out of pytest.main: a fault of the
+                # harness, not of the lab. The run still ends as one: the lab down, the reports
+                # written and marked, exit 4, and the traceback in a file, not on the terminal
+                outcome["pytest"] = pytest.ExitCode.INTERNAL_ERROR
+                summary.internal_error = _record_internal_error(where, exc)
         if outcome["sim_built"] and keep:
             summary.notes.append(f"--keep: the simulated lab is still up (labharness sim "
                                  f"status; labharness sim down --lab {model.name})")
@@ -896,7 +893,8 @@ def _run_exit_code(summary: RunSummary, pytest_code: int | None, signum: int | N
         pytest_code = pytest.ExitCode.OK
     if summary.unreachable():
         return ExitCode.UNREACHABLE
-    if summary.counts()["errors"] or pytest_code == pytest.ExitCode.INTERNAL_ERROR:
+    if (summary.counts()["errors"] or summary.internal_error
+            or pytest_code == pytest.ExitCode.INTERNAL_ERROR):
         return ExitCode.ERRORS
     if summary.failed or pytest_code != pytest.ExitCode.OK:
         return ExitCode.FAILED

@@ -18,6 +18,9 @@ from harness.errors import ExitCode, LabharnessError
 
 # allure results, junit and summary of a 32-host run with evidence stay well under this
 MIN_FREE_BYTES = 16 * 1024 * 1024
+# what a run writes beside allure-results/ (which pytest clears itself): removed from a
+# directory used again, so a run that ends early never leaves an older run's files as its own
+RUN_FILES = ("junit.xml", "summary.json", "facts.json", "report.html", "internal-error.txt")
 
 
 class ReportDirError(LabharnessError):
@@ -47,7 +50,8 @@ def _check(path: Path, min_free: int) -> None:
 
 def prepare_report_dir(base: Path | None, *, min_free: int = MIN_FREE_BYTES) -> Path:
     """The directory for this run's reports: `base`, or reports/<UTC timestamp> linked from
-    reports/latest; created and checked (writable, enough free space).
+    reports/latest; created and checked (writable, enough free space), and an earlier run's
+    files in it (`RUN_FILES`) removed.
 
     Raises:
         ReportDirError: it cannot be created or written, or its file system is nearly full.
@@ -69,6 +73,11 @@ def prepare_report_dir(base: Path | None, *, min_free: int = MIN_FREE_BYTES) -> 
         raise ReportDirError(f"cannot create report directory {base or 'reports/'}: "
                              f"{exc.strerror}") from None
     _check(path, min_free)
+    for name in RUN_FILES:
+        try:
+            (path / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ReportDirError(f"cannot replace {path / name}: {exc.strerror}") from None
     if base is None:
         latest = path.parent / "latest"
         try:

@@ -191,8 +191,8 @@ def merge_summary(shards: Sequence[ShardRun], model: Lab | None,
     ends = [str(s.summary["finished"]) for s in shards if s.summary.get("finished")]
     interrupted = next((str(s.summary["interrupted"]) for s in shards
                         if s.summary.get("interrupted")), None)
-    internal = next((f"shard {s.index}/{s.total}: {s.summary['internal_error']}" for s in shards
-                     if s.summary.get("internal_error")), None)
+    internal = "; ".join(f"shard {s.index}/{s.total}: {s.summary['internal_error']}"
+                         for s in shards if s.summary.get("internal_error")) or None
     summary = RunSummary(
         lab=first.get("lab"), inventory=first.get("inventory"),
         backend=str(first.get("backend")), scenarios=list(first.get("scenarios") or []),

@@ -18,7 +18,7 @@ pytestmark = needs_sim
 def test_an_error_out_of_pytest_ends_the_run_as_an_internal_error(tmp_path: Path) -> None:
     report = tmp_path / "r"
     got = run(report, "-k", "ntp",
-              env=cli_env(PYTEST_ADDOPTS="-p tests.faults.unconfigure_raises"))
+              env=cli_env(PYTEST_ADDOPTS="-p tests.faults.unconfigure_raises"))  # no traceback
     assert got.code == ExitCode.ERRORS, got.out
     assert f"internal error (in labharness or a pytest plugin, not in the lab): " \
            f"RuntimeError: {MESSAGE}" in got.out, got.out

@@ -131,18 +131,22 @@ def test_merged_shards_are_the_unsharded_run(tmp_path: Path) -> None:
 def test_a_shard_that_ended_on_an_internal_error_makes_the_merged_run_end_on_one(
         tmp_path: Path) -> None:
     cases = list(enumerate(_cases()))
-    passing = [cases[4], cases[5]]  # a shard whose tests all passed, then pytest raised
-    broken = _summary(passing, (2, 2), 6)
-    broken.internal_error, broken.exit_code = "RuntimeError: a plugin failed", 4
-    assert (broken.verdict(), broken.failed) == ("errors", True)
-    dirs = [_write(tmp_path / "shard1", _summary(cases[:4], (1, 2), 6)),
-            _write(tmp_path / "shard2", broken)]
+    # two shards whose tests all passed, then pytest raised (exit code left unset: the
+    # merged run's must follow from the error itself)
+    broken = [_summary(part, (k, 3), 6) for k, part in ((2, cases[4:5]), (3, cases[5:6]))]
+    for n, summary in enumerate(broken, start=1):
+        summary.internal_error, summary.exit_code = f"RuntimeError: plugin {n} failed", None
+        assert (summary.verdict(), summary.failed) == ("errors", True)
+    dirs = [_write(tmp_path / "shard1", _summary(cases[:4], (1, 3), 6)),
+            *(_write(tmp_path / f"shard{k}", s) for k, s in ((2, broken[0]), (3, broken[1])))]
     out = tmp_path / "merged"
-    out.mkdir()
-    merged = merge_runs(dirs, out, LAB, str(SIM_LAB)).to_dict()
-    assert merged["internal_error"] == "shard 2/2: RuntimeError: a plugin failed"
-    assert merged["verdict"] == "errors"
-    assert worst_exit_code(m["exit_code"] for m in merged["merged_from"]) == 4
+    result = labharness("merge", *map(str, dirs), "--out", str(out), "--history", "off")
+    assert result.returncode == 4, result.stdout + result.stderr
+    merged = json.loads((out / "summary.json").read_text())
+    assert merged["internal_error"] == ("shard 2/3: RuntimeError: plugin 1 failed; "
+                                        "shard 3/3: RuntimeError: plugin 2 failed")
+    assert (merged["verdict"], merged["exit_code"]) == ("errors", 4)
+    assert "internal error" in result.stderr and "plugin 2 failed" in result.stderr
 
 
 def _error(dirs: Sequence[Path]) -> str:

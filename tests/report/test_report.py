@@ -343,3 +343,30 @@ def test_big_pcaps_are_linked_not_embedded(tmp_path: Path, lab: Lab,
     assert "data:application/vnd.tcpdump.pcap" not in page
     assert '<a href="allure-results/p1-attachment.pcap">' in page and "too big to embed" in page
     assert "ICMP echo request id 7 seq 0" in page  # still decoded
+
+
+def test_a_report_dir_used_again_loses_the_earlier_runs_files_first(tmp_path: Path) -> None:
+    from harness.report.dirs import RUN_FILES, prepare_report_dir
+
+    for name in RUN_FILES:
+        (tmp_path / name).write_text("an earlier run's")
+    (tmp_path / "notes.txt").write_text("the user's own")
+    assert prepare_report_dir(tmp_path) == tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_run_that_ended_before_pytest_wrote_junit_still_has_one_that_is_not_green(
+        tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from harness.report.summary import mark_junit_unfinished
+
+    junit = tmp_path / "junit.xml"
+    mark_junit_unfinished(junit, "labharness.internal_error", "RuntimeError: x",
+                          "the run ended on an internal error")
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("errors")) == ("1", "1")
+    [case] = suite.iter("testcase")
+    error = case.find("error")
+    assert case.get("classname") == "labharness" and error is not None
+    assert error.get("message") == "the run ended on an internal error"
