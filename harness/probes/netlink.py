@@ -55,12 +55,14 @@ class Link:
     def activating(self) -> bool:
         """A veth or bridge with carrier that the kernel has not made operational yet.
 
-        A link that comes up without carrier gets its transmit queue attached only in the
-        kernel's link watch, after the carrier comes on (deferred, and held back while other
-        namespaces are being torn down); until then every frame sent through it is dropped,
-        though it reads as up with carrier. The same step sets its operational state, which is
-        then "up". A state still "unknown" after carrier changes means that step is pending; one
-        whose carrier never changed (a bridge without ports) was ready when it came up.
+        A link that came up without carrier (a veth opened before its peer) gets its
+        transmit queue attached only in the kernel's link watch, after the carrier comes on
+        (deferred, and held back while other namespaces are being torn down), and a bridge
+        port forwards only once that step made its link operationally up; until then frames
+        are lost, though the link reads as up with carrier. The step sets the operational
+        state last, to "up". A state still "unknown" after carrier changes means the step is
+        pending; one whose carrier never changed (a bridge without ports) was ready when it
+        came up.
         """
         if not (self.up and self.carrier and self.kind in ("veth", "bridge")):
             return False

@@ -65,7 +65,8 @@ class RunSummary:
     notes: list[str] = field(default_factory=list)
     endpoints: list[EndpointStatus] = field(default_factory=list)
     interrupted: str | None = None  # the signal that ended the run early (SIGINT, SIGTERM)
-    # what ended the run early from inside the harness (pytest or a plugin raised): "Type: msg"
+    # what ended the run from inside once its tests had started (labharness, pytest or a
+    # plugin raised out of pytest.main): "Type: message"
     internal_error: str | None = None
     exit_code: int | None = None
     model: Lab | None = None  # the lab tested: its relations connect findings into causes
