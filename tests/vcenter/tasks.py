@@ -1,9 +1,9 @@
-"""Waiting for a vSphere task from the tests' own pyVmomi sessions.
+"""Waiting for a vSphere task from the tests' own pyVmomi sessions, with a time limit.
 
-pyVim's `WaitForTask` reads `info.name.info.name` whenever it sees a task still running. vcsim
-names its tasks like "CreateVm_Task", which pyVmomi cannot map to a method (a real vCenter
-sends the VMODL method name, "vim.Folder.createVm"), so a task that is slow enough to be seen
-running fails there with an AttributeError. This waits on `info.state` alone.
+pyVim's `WaitForTask` waits without one, and a test must not hang CI. (It also reads
+`info.name.info.name` while a task runs: stock vcsim names tasks "CreateVm_Task", which pyVmomi
+cannot resolve to a method, and a slow CreateVM failed there in CI; lh-vcsim now sends the WSDL
+name, "CreateVM_Task", as vCenter does: test_vcsim checks it.)
 """
 
 from __future__ import annotations

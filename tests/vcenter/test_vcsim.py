@@ -18,6 +18,7 @@ from pyVmomi import vim, vmodl
 from harness.sim.vcenter import VcsimProcess
 from harness.sim.vcenter.spec import VcsimSpec
 from tests.vcenter.conftest import CLOCK_OFFSETS, PASSWORD, USER
+from tests.vcenter.tasks import wait_for_task
 
 
 def ip(address: str, mask: str = "255.255.255.0") -> Any:
@@ -58,6 +59,32 @@ def test_inventory_matches_the_lab_spec(si: Any, hosts: dict[str, Any],
     assert hosts["esx03"].config.product.build == "7388607"
     macs = [p.mac for h in hosts.values() for p in h.config.network.pnic]
     assert len(macs) == len(set(macs)), "every pnic has its own MAC"
+
+
+def test_task_names_are_the_wsdl_method_names_clients_resolve(si: Any,
+                                                              hosts: dict[str, Any]) -> None:
+    """TaskInfo.name is the WSDL method name, as vCenter sends it, so pyVmomi resolves it to
+    the method (pyVim's WaitForTask reads info.name.info.name while a task runs); the vmodl
+    spelling is descriptionId's."""
+    h = hosts["esx01"]
+    dc = si.content.rootFolder.childEntity[0]
+    config = vim.vm.ConfigSpec(name="lh-task-names", guestId="otherGuest64", numCPUs=1,
+                               memoryMB=128,
+                               files=vim.vm.FileInfo(vmPathName=f"[{h.datastore[0].name}]"))
+    create = dc.vmFolder.CreateVM_Task(config=config, pool=h.parent.resourcePool, host=h)
+    vm = wait_for_task(create)
+    power_on = vm.PowerOnVM_Task()
+    wait_for_task(power_on)
+    power_off = vm.PowerOffVM_Task()
+    wait_for_task(power_off)
+    destroy = vm.Destroy_Task()
+    wait_for_task(destroy)
+    # pyVmomi's UnknownManagedMethod (a name it could not resolve) has no `info`
+    seen = [(getattr(getattr(t.info.name, "info", None), "wsdlName", repr(t.info.name)),
+             t.info.descriptionId) for t in (create, power_on, power_off, destroy)]
+    assert seen == [
+        ("CreateVM_Task", "Folder.createVm"), ("PowerOnVM_Task", "VirtualMachine.powerOn"),
+        ("PowerOffVM_Task", "VirtualMachine.powerOff"), ("Destroy_Task", "VirtualMachine.destroy")]
 
 
 def test_wrong_password_is_refused(vcsim: VcsimProcess) -> None:

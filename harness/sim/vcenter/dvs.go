@@ -69,7 +69,34 @@ func (h *objectHooks) PutObject(ctx *simulator.Context, o mo.Reference) {
 		h.env.mu.Unlock()
 	case *simulator.DistributedVirtualPortgroup:
 		h.markUplinkPortgroup(x)
+	case *simulator.Task:
+		x.Info.Name = wsdlTaskName(x.Info.Name, x.Info.DescriptionId)
 	}
+}
+
+// wsdlTaskName is the WSDL method name a vCenter gives TaskInfo.name ("CreateVM_Task",
+// "PowerOnVM_Task", "Destroy_Task"). The simulator names most tasks after its Go runner type
+// ("CreateVm", "PowerOn", "Destroy": the vmodl method, with no "_Task" and "VM" spelled "Vm"),
+// but clients resolve the name to a method by its WSDL name: pyVmomi decodes "CreateVm" as an
+// unknown method, and pyVim's WaitForTask, which reads info.name.info.name while a task runs,
+// then fails. The WSDL name is the first candidate govmomi has a request type for (every WSDL
+// method has one under its own name); a virtual machine's own methods may end in "VM_Task".
+func wsdlTaskName(name, descriptionID string) string {
+	vm := strings.Replace(name, "Vm", "VM", 1)
+	candidates := []string{name, vm}
+	if !strings.HasSuffix(name, "_Task") {
+		candidates = []string{name + "_Task", vm + "_Task"}
+		if strings.HasPrefix(descriptionID, "VirtualMachine.") {
+			candidates = append(candidates, name+"VM_Task")
+		}
+	}
+	known := types.TypeFunc()
+	for _, c := range candidates {
+		if _, ok := known(c); ok {
+			return c
+		}
+	}
+	return name
 }
 
 // vmwareDVSType is the managed object type vCenter gives every switch it creates (the VMware
