@@ -1,7 +1,7 @@
 """Waiting for a vSphere task from the tests' own pyVmomi sessions, with a time limit.
 
 pyVim's `WaitForTask` waits without one, and a test must not hang CI. (It also reads
-`info.name.info.name` while a task runs: stock vcsim names tasks "CreateVm_Task", which pyVmomi
+`info.name.info.name` while a task runs: stock vcsim names tasks like "CreateVm", which pyVmomi
 cannot resolve to a method, and a slow CreateVM failed there in CI; lh-vcsim now sends the WSDL
 name, "CreateVM_Task", as vCenter does: test_vcsim checks it.)
 """
