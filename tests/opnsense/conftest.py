@@ -24,7 +24,7 @@ from harness.lab.model import Lab
 from harness.sim.opnsense import OpnsenseProcess, RouterSpec, new_api_key, router_spec
 from harness.sim.opnsense.spec import MGMT_DEVICE
 from tests.conftest import SIM_LAB
-from tests.probe.netlab import NetLab, netns_supported
+from tests.probe.netlab import NetLab, fixture_netlab
 
 ROUTER = "opnsense01"
 MGMT_IP = "198.19.255.2"
@@ -58,13 +58,9 @@ class RouterLab:
 
 @pytest.fixture(scope="session")
 def router_lab() -> Iterator[RouterLab]:
-    reason = netns_supported()
-    if reason is not None:
-        pytest.skip(f"the OPNsense emulator tests need network namespaces: {reason}")
     lab = load_lab(SIM_LAB)
     router = lab.routers[ROUTER]
-    netlab = NetLab("lh-to-")
-    try:
+    with fixture_netlab("lh-to-", "the OPNsense emulator tests") as netlab:
         fw, peer = netlab.add("fw"), netlab.add("peer")
         netlab.sysctl(fw, "net.ipv4.ip_forward", "1")
         for n, (iname, iface) in enumerate(router.interfaces.items()):
@@ -84,10 +80,6 @@ def router_lab() -> Iterator[RouterLab]:
         netlab.nft(fw, "table ip lh_nat {\n  chain postrouting { type nat hook postrouting "
                    "priority 100; policy accept;\n" + "\n".join(rules) + "\n  }\n}\n")
         yield RouterLab(netlab, lab, fw, peer)
-    finally:
-        problems = netlab.close()
-        if problems:
-            pytest.fail("router lab teardown left things behind: " + "; ".join(problems))
 
 
 @dataclass

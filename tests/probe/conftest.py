@@ -17,22 +17,14 @@ import pytest
 
 from harness.drivers.probe.client import AgentPool
 from tests.probe import topology
-from tests.probe.netlab import NetLab, netns_supported
+from tests.probe.netlab import NetLab, fixture_netlab
 from tests.probe.topology import Lab
 
 
 @pytest.fixture(scope="session")
 def netlab() -> Iterator[NetLab]:
-    reason = netns_supported()
-    if reason is not None:
-        pytest.skip(f"probe tests need network namespaces: {reason}")
-    lab = NetLab("lh-tp-")
-    try:
+    with fixture_netlab("lh-tp-", "the probe tests") as lab:
         yield lab
-    finally:
-        problems = lab.close()
-        if problems:
-            pytest.fail("probe lab teardown left things behind: " + "; ".join(problems))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
+import pytest
+
 from harness.sim.dataplane import build as dp_build
 
 NAME = re.compile(r"^lh-t[a-z0-9]*-[a-z0-9-]+$")
@@ -51,6 +53,22 @@ def netns_supported() -> str | None:
         return f"`ip netns add` failed: {result.stderr.strip()}"
     _run(["ip", "netns", "del", probe], check=False)
     return None
+
+
+@contextmanager
+def fixture_netlab(prefix: str, needed_by: str) -> Iterator[NetLab]:
+    """A NetLab for a fixture: skips (`needed_by` needs network namespaces) where this process
+    cannot make them; afterwards everything made is removed, and what could not be fails."""
+    reason = netns_supported()
+    if reason is not None:
+        pytest.skip(f"{needed_by} need network namespaces: {reason}")
+    lab = NetLab(prefix)
+    try:
+        yield lab
+    finally:
+        problems = lab.close()
+        if problems:
+            pytest.fail(f"{needed_by}: teardown left things behind: " + "; ".join(problems))
 
 
 class NetLab:

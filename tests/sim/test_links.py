@@ -21,7 +21,7 @@ import pytest
 
 from harness.probes import netlink
 from harness.sim.dataplane import build, netns
-from tests.probe.netlab import NetLab, netns_supported
+from tests.probe.netlab import NetLab, fixture_netlab
 
 RTM_SETLINK, NLM_F_ACK = 19, 0x4
 IF_OPER_DORMANT, IF_OPER_UP = 5, 6
@@ -70,21 +70,13 @@ def set_operstate(ns: str, ifname: str, state: int) -> None:
 
 @pytest.fixture
 def links_ns() -> Iterator[tuple[NetLab, str]]:
-    reason = netns_supported()
-    if reason is not None:
-        pytest.skip(f"link tests need network namespaces: {reason}")
-    lab = NetLab("lh-tlk-")
-    try:
+    with fixture_netlab("lh-tlk-", "the link tests") as lab:
         ns = lab.add("links")
         # lkempty, a bridge without ports, has carrier from the start and no link watch step
         lab.ip(ns, "link add lk0 type veth peer name lk1", "link add lkbr type bridge",
                "link add lkempty type bridge", "link set lk0 master lkbr",
                *(f"link set {i} up" for i in ("lk0", "lk1", "lkbr", "lkempty")))
         yield lab, ns
-    finally:
-        problems = lab.close()
-        if problems:
-            pytest.fail("link test teardown left things behind: " + "; ".join(problems))
 
 
 def test_links_not_operational_are_waited_for_and_named(links_ns: tuple[NetLab, str]) -> None:

@@ -15,18 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests.probe.netlab import NetLab, netns_supported
+from tests.probe.netlab import NetLab, fixture_netlab
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def relay_ns() -> Iterator[tuple[NetLab, str]]:
-    reason = netns_supported()
-    if reason is not None:
-        pytest.skip(f"relay tests need network namespaces: {reason}")
-    lab = NetLab("lh-trl-")
-    try:
+    with fixture_netlab("lh-trl-", "the relay tests") as lab:
         ns = lab.add("relay")
         lab.ip(ns,
                "link add tr0 type veth peer name pu-pt0",
@@ -42,10 +38,6 @@ def relay_ns() -> Iterator[tuple[NetLab, str]]:
         # down, before the kernel had made pt0.20 operational
         lab.wait_operational(ns)
         yield lab, ns
-    finally:
-        problems = lab.close()
-        if problems:
-            pytest.fail("relay test teardown left things behind: " + "; ".join(problems))
 
 
 def run(relay_ns: tuple[NetLab, str], mode: str) -> dict[str, Any]:
